@@ -1,0 +1,23 @@
+/* Whole-file reading with a size cap, and atomic writing: a regular (or new)
+ * target is written to a temp file in the same folder, flushed, fsynced and
+ * renamed over it, then the folder is fsynced, so a crash or full disk never
+ * leaves a partial file under the requested name. A target that exists and
+ * is not a regular file (/dev/stdout, a pipe, /dev/full) is written directly. */
+#ifndef VAE_FILEIO_H
+#define VAE_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "vae/common.h"
+
+/* Reads all of path into a malloc'd *buf (caller frees). Refuses files larger
+ * than max_len, directories and unreadable paths with a message naming path. */
+int vae_read_file(const char *path, uint8_t **buf, size_t *len, size_t max_len, VaeError *err);
+
+int vae_write_file(const char *path, const void *data, size_t len, VaeError *err);
+
+/* Test hook: when > 0, the n-th write() issued by vae_write_file fails with
+ * ENOSPC (counting down across calls). 0 disables it. */
+extern int vae_fileio_fail_after;
+
+#endif

@@ -1,0 +1,24 @@
+/* Image grids and PNG output (stb_image_write into memory, then an atomic
+ * file write). A grid tiles images like torchvision's make_grid: `ncols`
+ * tiles per row, `pad` pixels of black border around and between tiles. */
+#ifndef VAE_IMAGE_H
+#define VAE_IMAGE_H
+
+#include <stdint.h>
+#include "vae/common.h"
+
+/* Columns of a near-square grid for n tiles: ceil(sqrt(n)). */
+int image_grid_cols(int n);
+
+/* Size in pixels of the grid; returns VAE_ERR on absurd sizes. */
+int image_grid_size(int n, int ncols, int rows, int cols, int pad, int *width, int *height, VaeError *err);
+
+/* imgs (n, rows*cols) floats in [0,1] (clamped; NaN -> 0) -> 8-bit gray grid. */
+int image_write_grid_png(const char *path, const float *imgs, int n, int rows, int cols,
+                         int ncols, int pad, VaeError *err);
+
+/* Raw 8-bit pixels (channels 1 = gray, 3 = RGB), row-major, to a PNG file. */
+int image_write_png(const char *path, const uint8_t *pixels, int width, int height,
+                    int channels, VaeError *err);
+
+#endif

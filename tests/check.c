@@ -1,0 +1,158 @@
+/* Implementation of the test harness (see check.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "check.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int check_passed, check_failed;
+static char tmpdir[4096];
+
+int check_true(int ok, const char *expr, const char *file, int line) {
+    if (ok) {
+        check_passed++;
+    } else {
+        check_failed++;
+        fprintf(stderr, "FAIL %s:%d: %s\n", file, line, expr);
+    }
+    return ok;
+}
+
+int check_msg(int ok, const char *file, int line, const char *fmt, ...) {
+    if (ok) {
+        check_passed++;
+        return ok;
+    }
+    check_failed++;
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return ok;
+}
+
+int tol_close(const double *got, const double *ref, size_t n, double atol, double rtol,
+              size_t *worst_index, double *worst_excess) {
+    int ok = 1;
+    double worst = -INFINITY;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - ref[i]);
+        double lim = atol + rtol * fabs(ref[i]);
+        double excess = isnan(d) ? INFINITY : d - lim;
+        if (!(d <= lim)) ok = 0;
+        if (excess > worst) {
+            worst = excess;
+            wi = i;
+        }
+    }
+    if (worst_index) *worst_index = wi;
+    if (worst_excess) *worst_excess = worst;
+    return ok;
+}
+
+int check_close_d(const char *what, const double *got, const double *ref, size_t n, double atol, double rtol) {
+    size_t wi = 0;
+    double ex = 0;
+    int ok = tol_close(got, ref, n, atol, rtol, &wi, &ex);
+    if (ok) {
+        check_passed++;
+    } else {
+        check_failed++;
+        fprintf(stderr, "FAIL %s: element %zu of %zu: got %.9g, want %.9g (atol %g, rtol %g)\n",
+                what, wi, n, got[wi], ref[wi], atol, rtol);
+    }
+    return ok;
+}
+
+int check_close(const char *what, const float *got, const float *ref, size_t n, double atol, double rtol) {
+    double *g = malloc((n ? n : 1) * sizeof *g), *r = malloc((n ? n : 1) * sizeof *r);
+    if (!g || !r) {
+        free(g);
+        free(r);
+        check_failed++;
+        fprintf(stderr, "FAIL %s: out of memory\n", what);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g[i] = got[i];
+        r[i] = ref[i];
+    }
+    int ok = check_close_d(what, g, r, n, atol, rtol);
+    free(g);
+    free(r);
+    return ok;
+}
+
+int check_contains(const char *what, const char *haystack, const char *needle) {
+    int ok = haystack && needle && strstr(haystack, needle) != NULL;
+    if (ok) {
+        check_passed++;
+    } else {
+        check_failed++;
+        fprintf(stderr, "FAIL %s: \"%s\" does not contain \"%s\"\n", what, haystack ? haystack : "(null)", needle);
+    }
+    return ok;
+}
+
+static void remove_tmpdir(void) {
+    if (!tmpdir[0]) return;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+}
+
+const char *check_tmpdir(void) {
+    if (tmpdir[0]) return tmpdir;
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/vae-test-XXXXXX", base);
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    atexit(remove_tmpdir);
+    return tmpdir;
+}
+
+const char *check_path(const char *name) {
+    static char slots[8][4200];
+    static int next;
+    char *p = slots[next++ % 8];
+    snprintf(p, sizeof slots[0], "%s/%s", check_tmpdir(), name);
+    return p;
+}
+
+int check_write(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = len ? fwrite(data, 1, len, f) : 0;
+    int rc = fclose(f);
+    return (w == len && rc == 0) ? 0 : -1;
+}
+
+const char *check_source_dir(void) {
+    const char *s = getenv("VAE_SOURCE_DIR");
+    return (s && *s) ? s : ".";
+}
+
+int check_done(const char *name) {
+    printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
+    if (check_passed + check_failed == 0) {
+        fprintf(stderr, "%s: no checks ran\n", name);
+        return 1;
+    }
+    return check_failed ? 1 : 0;
+}
+
+int check_skip(const char *name, const char *why) {
+    printf("%s: skipped: %s\n", name, why);
+    return 77;
+}

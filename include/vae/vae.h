@@ -82,6 +82,9 @@ typedef struct {
     float *eps;                             /* (B, Z) */
     float *z, *dz;                          /* (B, Z) */
     float *xhat;                            /* (B, D) sigmoid of the logits */
+    int used_eps;                           /* set by vae_forward: 1 if the last pass
+                                               sampled z with eps, 0 if z = mu;
+                                               vae_backward follows the same path */
 } VaeActs;
 
 int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err);

@@ -1,0 +1,145 @@
+/* Layer kernels of the VAE (see vae/nn.h): linear layers through
+ * cblas_sgemm with transpose flags (no explicit transposes), fused
+ * bias+ReLU, fused loss+gradient for the decoder output, and fused
+ * reparameterization+KL. Float math; sums over many terms use doubles. */
+#include "vae/nn.h"
+
+#include <cblas.h>
+#include <math.h>
+
+/* out (B, OUT) = in (B, IN) . W^T + b, W (OUT, IN): NoTrans x Trans. */
+void linear_forward(float *out, const float *in, const float *W, const float *b,
+                    int B, int IN, int OUT, int relu) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN,
+                1.0f, in, IN, W, IN, 0.0f, out, OUT);
+    /* bias and ReLU in one pass over the output */
+    for (int r = 0; r < B; r++) {
+        float *o = out + (size_t)r * OUT;
+        if (relu) {
+            for (int j = 0; j < OUT; j++) {
+                float v = o[j] + b[j];
+                o[j] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (int j = 0; j < OUT; j++) o[j] += b[j];
+        }
+    }
+}
+
+void linear_backward(float *din, float *dW, float *db, const float *dout,
+                     const float *in, const float *W, int B, int IN, int OUT) {
+    /* dW (OUT, IN) += dout^T (OUT, B) . in (B, IN) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B,
+                1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
+    /* db (OUT) += column sums of dout; rows outer so the inner loop is contiguous */
+    for (int r = 0; r < B; r++) {
+        const float *d = dout + (size_t)r * OUT;
+        for (int j = 0; j < OUT; j++) db[j] += d[j];
+    }
+    /* din (B, IN) = dout (B, OUT) . W (OUT, IN) */
+    if (din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT,
+                    1.0f, dout, OUT, W, IN, 0.0f, din, IN);
+}
+
+void relu_backward(float *dx, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
+}
+
+/* Both reconstruction losses need sigmoid(l); with e = exp(-|l|) in (0, 1]
+ * it is 1/(1+e) for l >= 0 and e/(1+e) for l < 0, never overflowing, and the
+ * same e gives the BCE's log1p term, so each element costs one expf. */
+double bce_logits_forward_backward(float *dlogits, float *xhat, const float *logits,
+                                   const float *x, int B, int D, float scale) {
+    double total = 0.0;
+    for (int r = 0; r < B; r++) {
+        size_t o = (size_t)r * D;
+        const float *l = logits + o, *t = x + o;
+        double row = 0.0;
+        for (int i = 0; i < D; i++) {
+            float li = l[i];
+            float e = expf(-fabsf(li));
+            float inv = 1.0f / (1.0f + e);
+            float s = li >= 0.0f ? inv : e * inv;
+            /* softplus(l) - x*l = max(l, 0) - x*l + log1p(exp(-|l|)) */
+            row += (double)((li > 0.0f ? li : 0.0f) - t[i] * li + log1pf(e));
+            if (dlogits) dlogits[o + i] = scale * (s - t[i]);
+            if (xhat) xhat[o + i] = s;
+        }
+        total += row;
+    }
+    return total;
+}
+
+double sse_sigmoid_forward_backward(float *dlogits, float *xhat, const float *logits,
+                                    const float *x, int B, int D, float scale) {
+    double total = 0.0;
+    float scale2 = 2.0f * scale;
+    for (int r = 0; r < B; r++) {
+        size_t o = (size_t)r * D;
+        const float *l = logits + o, *t = x + o;
+        double row = 0.0;
+        for (int i = 0; i < D; i++) {
+            float li = l[i];
+            float e = expf(-fabsf(li));
+            float inv = 1.0f / (1.0f + e);
+            float s = li >= 0.0f ? inv : e * inv;
+            float d = s - t[i];
+            row += (double)(d * d);
+            /* d/dl (s - x)^2 = 2 (s - x) s (1 - s) */
+            if (dlogits) dlogits[o + i] = scale2 * d * s * (1.0f - s);
+            if (xhat) xhat[o + i] = s;
+        }
+        total += row;
+    }
+    return total;
+}
+
+double reparam_kl_forward(float *z, const float *h, const float *eps, int B, int Z) {
+    double total = 0.0;
+    for (int r = 0; r < B; r++) {
+        const float *mu = h + (size_t)r * 2 * Z, *lv = mu + Z;
+        float *zr = z + (size_t)r * Z;
+        double row = 0.0;
+        if (eps) {
+            const float *er = eps + (size_t)r * Z;
+            for (int j = 0; j < Z; j++) {
+                float sd = expf(0.5f * lv[j]);
+                zr[j] = mu[j] + er[j] * sd;
+                row += (double)(1.0f + lv[j] - mu[j] * mu[j] - sd * sd);
+            }
+        } else {
+            for (int j = 0; j < Z; j++) {
+                zr[j] = mu[j];
+                row += (double)(1.0f + lv[j] - mu[j] * mu[j] - expf(lv[j]));
+            }
+        }
+        total += -0.5 * row;
+    }
+    return total;
+}
+
+/* d KL / d mu = mu;  d KL / d logvar = 0.5 (exp(logvar) - 1);
+ * d z / d mu = 1;    d z / d logvar = eps * 0.5 * exp(0.5 logvar). */
+void reparam_kl_backward(float *dh, const float *dz, const float *h, const float *eps,
+                         int B, int Z, float kl_scale) {
+    float half_kl = 0.5f * kl_scale;
+    for (int r = 0; r < B; r++) {
+        const float *mu = h + (size_t)r * 2 * Z, *lv = mu + Z;
+        const float *dzr = dz + (size_t)r * Z;
+        float *dmu = dh + (size_t)r * 2 * Z, *dlv = dmu + Z;
+        if (eps) {
+            const float *er = eps + (size_t)r * Z;
+            for (int j = 0; j < Z; j++) {
+                float sd = expf(0.5f * lv[j]);
+                dmu[j] = dzr[j] + kl_scale * mu[j];
+                dlv[j] = dzr[j] * er[j] * 0.5f * sd + half_kl * (sd * sd - 1.0f);
+            }
+        } else {
+            for (int j = 0; j < Z; j++) {
+                dmu[j] = dzr[j] + kl_scale * mu[j];
+                dlv[j] = half_kl * (expf(lv[j]) - 1.0f);
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/* Test-set evaluation: the loss terms as means per image over a data set,
+ * once with a sampled z (what pytorch/examples prints) and once with z = mu. */
+#ifndef VAE_EVAL_H
+#define VAE_EVAL_H
+
+#include <stdint.h>
+#include "vae/common.h"
+#include "vae/idx.h"
+#include "vae/vae.h"
+
+typedef struct {
+    double loss, recon, kl;         /* sampled z: alpha*recon + beta*kl, per image */
+    double loss_mu, recon_mu;       /* z = mu (kl is the same) */
+    long images;
+} EvalMetrics;
+
+/* The eps stream used by evaluation: fixed by `seed`, independent of training,
+ * so numbers are comparable across epochs and between runs. */
+#define EVAL_SEED_SALT 0x5eed0e7a1ULL
+
+/* Evaluates the first n images of im (n <= im->count) in batches of a->max_batch. */
+void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t seed, EvalMetrics *out);
+
+#endif

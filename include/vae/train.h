@@ -1,0 +1,68 @@
+/* The training loop: shuffled mini-batches, Adam, per-epoch test metrics,
+ * metrics.csv, sample/reconstruction grids and an atomic checkpoint after
+ * every epoch; a stop request (SIGINT/SIGTERM) checkpoints mid-epoch so
+ * --resume continues exactly where the run stopped. Reports progress through
+ * callbacks; it never prints. */
+#ifndef VAE_TRAIN_H
+#define VAE_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "vae/checkpoint.h"
+#include "vae/common.h"
+#include "vae/eval.h"
+#include "vae/vae.h"
+
+typedef struct {
+    int epoch, epochs;
+    long step, steps;               /* inside the epoch */
+    double loss;                    /* running mean per image in this epoch */
+    double images_per_sec;          /* training loop only, this epoch */
+    double eta_seconds;             /* this epoch */
+} TrainProgress;
+
+typedef struct {
+    int epoch, epochs;
+    long step;                      /* total optimizer steps */
+    double train_loss, train_recon, train_kl;   /* means per image over the epoch */
+    EvalMetrics test;
+    double images_per_sec, seconds; /* this epoch's training loop */
+} TrainEpoch;
+
+typedef struct {
+    VaeConfig model;                /* rows/cols are taken from the data */
+    float lr;
+    int batch, epochs;
+    uint64_t seed;
+    long limit;                     /* 0 = all training images */
+    const char *data_dir;
+    const char *out_dir;
+    const char *resume;             /* checkpoint to continue, or NULL */
+    int artifacts;                  /* write sample-NN.png / recon-NN.png each epoch */
+    volatile sig_atomic_t *stop;    /* set asynchronously to request a clean stop */
+    void (*on_progress)(const TrainProgress *p, void *ctx);
+    void (*on_epoch)(const TrainEpoch *e, void *ctx);
+    void *ctx;
+} TrainConfig;
+
+typedef enum { TRAIN_DONE = 0, TRAIN_STOPPED = 1 } TrainOutcome;
+
+typedef struct {
+    TrainOutcome outcome;
+    int epoch;                      /* completed epochs */
+    long step;
+    TrainEpoch last;                /* metrics of the last completed epoch (if any ran) */
+    int epochs_run;
+    double train_seconds;           /* training loop only, this invocation */
+    long train_images;              /* images trained on, this invocation */
+    char checkpoint[4200];
+} TrainResult;
+
+/* Loads the data (and the checkpoint when resuming), trains, writes outputs.
+ * Errors (data, files, a non-finite loss) return VAE_ERR with a message. */
+int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err);
+
+/* Fills `out` with the names of per-epoch outputs in cfg->out_dir. */
+void train_output_path(char *out, size_t len, const char *dir, const char *name);
+
+#endif

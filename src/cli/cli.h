@@ -1,0 +1,84 @@
+/* The command layer: option tables, strict number parsing, help screens, and
+ * the subcommands. Only this layer prints to the user and picks exit codes:
+ * 0 success, 1 runtime error ("vae: <path>: <problem>"), 2 usage error. */
+#ifndef VAE_CLI_H
+#define VAE_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vae/vae.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+typedef enum {
+    OPT_FLAG,       /* no value; sets an int to 1 */
+    OPT_INT,        /* int in [min, max] */
+    OPT_LONG,       /* long in [min, max] */
+    OPT_U64,        /* unsigned 64-bit in [min, max] (max 0 = no upper bound) */
+    OPT_FLOAT,      /* finite float in [min, max]; min_exclusive makes it (min, max] */
+    OPT_STRING,     /* non-empty string */
+    OPT_HIDDEN,     /* comma list of layer sizes into a VaeConfig */
+    OPT_CHOICE      /* one of `choices` (NULL-terminated); stores the index as int */
+} OptType;
+
+typedef struct {
+    const char *name;           /* long name without "--" */
+    char short_name;            /* 0 if none */
+    OptType type;
+    void *dest;
+    double min, max;
+    int min_exclusive;
+    const char *metavar;        /* "N", "PATH", ... */
+    const char *def;            /* default, as shown in --help */
+    const char *help;
+    const char *const *choices;
+    int seen;                   /* set by the parser when the option was given */
+} Opt;
+
+typedef struct {
+    const char *name;           /* "train" */
+    const char *summary;        /* one line for the command table */
+    const char *usage;          /* "vae train [options]" */
+    const char *description;    /* a paragraph */
+    const char *example;        /* one example command line */
+    Opt *opts;                  /* terminated by an entry with name NULL */
+} CommandSpec;
+
+/* Parses argv[1..argc) (argv[0] is the command name). Returns 0 on success,
+ * 1 when --help was printed (exit 0), or EXIT_USAGE after printing the error. */
+int opt_parse(const CommandSpec *cmd, int argc, char **argv);
+void opt_print_help(const CommandSpec *cmd, FILE *out);
+/* `vae: --name: message` and "Try 'vae CMD --help'." on stderr; returns EXIT_USAGE. */
+int usage_error(const CommandSpec *cmd, const char *opt, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* `vae: message` on stderr; returns EXIT_RUNTIME. */
+int runtime_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+const Opt *opt_find(const CommandSpec *cmd, const char *name);
+int opt_given(const CommandSpec *cmd, const char *name);
+
+/* Strict parsers shared by the option table: 0 ok, -1 with a reason in why. */
+int parse_long_strict(const char *s, long min, long max, long *out, const char **why);
+int parse_double_strict(const char *s, double min, double max, int min_exclusive, double *out, const char **why);
+int parse_hidden_list(const char *s, VaeConfig *cfg, const char **why);
+
+/* Default thread count: online CPUs. */
+int default_threads(void);
+/* Applies the thread count to OpenBLAS. */
+void set_threads(int n);
+
+int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_reconstruct(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,225 @@
+/* The commands that use a trained checkpoint: sample (decode z ~ N(0, I)),
+ * reconstruct (test images beside their reconstructions, plus metrics) and
+ * eval (metrics only). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vae/checkpoint.h"
+#include "vae/eval.h"
+#include "vae/idx.h"
+#include "vae/image.h"
+#include "vae/rng.h"
+
+#define DEFAULT_MODEL "runs/default/model.safetensors"
+#define EVAL_BATCH 500
+
+/* Loads the model; fills *data_dir from the checkpoint's data set when the
+ * user did not name one. */
+static int load_model(const char *path, Vae *m, char *dataset, size_t dlen) {
+    TrainState st;
+    VaeError err;
+    if (checkpoint_load(path, m, &st, &err) == VAE_OK) {
+        if (dataset) snprintf(dataset, dlen, "%s", st.dataset);
+        train_state_free(&st);
+        return 0;
+    }
+    /* a weights-only checkpoint has no training state; load it without one */
+    VaeError err2;
+    if (checkpoint_load(path, m, NULL, &err2) == VAE_OK) {
+        if (dataset) dataset[0] = '\0';
+        return 0;
+    }
+    return runtime_error("%s", err2.msg);
+}
+
+static void print_metrics(const char *model, const char *data, const EvalMetrics *e, int json) {
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddStringToObject(o, "data", data);
+        cJSON_AddNumberToObject(o, "loss", e->loss);
+        cJSON_AddNumberToObject(o, "recon", e->recon);
+        cJSON_AddNumberToObject(o, "kl", e->kl);
+        cJSON_AddNumberToObject(o, "loss_mu", e->loss_mu);
+        cJSON_AddNumberToObject(o, "recon_mu", e->recon_mu);
+        cJSON_AddNumberToObject(o, "images", (double)e->images);
+        char *txt = cJSON_PrintUnformatted(o);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        printf("test set (%ld images of %s), per image:\n", e->images, data);
+        printf("  loss    %.4f  (sampled z)\n  recon   %.4f\n  kl      %.4f\n", e->loss, e->recon, e->kl);
+        printf("  loss    %.4f  (z = mu)\n  recon   %.4f  (z = mu)\n", e->loss_mu, e->recon_mu);
+    }
+}
+
+/* Loads the test split, checks it matches the model, evaluates. */
+static int evaluate(Vae *m, const char *data, uint64_t seed, IdxSplit *test, EvalMetrics *e) {
+    VaeError err;
+    if (idx_load_split(test, data, IDX_TEST, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    if ((int)test->images.rows != m->cfg.rows || (int)test->images.cols != m->cfg.cols)
+        return runtime_error("%s: images are %ux%u but the model was trained on %dx%d", test->images_path,
+                             test->images.rows, test->images.cols, m->cfg.rows, m->cfg.cols);
+    VaeActs a;
+    if (vae_acts_init(&a, m, EVAL_BATCH, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    vae_evaluate(m, &a, &test->images, test->images.count, seed, e);
+    vae_acts_free(&a);
+    return 0;
+}
+
+static const char *pick_data(const char *given, const char *from_ckpt) {
+    if (given) return given;
+    if (from_ckpt && from_ckpt[0]) return from_ckpt;
+    return "data/mnist";
+}
+
+int cmd_sample(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *out = "sample.png";
+    int n = 64, threads = default_threads();
+    uint64_t seed = 1;
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint to sample from", NULL, 0},
+        {"n", 'n', OPT_INT, &n, 1, 65536, 0, "N", "64", "number of images (tiled in a near-square grid)", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "sample.png", "output PNG", NULL, 0},
+        {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed for z", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+    };
+    CommandSpec cmd = {"sample", "", "vae sample [-n N] [-o PATH] [--model PATH] [--seed S]",
+                       "Decodes N latent vectors z ~ N(0, I) and tiles them in a near-square grid with a 2-pixel\n"
+                       "border (like torchvision's make_grid).",
+                       "vae sample -n 128 -o grid.png", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Vae m;
+    if (load_model(model, &m, NULL, 0)) return EXIT_RUNTIME;
+    VaeError err;
+    VaeActs a;
+    int chunk = n < 256 ? n : 256, D = m.in_dim, Z = m.cfg.zdim;
+    float *imgs = malloc((size_t)n * D * sizeof(float));
+    float *z = malloc((size_t)chunk * Z * sizeof(float));
+    if (!imgs || !z || vae_acts_init(&a, &m, chunk, &err) != VAE_OK) {
+        free(imgs);
+        free(z);
+        vae_free(&m);
+        return runtime_error("out of memory for %d samples", n);
+    }
+    Rng r;
+    rng_seed(&r, seed);
+    for (int first = 0; first < n; first += chunk) {
+        int B = n - first < chunk ? n - first : chunk;
+        rng_normal(&r, z, (size_t)B * Z);
+        vae_decode(&m, &a, z, B);
+        memcpy(imgs + (size_t)first * D, a.xhat, (size_t)B * D * sizeof(float));
+    }
+    rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols, image_grid_cols(n), 2, &err);
+    free(imgs);
+    free(z);
+    vae_acts_free(&a);
+    vae_free(&m);
+    if (rc != VAE_OK) return runtime_error("%s", err.msg);
+    return 0;
+}
+
+int cmd_reconstruct(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *out = "recon.png", *data = NULL;
+    int n = 64, json = 0, threads = default_threads();
+    uint64_t seed = 1;
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        {"n", 'n', OPT_INT, &n, 1, 10000, 0, "N", "64", "test images to show", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "recon.png", "output PNG", NULL, 0},
+        {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the sampled z in the metrics", NULL, 0},
+        {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print the metrics as one JSON object", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+    };
+    CommandSpec cmd = {"reconstruct", "", "vae reconstruct [-n N] [-o PATH] [--model PATH] [--data DIR] [--json]",
+                       "Writes the first N test images, each row followed by a row of their reconstructions\n"
+                       "(decoded from z = mu), and prints the whole-test-set metrics (per image).",
+                       "vae reconstruct -n 64 -o recon.png", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Vae m;
+    char ds[256];
+    if (load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    const char *dir = pick_data(data, ds);
+    IdxSplit test = {0};
+    EvalMetrics e;
+    if ((rc = evaluate(&m, dir, seed, &test, &e)) != 0) {
+        idx_split_free(&test);
+        vae_free(&m);
+        return rc;
+    }
+    if ((uint32_t)n > test.images.count) n = (int)test.images.count;
+    int D = m.in_dim, cols = image_grid_cols(2 * n);
+    VaeActs a;
+    VaeError err;
+    float *tiles = malloc((size_t)2 * n * D * sizeof(float));
+    if (!tiles || vae_acts_init(&a, &m, n, &err) != VAE_OK) {
+        free(tiles);
+        idx_split_free(&test);
+        vae_free(&m);
+        return runtime_error("out of memory for %d images", n);
+    }
+    idx_gather(&test.images, NULL, 0, (uint32_t)n, a.x);
+    VaeLoss unused;
+    vae_forward(&m, &a, n, 0, 0, &unused);
+    int nt = 0;
+    for (int first = 0; first < n; first += cols) {
+        int cnt = n - first < cols ? n - first : cols;
+        memcpy(tiles + (size_t)nt * D, a.x + (size_t)first * D, (size_t)cnt * D * sizeof(float));
+        nt += cnt;
+        memcpy(tiles + (size_t)nt * D, a.xhat + (size_t)first * D, (size_t)cnt * D * sizeof(float));
+        nt += cnt;
+    }
+    rc = image_write_grid_png(out, tiles, nt, m.cfg.rows, m.cfg.cols, cols, 2, &err);
+    free(tiles);
+    vae_acts_free(&a);
+    idx_split_free(&test);
+    vae_free(&m);
+    if (rc != VAE_OK) return runtime_error("%s", err.msg);
+    print_metrics(model, dir, &e, json);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *data = NULL;
+    int json = 0, threads = default_threads();
+    uint64_t seed = 1;
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the sampled z", NULL, 0},
+        {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+    };
+    CommandSpec cmd = {"eval", "", "vae eval [--model PATH] [--data DIR] [--json]",
+                       "Test-set metrics of a checkpoint, per image: loss = alpha*recon + beta*KL with one\n"
+                       "sampled z per image (seeded), its terms, and the loss and recon with z = mu.",
+                       "vae eval --model runs/default/model.safetensors --json", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Vae m;
+    char ds[256];
+    if (load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    const char *dir = pick_data(data, ds);
+    IdxSplit test = {0};
+    EvalMetrics e;
+    rc = evaluate(&m, dir, seed, &test, &e);
+    idx_split_free(&test);
+    vae_free(&m);
+    if (rc) return rc;
+    print_metrics(model, dir, &e, json);
+    return 0;
+}

@@ -1,0 +1,207 @@
+/* vae train: parse options, handle --resume and signals, show progress, and
+ * hand the work to vae_train() in the core library. */
+#include <cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vae/checkpoint.h"
+#include "vae/train.h"
+
+static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+typedef struct {
+    int tty, json;
+    int bar_shown;
+} ProgressCtx;
+
+static void show_progress(const TrainProgress *p, void *ctx) {
+    ProgressCtx *c = ctx;
+    if (!c->tty) return;
+    int width = 24, filled = p->steps > 0 ? (int)(width * p->step / p->steps) : 0;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
+    bar[width] = '\0';
+    fprintf(stderr, "\repoch %d/%d [%s] %ld/%ld  loss %.3f  %.0f img/s  ETA %.0fs   ", p->epoch, p->epochs, bar,
+            p->step, p->steps, p->loss, p->images_per_sec, p->eta_seconds);
+    fflush(stderr);
+    c->bar_shown = 1;
+}
+
+static void show_epoch(const TrainEpoch *e, void *ctx) {
+    ProgressCtx *c = ctx;
+    if (c->bar_shown) fprintf(stderr, "\r\033[K");
+    c->bar_shown = 0;
+    fprintf(stderr,
+            "epoch %d/%d  train %.3f  test %.3f (recon %.3f, kl %.3f; z=mu %.3f)  %.0f img/s, %.1f s\n",
+            e->epoch, e->epochs, e->train_loss, e->test.loss, e->test.recon, e->test.kl, e->test.loss_mu,
+            e->images_per_sec, e->seconds);
+}
+
+int cmd_train(int argc, char **argv) {
+    VaeConfig model = {0};
+    model.zdim = 20;
+    model.n_hidden = 1;
+    model.hidden[0] = 400;
+    int loss = VAE_LOSS_BCE;
+    float alpha = 1.0f, beta = 1.0f, lr = 1e-3f;
+    int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0;
+    uint64_t seed = 1;
+    long limit = 0;
+    const char *data = "data/mnist", *out = "runs/default", *resume = NULL;
+    static char threads_def[16];
+    snprintf(threads_def, sizeof threads_def, "%d (cores)", default_threads());
+
+    Opt opts[] = {
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "data/mnist", "data folder with the four IDX files", NULL, 0},
+        {"out", 0, OPT_STRING, &out, 0, 0, 0, "DIR", "runs/default", "run folder: checkpoint, metrics.csv, grids", NULL, 0},
+        {"zdim", 'z', OPT_INT, &model.zdim, 1, 4096, 0, "Z", "20", "latent dimensions", NULL, 0},
+        {"hidden", 0, OPT_HIDDEN, &model, 0, 0, 0, "LIST", "400", "hidden layer sizes, e.g. 512,256,128 (decoder mirrored)", NULL, 0},
+        {"loss", 0, OPT_CHOICE, &loss, 0, 0, 0, "bce|mse", "bce", "reconstruction term: BCE or SSE, summed over pixels", LOSS_NAMES, 0},
+        {"alpha", 0, OPT_FLOAT, &alpha, 0, 1e6, 0, "A", "1", "weight of the reconstruction term", NULL, 0},
+        {"beta", 0, OPT_FLOAT, &beta, 0, 1e6, 0, "B", "1", "weight of the KL term (beta-VAE: --beta 4)", NULL, 0},
+        {"lr", 0, OPT_FLOAT, &lr, 0, 10, 1, "LR", "0.001", "Adam learning rate", NULL, 0},
+        {"batch", 'b', OPT_INT, &batch, 1, 1 << 16, 0, "N", "128", "mini-batch size", NULL, 0},
+        {"epochs", 'e', OPT_INT, &epochs, 1, 100000, 0, "N", "15", "total epochs (with --resume: the new total)", NULL, 0},
+        {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed (init, shuffling, eps)", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads", NULL, 0},
+        {"limit", 0, OPT_LONG, &limit, 1, 1L << 32, 0, "N", "all", "train on the first N training images", NULL, 0},
+        {"resume", 0, OPT_STRING, &resume, 0, 0, 0, "PATH", "none", "continue from a checkpoint (model, Adam, RNG, data order)", NULL, 0},
+        {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch sample/recon PNGs", NULL, 0},
+        {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
+        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+    };
+    CommandSpec cmd = {
+        "train", "", "vae train [options]",
+        "Trains an MLP VAE (encoder D-hidden-2Z with mu and log-variance heads, reparameterization,\n"
+        "mirrored decoder with sigmoid output) with Adam. The loss is reported PER IMAGE:\n"
+        "  loss = alpha * R + beta * KL,  R = BCE or SSE summed over the pixels of one image,\n"
+        "  KL = -1/2 sum_j (1 + log s2_j - mu_j^2 - s2_j) summed over latent dimensions,\n"
+        "and every number printed is the mean of that over images. After each epoch the test set is\n"
+        "evaluated (loss with a sampled z, and with z = mu), a row goes to OUT/metrics.csv, grids to\n"
+        "OUT/sample-NN.png and OUT/recon-NN.png, and the checkpoint to OUT/model.safetensors.\n"
+        "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves the checkpoint and exits 130/143;\n"
+        "continue with --resume OUT/model.safetensors.",
+        "vae train --zdim 20 --epochs 15 --out runs/default", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    model.loss = (VaeLossKind)loss;
+    model.alpha = alpha;
+    model.beta = beta;
+
+    if (resume) {
+        /* the checkpoint decides the model and the run's settings; options that
+           contradict it are refused rather than silently ignored */
+        Vae ck;
+        TrainState st;
+        VaeError err;
+        if (checkpoint_load(resume, &ck, &st, &err) != VAE_OK) return runtime_error("%s", err.msg);
+        char have[128], want[128];
+        vae_hidden_str(&ck.cfg, have, sizeof have);
+        vae_hidden_str(&model, want, sizeof want);
+        const char *bad = NULL;
+        char detail[256] = "";
+        if (opt_given(&cmd, "zdim") && model.zdim != ck.cfg.zdim) bad = "--zdim", snprintf(detail, sizeof detail, "zdim %d", ck.cfg.zdim);
+        else if (opt_given(&cmd, "hidden") && strcmp(have, want) != 0) bad = "--hidden", snprintf(detail, sizeof detail, "hidden %s", have);
+        else if (opt_given(&cmd, "loss") && model.loss != ck.cfg.loss) bad = "--loss", snprintf(detail, sizeof detail, "loss %s", LOSS_NAMES[ck.cfg.loss]);
+        else if (opt_given(&cmd, "alpha") && alpha != ck.cfg.alpha) bad = "--alpha", snprintf(detail, sizeof detail, "alpha %g", ck.cfg.alpha);
+        else if (opt_given(&cmd, "beta") && beta != ck.cfg.beta) bad = "--beta", snprintf(detail, sizeof detail, "beta %g", ck.cfg.beta);
+        else if (opt_given(&cmd, "lr") && lr != st.lr) bad = "--lr", snprintf(detail, sizeof detail, "lr %g", st.lr);
+        else if (opt_given(&cmd, "batch") && batch != st.batch) bad = "--batch", snprintf(detail, sizeof detail, "batch %d", st.batch);
+        else if (opt_given(&cmd, "seed") && seed != st.seed) bad = "--seed", snprintf(detail, sizeof detail, "seed %llu", (unsigned long long)st.seed);
+        else if (opt_given(&cmd, "limit") && limit != st.limit) bad = "--limit", snprintf(detail, sizeof detail, "limit %ld", st.limit);
+        else if (opt_given(&cmd, "epochs") && epochs < st.epoch) bad = "--epochs", snprintf(detail, sizeof detail, "%d epochs already trained", st.epoch);
+        model = ck.cfg;
+        lr = st.lr;
+        batch = st.batch;
+        seed = st.seed;
+        limit = st.limit;
+        if (!opt_given(&cmd, "epochs")) epochs = st.epochs > st.epoch ? st.epochs : st.epoch;
+        if (!opt_given(&cmd, "data") && st.dataset[0]) {
+            static char ds[256];
+            snprintf(ds, sizeof ds, "%s", st.dataset);
+            data = ds;
+        }
+        train_state_free(&st);
+        vae_free(&ck);
+        if (bad) return usage_error(&cmd, bad, "conflicts with the checkpoint %s (%s)", resume, detail);
+    }
+
+    set_threads(threads);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0};
+    TrainConfig tc = {0};
+    tc.model = model;
+    tc.lr = lr;
+    tc.batch = batch;
+    tc.epochs = epochs;
+    tc.seed = seed;
+    tc.limit = limit;
+    tc.data_dir = data;
+    tc.out_dir = out;
+    tc.resume = resume;
+    tc.artifacts = !no_images;
+    tc.stop = &stop_signal;
+    tc.on_progress = show_progress;
+    tc.on_epoch = show_epoch;
+    tc.ctx = &pc;
+
+    TrainResult res;
+    VaeError err;
+    if (vae_train(&tc, &res, &err) != VAE_OK) {
+        if (pc.bar_shown) fprintf(stderr, "\n");
+        return runtime_error("%s", err.msg);
+    }
+    if (res.outcome == TRAIN_STOPPED) {
+        if (pc.bar_shown) fprintf(stderr, "\n");
+        fprintf(stderr,
+                "vae: stopped by signal %d after epoch %d (step %ld); checkpoint saved to %s\n"
+                "resume with: vae train --resume %s --out %s\n",
+                (int)stop_signal, res.epoch, res.step, res.checkpoint, res.checkpoint, out);
+        return 128 + (int)stop_signal;
+    }
+    if (res.epochs_run == 0) fprintf(stderr, "vae: %s already has %d epochs; nothing to train\n", res.checkpoint, res.epoch);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        const TrainEpoch *e = &res.last;
+        cJSON_AddNumberToObject(o, "epochs", res.epoch);
+        cJSON_AddNumberToObject(o, "step", (double)res.step);
+        cJSON_AddNumberToObject(o, "loss", e->test.loss);
+        cJSON_AddNumberToObject(o, "recon", e->test.recon);
+        cJSON_AddNumberToObject(o, "kl", e->test.kl);
+        cJSON_AddNumberToObject(o, "loss_mu", e->test.loss_mu);
+        cJSON_AddNumberToObject(o, "recon_mu", e->test.recon_mu);
+        cJSON_AddNumberToObject(o, "images", (double)e->test.images);
+        if (res.epochs_run > 0) {
+            cJSON_AddNumberToObject(o, "train_loss", e->train_loss);
+            cJSON_AddNumberToObject(o, "train_recon", e->train_recon);
+            cJSON_AddNumberToObject(o, "train_kl", e->train_kl);
+        }
+        cJSON_AddNumberToObject(o, "train_seconds", res.train_seconds);
+        cJSON_AddNumberToObject(o, "train_images", (double)res.train_images);
+        cJSON_AddNumberToObject(o, "train_images_per_sec",
+                                res.train_seconds > 0 ? (double)res.train_images / res.train_seconds : 0);
+        cJSON_AddNumberToObject(o, "threads", threads);
+        cJSON_AddStringToObject(o, "checkpoint", res.checkpoint);
+        char *txt = cJSON_PrintUnformatted(o);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        fprintf(stderr, "checkpoint: %s\n", res.checkpoint);
+    }
+    return 0;
+}

@@ -1,0 +1,57 @@
+/* vae: train, sample and inspect variational autoencoders from the command
+ * line. This file dispatches `vae <command> [options]` to the command table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef VAE_VERSION
+#define VAE_VERSION "dev"
+#endif
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"data", cmd_data, "show what the loader sees in a data folder (counts, sizes, labels)"},
+    {"train", cmd_train, "train a VAE; writes metrics, grids and a checkpoint each epoch"},
+    {"sample", cmd_sample, "decode z ~ N(0, I) into a grid of images"},
+    {"reconstruct", cmd_reconstruct, "test images beside their reconstructions, and test metrics"},
+    {"eval", cmd_eval, "test-set loss, reconstruction and KL of a checkpoint"},
+};
+#define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void print_help(FILE *out) {
+    fprintf(out,
+            "Usage: vae <command> [options]\n\n"
+            "Train, sample and inspect variational autoencoders on MNIST-style data.\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(out,
+            "\nRun 'vae <command> --help' for its options.\n"
+            "Example:\n  vae train --zdim 20 --epochs 15 && vae sample -n 128 -o grid.png\n\n"
+            "Other options:\n  -h, --help     show this help\n  --version      print the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("vae %s\n", VAE_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(COMMANDS[i].name, name) == 0) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "vae: %s: unknown command\nTry 'vae --help'.\n", name);
+    return EXIT_USAGE;
+}

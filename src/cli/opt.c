@@ -1,0 +1,258 @@
+/* Table-driven option parsing with strict number checks, and help screens
+ * generated from the same table so --help cannot drift from the parser. */
+#include "cli.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int parse_long_strict(const char *s, long min, long max, long *out, const char **why) {
+    char *end = NULL;
+    if (!s || !*s) {
+        *why = "an empty value is not a number";
+        return -1;
+    }
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0') {
+        *why = "is not an integer";
+        return -1;
+    }
+    if (errno == ERANGE || v < min || v > max) {
+        *why = "is out of range";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_double_strict(const char *s, double min, double max, int min_exclusive, double *out, const char **why) {
+    char *end = NULL;
+    if (!s || !*s) {
+        *why = "an empty value is not a number";
+        return -1;
+    }
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0') {
+        *why = "is not a number";
+        return -1;
+    }
+    if (!isfinite(v) || errno == ERANGE) {
+        *why = "must be a finite number";
+        return -1;
+    }
+    if (v < min || v > max || (min_exclusive && v <= min)) {
+        *why = "is out of range";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_hidden_list(const char *s, VaeConfig *cfg, const char **why) {
+    int n = 0;
+    const char *p = s;
+    if (!s || !*s) {
+        *why = "needs at least one layer size";
+        return -1;
+    }
+    while (1) {
+        char item[32];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= sizeof item) {
+            *why = "must be a comma-separated list of layer sizes such as 400 or 512,256,128";
+            return -1;
+        }
+        if (n == VAE_MAX_HIDDEN) {
+            *why = "has too many layers (at most 8)";
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        long v;
+        if (parse_long_strict(item, 1, 1 << 16, &v, why) != 0) {
+            *why = "must list layer sizes between 1 and 65536, such as 400 or 512,256,128";
+            return -1;
+        }
+        cfg->hidden[n++] = (int)v;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    cfg->n_hidden = n;
+    return 0;
+}
+
+int usage_error(const CommandSpec *cmd, const char *opt, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "vae: ");
+    if (opt) fprintf(stderr, "%s: ", opt);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'vae %s%s--help'.\n", cmd ? cmd->name : "", cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+int runtime_error(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "vae: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_RUNTIME;
+}
+
+const Opt *opt_find(const CommandSpec *cmd, const char *name) {
+    for (const Opt *o = cmd->opts; o && o->name; o++)
+        if (strcmp(o->name, name) == 0) return o;
+    return NULL;
+}
+
+int opt_given(const CommandSpec *cmd, const char *name) {
+    const Opt *o = opt_find(cmd, name);
+    return o && o->seen;
+}
+
+static int set_value(const CommandSpec *cmd, Opt *o, const char *shown, const char *val) {
+    const char *why = NULL;
+    switch (o->type) {
+    case OPT_FLAG:
+        *(int *)o->dest = 1;
+        return 0;
+    case OPT_INT:
+    case OPT_LONG: {
+        long v;
+        if (parse_long_strict(val, (long)o->min, (long)o->max, &v, &why) != 0) {
+            if (strcmp(why, "is out of range") == 0)
+                return usage_error(cmd, shown, "'%s' is out of range (%.0f..%.0f)", val, o->min, o->max);
+            return usage_error(cmd, shown, "'%s' %s", val, why);
+        }
+        if (o->type == OPT_INT)
+            *(int *)o->dest = (int)v;
+        else
+            *(long *)o->dest = v;
+        return 0;
+    }
+    case OPT_U64: {
+        char *end = NULL;
+        errno = 0;
+        if (!*val || *val == '-' || *val == '+') return usage_error(cmd, shown, "'%s' is not a non-negative integer", val);
+        unsigned long long v = strtoull(val, &end, 10);
+        if (end == val || *end != '\0') return usage_error(cmd, shown, "'%s' is not a non-negative integer", val);
+        if (errno == ERANGE) return usage_error(cmd, shown, "'%s' is out of range", val);
+        *(uint64_t *)o->dest = (uint64_t)v;
+        return 0;
+    }
+    case OPT_FLOAT: {
+        double v;
+        if (parse_double_strict(val, o->min, o->max, o->min_exclusive, &v, &why) != 0) {
+            if (strcmp(why, "is out of range") == 0)
+                return usage_error(cmd, shown, "'%s' must be %s %g and at most %g", val,
+                                   o->min_exclusive ? "greater than" : "at least", o->min, o->max);
+            return usage_error(cmd, shown, "'%s' %s", val, why);
+        }
+        *(float *)o->dest = (float)v;
+        return 0;
+    }
+    case OPT_STRING:
+        if (!*val) return usage_error(cmd, shown, "needs a non-empty value");
+        *(const char **)o->dest = val;
+        return 0;
+    case OPT_HIDDEN:
+        if (parse_hidden_list(val, (VaeConfig *)o->dest, &why) != 0)
+            return usage_error(cmd, shown, "'%s' %s", val, why);
+        return 0;
+    case OPT_CHOICE:
+        for (int i = 0; o->choices[i]; i++)
+            if (strcmp(o->choices[i], val) == 0) {
+                *(int *)o->dest = i;
+                return 0;
+            }
+        return usage_error(cmd, shown, "'%s' is not one of the choices (see --help)", val);
+    }
+    return usage_error(cmd, shown, "internal: unknown option type");
+}
+
+int opt_parse(const CommandSpec *cmd, int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            opt_print_help(cmd, stdout);
+            return 1;
+        }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        Opt *o = NULL;
+        const char *inline_val = NULL;
+        char shown[96];
+        if (arg[0] == '-' && arg[1] == '-' && arg[2]) {
+            const char *eq = strchr(arg + 2, '=');
+            size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+            for (Opt *p = cmd->opts; p && p->name; p++)
+                if (strlen(p->name) == len && strncmp(p->name, arg + 2, len) == 0) o = p;
+            snprintf(shown, sizeof shown, "--%.*s", (int)(len < 80 ? len : 80), arg + 2);
+            if (eq) inline_val = eq + 1;
+        } else if (arg[0] == '-' && arg[1] && arg[1] != '-' && arg[2] == '\0') {
+            for (Opt *p = cmd->opts; p && p->name; p++)
+                if (p->short_name == arg[1]) o = p;
+            snprintf(shown, sizeof shown, "-%c", arg[1]);
+        } else {
+            return usage_error(cmd, NULL, "unexpected argument '%s'", arg);
+        }
+        if (!o) return usage_error(cmd, shown, "unknown option");
+        o->seen = 1;
+        if (o->type == OPT_FLAG) {
+            if (inline_val) return usage_error(cmd, shown, "takes no value");
+            *(int *)o->dest = 1;
+            continue;
+        }
+        const char *val = inline_val;
+        if (!val) {
+            /* "--out --epochs 3" is a missing value, not an output named "--epochs" */
+            if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] == '-' && argv[i + 1][2]))
+                return usage_error(cmd, shown, "needs a value (%s)", o->metavar ? o->metavar : "VALUE");
+            val = argv[++i];
+        }
+        int rc = set_value(cmd, o, shown, val);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+void opt_print_help(const CommandSpec *cmd, FILE *out) {
+    fprintf(out, "Usage: %s\n\n%s\n\nExample:\n  %s\n\nOptions:\n", cmd->usage, cmd->description, cmd->example);
+    for (const Opt *o = cmd->opts; o && o->name; o++) {
+        char left[64];
+        const char *type = "";
+        switch (o->type) {
+        case OPT_FLAG: type = "flag"; break;
+        case OPT_INT: case OPT_LONG: case OPT_U64: type = "integer"; break;
+        case OPT_FLOAT: type = "number"; break;
+        case OPT_STRING: type = "string"; break;
+        case OPT_HIDDEN: type = "list"; break;
+        case OPT_CHOICE: type = "choice"; break;
+        }
+        if (o->short_name)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        fprintf(out, "  %-24s %s [%s", left, o->help, type);
+        if (o->def) fprintf(out, ", default %s", o->def);
+        fprintf(out, "]\n");
+    }
+    fprintf(out, "  %-24s %s\n", "-h, --help", "show this help and exit");
+}
+
+int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 1024 ? (int)n : 1;
+}
+
+void set_threads(int n) { openblas_set_num_threads(n); }

@@ -1,0 +1,343 @@
+/* The training loop and everything it writes after each epoch: metrics.csv,
+ * sample/reconstruction grids and the checkpoint. */
+#include "vae/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "vae/adam.h"
+#include "vae/fileio.h"
+#include "vae/idx.h"
+#include "vae/image.h"
+
+#define SAMPLE_SEED_SALT 0x5a3b1e5ULL
+#define GRID_SAMPLES 64
+#define GRID_RECON_PAIRS 4           /* rows of originals, each followed by its reconstructions */
+#define GRID_COLS 8
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void train_output_path(char *out, size_t len, const char *dir, const char *name) {
+    snprintf(out, len, "%s/%s", dir, name);
+}
+
+/* mkdir -p: the run folder and its parents */
+static int make_dirs(const char *dir, VaeError *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return vae_fail(err, "%s: path too long", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
+    struct stat sb;
+    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: not a directory", dir);
+    return VAE_OK;
+}
+
+static const char METRICS_HEADER[] =
+    "epoch,step,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,test_loss_mu,test_recon_mu,"
+    "train_images_per_sec,train_seconds\n";
+
+/* Rewrites metrics.csv atomically: the rows of earlier epochs already there
+ * (a resumed run keeps its history; a fresh run at epoch 1 keeps none),
+ * then this epoch's row. */
+static int write_metrics_row(const char *dir, const TrainEpoch *e, VaeError *err) {
+    char path[4200];
+    train_output_path(path, sizeof path, dir, "metrics.csv");
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    VaeError ignored;
+    if (vae_read_file(path, &old, &old_len, 64u << 20, &ignored) != VAE_OK) {
+        old = NULL;
+        old_len = 0;
+    }
+    size_t cap = sizeof METRICS_HEADER + old_len + 512;
+    char *buf = malloc(cap);
+    if (!buf) {
+        free(old);
+        return vae_fail(err, "%s: out of memory", path);
+    }
+    size_t used = (size_t)snprintf(buf, cap, "%s", METRICS_HEADER);
+    /* keep well-formed rows of earlier epochs */
+    for (size_t i = 0; i < old_len;) {
+        size_t j = i;
+        while (j < old_len && old[j] != '\n') j++;
+        char *end = NULL;
+        char first[32];
+        size_t fl = j - i < sizeof first - 1 ? j - i : sizeof first - 1;
+        memcpy(first, old + i, fl);
+        first[fl] = '\0';
+        long ep = strtol(first, &end, 10);
+        if (end != first && *end == ',' && ep >= 1 && ep < e->epoch && j < old_len) {
+            memcpy(buf + used, old + i, j - i + 1);
+            used += j - i + 1;
+        }
+        i = j + 1;
+    }
+    free(old);
+    used += (size_t)snprintf(buf + used, cap - used, "%d,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n",
+                             e->epoch, e->step, e->train_loss, e->train_recon, e->train_kl, e->test.loss,
+                             e->test.recon, e->test.kl, e->test.loss_mu, e->test.recon_mu, e->images_per_sec,
+                             e->seconds);
+    int rc = vae_write_file(path, buf, used, err);
+    free(buf);
+    return rc;
+}
+
+/* sample-NN.png: decoded z ~ N(0, I), the same z every epoch so the grids
+ * show the model changing, not the noise. recon-NN.png: rows of test images,
+ * each followed by a row of their reconstructions (z = mu). */
+static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed, const char *dir, int epoch,
+                       VaeError *err) {
+    int D = m->in_dim, Z = m->cfg.zdim;
+    char name[64], path[4200];
+    Rng r;
+    rng_seed(&r, seed ^ SAMPLE_SEED_SALT);
+    float *z = g->z;   /* g is dedicated to the grids, so its buffers are free */
+    rng_normal(&r, z, (size_t)GRID_SAMPLES * Z);
+    vae_decode(m, g, z, GRID_SAMPLES);
+    snprintf(name, sizeof name, "sample-%02d.png", epoch);
+    train_output_path(path, sizeof path, dir, name);
+    if (image_write_grid_png(path, g->xhat, GRID_SAMPLES, m->cfg.rows, m->cfg.cols, GRID_COLS, 2, err) != VAE_OK)
+        return VAE_ERR;
+
+    uint32_t n = GRID_RECON_PAIRS * GRID_COLS;
+    if (n > test->count) n = test->count;
+    idx_gather(test, NULL, 0, n, g->x);
+    VaeLoss unused;
+    vae_forward(m, g, (int)n, 0, 0, &unused);
+    float *tiles = malloc((size_t)2 * n * D * sizeof(float));
+    if (!tiles) return vae_fail(err, "%s: out of memory", dir);
+    int nt = 0;
+    for (uint32_t row = 0; row * GRID_COLS < n; row++) {
+        uint32_t first = row * GRID_COLS, cnt = n - first < GRID_COLS ? n - first : GRID_COLS;
+        memcpy(tiles + (size_t)nt * D, g->x + (size_t)first * D, (size_t)cnt * D * sizeof(float));
+        nt += (int)cnt;
+        memcpy(tiles + (size_t)nt * D, g->xhat + (size_t)first * D, (size_t)cnt * D * sizeof(float));
+        nt += (int)cnt;
+    }
+    snprintf(name, sizeof name, "recon-%02d.png", epoch);
+    train_output_path(path, sizeof path, dir, name);
+    int rc = image_write_grid_png(path, tiles, nt, m->cfg.rows, m->cfg.cols, GRID_COLS, 2, err);
+    free(tiles);
+    return rc;
+}
+
+static int grads_finite(const Vae *m) {
+    /* 0 * x is 0 for finite x and NaN for inf/NaN: one vectorizable pass */
+    float acc = 0.0f;
+    for (size_t i = 0; i < m->n_params; i++) acc += 0.0f * m->grads[i];
+    return acc == 0.0f;
+}
+
+static void fill_state(TrainState *st, const TrainConfig *cfg, int epoch, long step, long epoch_step,
+                       const Rng *rng, uint32_t *order, uint32_t n_order, double sl, double sr, double sk,
+                       long si) {
+    memset(st, 0, sizeof *st);
+    st->epoch = epoch;
+    st->step = step;
+    st->epoch_step = epoch_step;
+    st->rng = *rng;
+    st->order = epoch_step > 0 ? order : NULL;
+    st->n_order = epoch_step > 0 ? n_order : 0;
+    st->sum_loss = sl;
+    st->sum_recon = sr;
+    st->sum_kl = sk;
+    st->sum_images = si;
+    st->lr = cfg->lr;
+    st->batch = cfg->batch;
+    st->seed = cfg->seed;
+    st->limit = cfg->limit;
+    st->epochs = cfg->epochs;
+    snprintf(st->dataset, sizeof st->dataset, "%s", cfg->data_dir);
+}
+
+int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
+    memset(res, 0, sizeof *res);
+    IdxSplit train = {0}, test = {0};
+    Vae m = {0};
+    VaeActs a = {0}, grid = {0};
+    TrainState st = {0};
+    uint32_t *order = NULL;
+    int rc = VAE_ERR;
+
+    if (cfg->batch < 1) return vae_fail(err, "batch size must be >= 1");
+    if (idx_load_split(&train, cfg->data_dir, IDX_TRAIN, err) != VAE_OK) goto done;
+    if (idx_load_split(&test, cfg->data_dir, IDX_TEST, err) != VAE_OK) goto done;
+    if (train.images.rows != test.images.rows || train.images.cols != test.images.cols) {
+        vae_fail(err, "%s: training images are %ux%u but test images are %ux%u", cfg->data_dir,
+                 train.images.rows, train.images.cols, test.images.rows, test.images.cols);
+        goto done;
+    }
+    uint32_t N = train.images.count;
+    if (cfg->limit > 0) {
+        if ((uint64_t)cfg->limit > N) {
+            vae_fail(err, "%s: --limit %ld exceeds the %u training images", train.images_path, cfg->limit, N);
+            goto done;
+        }
+        N = (uint32_t)cfg->limit;
+    }
+
+    if (cfg->resume) {
+        if (checkpoint_load(cfg->resume, &m, &st, err) != VAE_OK) goto done;
+        if (m.cfg.rows != (int)train.images.rows || m.cfg.cols != (int)train.images.cols) {
+            vae_fail(err, "%s: the model was trained on %dx%d images but %s has %ux%u", cfg->resume, m.cfg.rows,
+                     m.cfg.cols, cfg->data_dir, train.images.rows, train.images.cols);
+            goto done;
+        }
+        if (st.epoch_step > 0 && st.n_order != N) {
+            vae_fail(err, "%s: the checkpoint's data order covers %u images but this run has %u", cfg->resume,
+                     st.n_order, N);
+            goto done;
+        }
+    } else {
+        VaeConfig mc = cfg->model;
+        mc.rows = (int)train.images.rows;
+        mc.cols = (int)train.images.cols;
+        if (vae_init(&m, &mc, err) != VAE_OK) goto done;
+        rng_seed(&st.rng, cfg->seed);
+        vae_init_params(&m, &st.rng);
+    }
+    if (vae_acts_init(&a, &m, cfg->batch, err) != VAE_OK) goto done;
+    if (cfg->artifacts && vae_acts_init(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
+    if (make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
+    order = malloc((size_t)N * sizeof *order);
+    if (!order) {
+        vae_fail(err, "out of memory for the data order");
+        goto done;
+    }
+    if (st.epoch_step > 0) memcpy(order, st.order, (size_t)N * sizeof *order);
+    train_output_path(res->checkpoint, sizeof res->checkpoint, cfg->out_dir, "model.safetensors");
+
+    AdamConfig adam = {cfg->lr, 0.9f, 0.999f, 1e-8f};
+    const long steps = ((long)N + cfg->batch - 1) / cfg->batch;
+    const int Z = m.cfg.zdim;
+    int epoch = st.epoch;
+    long step = m.adam_t, epoch_step = st.epoch_step;
+    Rng rng = st.rng;
+    double sum_loss = st.sum_loss, sum_recon = st.sum_recon, sum_kl = st.sum_kl;
+    long sum_images = st.sum_images;
+    train_state_free(&st);
+
+    while (epoch < cfg->epochs) {
+        int ep = epoch + 1;
+        if (epoch_step == 0) {
+            for (uint32_t i = 0; i < N; i++) order[i] = i;
+            rng_shuffle(&rng, order, N);
+            sum_loss = sum_recon = sum_kl = 0;
+            sum_images = 0;
+        }
+        double t0 = now_seconds(), last_report = 0;
+        long images_this_call = 0;
+        for (; epoch_step < steps; epoch_step++) {
+            uint32_t first = (uint32_t)(epoch_step * cfg->batch);
+            int B = N - first < (uint32_t)cfg->batch ? (int)(N - first) : cfg->batch;
+            idx_gather(&train.images, order + first, 0, (uint32_t)B, a.x);
+            rng_normal(&rng, a.eps, (size_t)B * Z);
+            VaeLoss l;
+            vae_zero_grad(&m);
+            vae_forward(&m, &a, B, 1, 1, &l);
+            const char *bad = !isfinite(l.recon) ? "reconstruction" : !isfinite(l.kl) ? "KL" : NULL;
+            if (!bad) {
+                vae_backward(&m, &a, B);
+                if (!grads_finite(&m)) bad = "gradient";
+            }
+            if (bad) {
+                vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (the last "
+                         "checkpoint is kept; try a lower --lr)", ep, epoch_step + 1, bad);
+                goto done;
+            }
+            step++;
+            m.adam_t = step;
+            adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &adam, step);
+            sum_loss += l.loss;
+            sum_recon += l.recon;
+            sum_kl += l.kl;
+            sum_images += B;
+            images_this_call += B;
+            res->train_images += B;
+
+            double t = now_seconds() - t0;
+            if (cfg->on_progress && (t - last_report >= 0.1 || epoch_step + 1 == steps)) {
+                last_report = t;
+                TrainProgress p = {ep, cfg->epochs, epoch_step + 1, steps, sum_loss / (double)sum_images,
+                                   t > 0 ? (double)images_this_call / t : 0, 0};
+                p.eta_seconds = p.images_per_sec > 0 ? (double)(N - (first + (uint32_t)B)) / p.images_per_sec : 0;
+                cfg->on_progress(&p, cfg->ctx);
+            }
+            if (cfg->stop && *cfg->stop) {
+                res->train_seconds += now_seconds() - t0;
+                epoch_step++;
+                fill_state(&st, cfg, epoch, step, epoch_step, &rng, order, N, sum_loss, sum_recon, sum_kl,
+                           sum_images);
+                if (checkpoint_save(res->checkpoint, &m, &st, err) != VAE_OK) goto done;
+                res->outcome = TRAIN_STOPPED;
+                res->epoch = epoch;
+                res->step = step;
+                rc = VAE_OK;
+                goto done;
+            }
+        }
+        double secs = now_seconds() - t0;
+        res->train_seconds += secs;
+
+        TrainEpoch e = {0};
+        e.epoch = ep;
+        e.epochs = cfg->epochs;
+        e.step = step;
+        double si = sum_images > 0 ? (double)sum_images : 1.0;
+        e.train_loss = sum_loss / si;
+        e.train_recon = sum_recon / si;
+        e.train_kl = sum_kl / si;
+        e.seconds = secs;
+        e.images_per_sec = secs > 0 ? (double)images_this_call / secs : 0;
+        vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &e.test);
+
+        epoch = ep;
+        epoch_step = 0;
+        if (write_metrics_row(cfg->out_dir, &e, err) != VAE_OK) goto done;
+        if (cfg->artifacts && write_grids(&m, &grid, &test.images, cfg->seed, cfg->out_dir, ep, err) != VAE_OK)
+            goto done;
+        fill_state(&st, cfg, epoch, step, 0, &rng, NULL, 0, 0, 0, 0, 0);
+        if (checkpoint_save(res->checkpoint, &m, &st, err) != VAE_OK) goto done;
+        res->last = e;
+        res->epochs_run++;
+        if (cfg->on_epoch) cfg->on_epoch(&e, cfg->ctx);
+        if (cfg->stop && *cfg->stop) break;   /* a stop during evaluation: the epoch is saved */
+    }
+    if (res->epochs_run == 0 && epoch >= cfg->epochs) {
+        /* nothing left to train: still report where the model stands */
+        res->last.epoch = epoch;
+        res->last.epochs = cfg->epochs;
+        res->last.step = step;
+        vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &res->last.test);
+    }
+    res->outcome = epoch < cfg->epochs ? TRAIN_STOPPED : TRAIN_DONE;
+    res->epoch = epoch;
+    res->step = step;
+    rc = VAE_OK;
+
+done:
+    /* fill_state lends `order` to st; only a checkpoint's own order is st's to free */
+    if (st.order == order) st.order = NULL;
+    train_state_free(&st);
+    free(order);
+    vae_acts_free(&grid);
+    vae_acts_free(&a);
+    vae_free(&m);
+    idx_split_free(&test);
+    idx_split_free(&train);
+    return rc;
+}

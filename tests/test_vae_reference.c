@@ -1,0 +1,237 @@
+/* Golden test against the PyTorch twin of the model: for each fixture
+ * tests/fixtures/reference_<case>.json (written by
+ * scripts/reference/make_fixture.py) load torch's weights, inputs and eps,
+ * run vae_forward / vae_backward and compare the loss terms, xhat and every
+ * gradient; then run two adam_update steps on torch's gradients and compare
+ * the parameters with torch.optim.Adam's. Finally show that the comparison
+ * can fail: a perturbed gradient must be rejected. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "check.h"
+#include "vae/adam.h"
+#include "vae/vae.h"
+
+/* Tolerances. The fixtures record torch's own float32 gradient error against
+ * float64 (at most ~2e-7 absolute over the three cases); ours is of the same
+ * size, so two float32 implementations differ by < ~5e-7. atol 2e-6 leaves
+ * a 4x margin while a wrong factor anywhere (the gradients are 1e-3..3 in
+ * size) is still far outside; rtol 1e-4 covers the largest gradients. */
+#define GRAD_ATOL 2e-6
+#define GRAD_RTOL 1e-4
+/* loss sums of up to ~300 against torch's float64 evaluation of the same
+ * float32 weights: float32 rounding over a few hundred terms */
+#define LOSS_ATOL 1e-5
+#define LOSS_RTOL 1e-5
+#define XHAT_ATOL 1e-6
+#define XHAT_RTOL 1e-5
+/* Adam on identical gradients: only float rounding of p (~1e-8) differs */
+#define ADAM_ATOL 1e-7
+#define ADAM_RTOL 1e-6
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = get(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Copies a JSON number array of exactly n elements into out; 0 on success. */
+static int load_floats(const cJSON *arr, float *out, size_t n, const char *what) {
+    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != n) {
+        CHECK_MSG(0, "%s: expected an array of %zu numbers", what, n);
+        return -1;
+    }
+    size_t i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, arr) {
+        if (!cJSON_IsNumber(v)) {
+            CHECK_MSG(0, "%s: element %zu is not a number", what, i);
+            return -1;
+        }
+        out[i++] = (float)v->valuedouble;
+    }
+    return 0;
+}
+
+/* Fills a flat block with the same layout as m->params from {name: values};
+ * every tensor of the model must be present. */
+static int load_named(const Vae *m, const cJSON *obj, float *block, const char *what) {
+    char w[160];
+    for (int t = 0; t < m->n_tensors; t++) {
+        const VaeTensor *T = &m->tensors[t];
+        snprintf(w, sizeof w, "%s %s", what, T->name);
+        if (load_floats(get(obj, T->name), block + T->offset, T->size, w) != 0) return -1;
+    }
+    return 0;
+}
+
+static int config_from_json(const cJSON *c, VaeConfig *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    const cJSON *hid = get(c, "hidden"), *loss = get(c, "loss");
+    if (!cJSON_IsArray(hid) || !cJSON_IsString(loss)) return -1;
+    cfg->rows = (int)num(c, "rows");
+    cfg->cols = (int)num(c, "cols");
+    cfg->zdim = (int)num(c, "zdim");
+    cfg->n_hidden = cJSON_GetArraySize(hid);
+    if (cfg->n_hidden < 1 || cfg->n_hidden > VAE_MAX_HIDDEN) return -1;
+    for (int i = 0; i < cfg->n_hidden; i++) cfg->hidden[i] = (int)cJSON_GetArrayItem(hid, i)->valuedouble;
+    cfg->loss = strcmp(loss->valuestring, "mse") == 0 ? VAE_LOSS_MSE : VAE_LOSS_BCE;
+    cfg->alpha = (float)num(c, "alpha");
+    cfg->beta = (float)num(c, "beta");
+    return 0;
+}
+
+/* The golden comparison must be able to fail: nudge one gradient just past
+ * the tolerance and require tol_close to reject it (not counted as a failure). */
+static void self_check(const float *got, const float *ref, size_t n) {
+    double *g = malloc(n * sizeof *g), *r = malloc(n * sizeof *r);
+    if (!g || !r) {
+        CHECK_MSG(0, "self-check: out of memory");
+        free(g);
+        free(r);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g[i] = got[i];
+        r[i] = ref[i];
+    }
+    CHECK(tol_close(g, r, n, GRAD_ATOL, GRAD_RTOL, NULL, NULL) == 1);
+    size_t k = n / 2;
+    g[k] = r[k] + 1.5 * (GRAD_ATOL + GRAD_RTOL * fabs(r[k]));
+    size_t wi = 0;
+    CHECK(tol_close(g, r, n, GRAD_ATOL, GRAD_RTOL, &wi, NULL) == 0);
+    CHECK(wi == k);
+    free(g);
+    free(r);
+}
+
+static void run_fixture(const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/reference_%s.json", check_source_dir(), name);
+    char *text = read_text(path);
+    if (!CHECK_MSG(text != NULL, "%s: cannot read", path)) return;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!CHECK_MSG(root != NULL, "%s: not valid JSON", path)) return;
+
+    VaeConfig cfg;
+    Vae m;
+    VaeActs a;
+    VaeError err;
+    int B = (int)num(get(root, "config"), "batch");
+    int ok_model = 0, ok_acts = 0;
+    float *ref = NULL;
+    if (!CHECK_MSG(config_from_json(get(root, "config"), &cfg) == 0 && B >= 1, "%s: bad config", path)) goto done;
+    ok_model = CHECK_MSG(vae_init(&m, &cfg, &err) == VAE_OK, "%s: vae_init: %s", path, err.msg);
+    if (!ok_model) goto done;
+    ok_acts = CHECK_MSG(vae_acts_init(&a, &m, B, &err) == VAE_OK, "%s: acts: %s", path, err.msg);
+    if (!ok_acts) goto done;
+    ref = malloc(m.n_params * sizeof *ref);
+    if (!CHECK(ref != NULL)) goto done;
+
+    /* weights by name, with their shapes checked against our layout */
+    const cJSON *tensors = get(root, "tensors"), *t;
+    CHECK_MSG(cJSON_GetArraySize(tensors) == m.n_tensors, "%s: %d tensors, model has %d", path,
+              cJSON_GetArraySize(tensors), m.n_tensors);
+    cJSON_ArrayForEach(t, tensors) {
+        const cJSON *nm = get(t, "name"), *shape = get(t, "shape");
+        const VaeTensor *T = cJSON_IsString(nm) ? vae_find_tensor(&m, nm->valuestring) : NULL;
+        if (!CHECK_MSG(T != NULL, "%s: unknown tensor", path)) goto done;
+        int same = cJSON_GetArraySize(shape) == T->ndim;
+        for (int d = 0; same && d < T->ndim; d++) same = (int)cJSON_GetArrayItem(shape, d)->valuedouble == T->shape[d];
+        if (!CHECK_MSG(same, "%s: tensor %s has another shape", path, T->name)) goto done;
+        if (load_floats(get(t, "values"), m.params + T->offset, T->size, T->name) != 0) goto done;
+    }
+    int D = m.in_dim, Z = cfg.zdim;
+    if (load_floats(get(root, "x"), a.x, (size_t)B * D, "x") != 0) goto done;
+    if (load_floats(get(root, "eps"), a.eps, (size_t)B * Z, "eps") != 0) goto done;
+
+    char what[200];
+    const cJSON *ev;
+    int k = 0;
+    cJSON_ArrayForEach(ev, get(root, "evals")) {
+        int use_eps = cJSON_IsTrue(get(ev, "use_eps"));
+        const char *tag = use_eps ? "eps" : "z=mu";
+        VaeLoss L;
+        vae_zero_grad(&m);
+        vae_forward(&m, &a, B, use_eps, 1, &L);
+        double got[3] = {L.recon, L.kl, L.loss};
+        double want[3] = {num(ev, "recon_sum"), num(ev, "kl_sum"), num(ev, "loss_sum")};
+        snprintf(what, sizeof what, "%s %s: recon, kl, loss sums", name, tag);
+        check_close_d(what, got, want, 3, LOSS_ATOL, LOSS_RTOL);
+        float *xh = malloc((size_t)B * D * sizeof *xh);
+        if (!CHECK(xh != NULL)) goto done;
+        if (load_floats(get(ev, "xhat"), xh, (size_t)B * D, "xhat") == 0) {
+            snprintf(what, sizeof what, "%s %s: xhat", name, tag);
+            check_close(what, a.xhat, xh, (size_t)B * D, XHAT_ATOL, XHAT_RTOL);
+        }
+        free(xh);
+        vae_backward(&m, &a, B);
+        if (load_named(&m, get(ev, "grads"), ref, "grads") != 0) goto done;
+        for (int i = 0; i < m.n_tensors; i++) {
+            const VaeTensor *T = &m.tensors[i];
+            snprintf(what, sizeof what, "%s %s: grad %s", name, tag, T->name);
+            check_close(what, m.grads + T->offset, ref + T->offset, T->size, GRAD_ATOL, GRAD_RTOL);
+        }
+        if (k++ == 0) self_check(m.grads, ref, m.n_params);
+    }
+    CHECK_MSG(k >= 1, "%s: no evaluations", path);
+
+    /* Adam from torch's gradients of the first evaluation, so the optimizer
+     * is compared alone (a gradient of ~1e-8 could differ in sign between two
+     * float32 implementations, and Adam's first step turns that into +-lr). */
+    const cJSON *adam = get(root, "adam");
+    AdamConfig ac = {(float)num(adam, "lr"), (float)num(adam, "beta1"), (float)num(adam, "beta2"),
+                     (float)num(adam, "eps")};
+    if (load_named(&m, get(cJSON_GetArrayItem(get(root, "evals"), 0), "grads"), m.grads, "grads") != 0) goto done;
+    memset(m.adam_m, 0, m.n_params * sizeof(float));
+    memset(m.adam_v, 0, m.n_params * sizeof(float));
+    const cJSON *step;
+    int n_steps = 0;
+    cJSON_ArrayForEach(step, get(adam, "steps")) {
+        long ts = (long)num(step, "t");
+        adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &ac, ts);
+        if (load_named(&m, get(step, "params"), ref, "adam params") != 0) goto done;
+        for (int i = 0; i < m.n_tensors; i++) {
+            const VaeTensor *T = &m.tensors[i];
+            snprintf(what, sizeof what, "%s: %s after Adam step %ld", name, T->name, ts);
+            check_close(what, m.params + T->offset, ref + T->offset, T->size, ADAM_ATOL, ADAM_RTOL);
+        }
+        n_steps++;
+    }
+    CHECK_MSG(n_steps == 2, "%s: expected 2 Adam steps, found %d", path, n_steps);
+
+done:
+    free(ref);
+    if (ok_acts) vae_acts_free(&a);
+    if (ok_model) vae_free(&m);
+    cJSON_Delete(root);
+}
+
+int main(void) {
+    run_fixture("bce");
+    run_fixture("mse");
+    run_fixture("bce_beta4");
+    return check_done("test_vae_reference");
+}

@@ -1,0 +1,515 @@
+/* Checkpoints: the model's parameters, Adam moments and training state as a
+ * safetensors file (see checkpoint.h for the layout). Saving is atomic;
+ * loading checks the format, every metadata field, every tensor's dtype and
+ * shape against the declared architecture, and a CRC-32 of the data. */
+#include "vae/checkpoint.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <zlib.h>
+
+#include "vae/fileio.h"
+#include "vae/safetensors.h"
+
+/* Largest checkpoint the loader reads (a 400-hidden MNIST model is ~7.5 MB). */
+#define CHECKPOINT_MAX_BYTES ((size_t)2 << 30)
+
+void train_state_free(TrainState *st) {
+    if (!st) return;
+    free(st->order);
+    st->order = NULL;
+    st->n_order = 0;
+}
+
+/* zlib's crc32 takes a uInt length; feed it in pieces */
+static unsigned long crc_update(unsigned long crc, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return crc;
+}
+
+/* ---- saving ---- */
+
+static int meta_add(cJSON *meta, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int meta_add(cJSON *meta, const char *key, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return cJSON_AddStringToObject(meta, key, buf) ? 0 : -1;
+}
+
+static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st, unsigned long crc) {
+    const VaeConfig *c = &m->cfg;
+    char hidden[128];
+    vae_hidden_str(c, hidden, sizeof hidden);
+    int bad = 0;
+    bad |= meta_add(meta, "format", "%s", CHECKPOINT_FORMAT);
+    bad |= meta_add(meta, "format_version", "%d", CHECKPOINT_VERSION);
+    bad |= meta_add(meta, "rows", "%d", c->rows);
+    bad |= meta_add(meta, "cols", "%d", c->cols);
+    bad |= meta_add(meta, "zdim", "%d", c->zdim);
+    bad |= meta_add(meta, "hidden", "%s", hidden);
+    bad |= meta_add(meta, "loss", "%s", c->loss == VAE_LOSS_MSE ? "mse" : "bce");
+    bad |= meta_add(meta, "alpha", "%.9g", (double)c->alpha);
+    bad |= meta_add(meta, "beta", "%.9g", (double)c->beta);
+    bad |= meta_add(meta, "adam_t", "%ld", m->adam_t);
+    if (st) {
+        bad |= meta_add(meta, "epoch", "%d", st->epoch);
+        bad |= meta_add(meta, "step", "%ld", st->step);
+        bad |= meta_add(meta, "epoch_step", "%ld", st->epoch_step);
+        bad |= meta_add(meta, "rng", "%016llx%016llx%016llx%016llx", (unsigned long long)st->rng.s[0],
+                        (unsigned long long)st->rng.s[1], (unsigned long long)st->rng.s[2],
+                        (unsigned long long)st->rng.s[3]);
+        bad |= meta_add(meta, "sum_loss", "%.17g", st->sum_loss);
+        bad |= meta_add(meta, "sum_recon", "%.17g", st->sum_recon);
+        bad |= meta_add(meta, "sum_kl", "%.17g", st->sum_kl);
+        bad |= meta_add(meta, "sum_images", "%ld", st->sum_images);
+        bad |= meta_add(meta, "lr", "%.9g", (double)st->lr);
+        bad |= meta_add(meta, "batch", "%d", st->batch);
+        bad |= meta_add(meta, "seed", "%llu", (unsigned long long)st->seed);
+        bad |= meta_add(meta, "limit", "%ld", st->limit);
+        bad |= meta_add(meta, "epochs", "%d", st->epochs);
+        bad |= meta_add(meta, "dataset", "%s", st->dataset);
+    }
+    bad |= meta_add(meta, "crc32", "%08lx", crc & 0xffffffffUL);
+    return bad ? -1 : 0;
+}
+
+int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeError *err) {
+    if (!m->params) return vae_fail(err, "%s: model is not initialised", path);
+    int with_order = st && st->epoch_step > 0;
+    if (with_order && (!st->order || st->n_order == 0))
+        return vae_fail(err, "%s: a checkpoint inside an epoch (step %ld of the epoch) needs the epoch's data order",
+                        path, st->epoch_step);
+    if (st && memchr(st->dataset, '\0', sizeof st->dataset) == NULL)
+        return vae_fail(err, "%s: dataset path is not terminated", path);
+
+    /* names for the moments: "adam.m.<name>", "adam.v.<name>" */
+    int nt = m->n_tensors, n = 3 * nt + (with_order ? 1 : 0);
+    StTensorOut outs[3 * VAE_MAX_TENSORS + 1];
+    char names[2 * VAE_MAX_TENSORS][48];
+    const float *blocks[3] = {m->params, m->adam_m, m->adam_v};
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < nt; i++) {
+            const VaeTensor *vt = &m->tensors[i];
+            StTensorOut *o = &outs[b * nt + i];
+            memset(o, 0, sizeof *o);
+            if (b == 0) {
+                o->name = vt->name;
+            } else {
+                char *nm = names[(b - 1) * nt + i];
+                snprintf(nm, sizeof names[0], "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
+                o->name = nm;
+            }
+            o->dtype = ST_F32;
+            o->ndim = vt->ndim;
+            o->shape[0] = (uint64_t)vt->shape[0];
+            if (vt->ndim == 2) o->shape[1] = (uint64_t)vt->shape[1];
+            o->data = blocks[b] + vt->offset;
+        }
+    if (with_order) {
+        StTensorOut *o = &outs[3 * nt];
+        memset(o, 0, sizeof *o);
+        o->name = "train.order";
+        o->dtype = ST_U32;
+        o->ndim = 1;
+        o->shape[0] = st->n_order;
+        o->data = st->order;
+    }
+
+    /* the data section is the tensors back to back in this order, so its
+     * CRC is known before the header is written */
+    unsigned long crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < n; i++) {
+        size_t nb = (i < 3 * nt ? m->tensors[i % nt].size * sizeof(float) : (size_t)st->n_order * sizeof(uint32_t));
+        crc = crc_update(crc, outs[i].data, nb);
+    }
+
+    cJSON *meta = cJSON_CreateObject();
+    if (!meta || build_metadata(meta, m, st, crc) != 0) {
+        cJSON_Delete(meta);
+        return vae_fail(err, "%s: out of memory building the header", path);
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = st_write_mem(&buf, &len, outs, n, meta, err);
+    cJSON_Delete(meta);
+    if (rc != VAE_OK) {
+        char inner[sizeof err->msg];
+        snprintf(inner, sizeof inner, "%s", err ? err->msg : "");
+        return vae_fail(err, "%s: %s", path, inner);
+    }
+    rc = vae_write_file(path, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+/* ---- loading: strict parsing of metadata strings ---- */
+
+typedef struct {
+    const StFile *f;
+    const char *name;
+    VaeError *err;
+} Meta;
+
+static const char *meta_need(Meta *mt, const char *key) {
+    const char *v = st_meta_get(mt->f, key);
+    if (!v) vae_fail(mt->err, "%s: __metadata__ has no '%s'", mt->name, key);
+    return v;
+}
+
+static int bad_value(Meta *mt, const char *key, const char *v, const char *want) {
+    return vae_fail(mt->err, "%s: __metadata__ '%s' is \"%.64s\", expected %s", mt->name, key, v, want);
+}
+
+/* decimal integer in [lo, hi]: optional '-', digits only, nothing after */
+static int meta_long(Meta *mt, const char *key, long lo, long hi, long *out) {
+    const char *v = meta_need(mt, key);
+    if (!v) return VAE_ERR;
+    char want[96];
+    snprintf(want, sizeof want, "an integer in [%ld, %ld]", lo, hi);
+    if (!(v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))) return bad_value(mt, key, v, want);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return bad_value(mt, key, v, want);
+    *out = x;
+    return VAE_OK;
+}
+
+static int meta_int(Meta *mt, const char *key, int lo, int hi, int *out) {
+    long x;
+    if (meta_long(mt, key, lo, hi, &x) != VAE_OK) return VAE_ERR;
+    *out = (int)x;
+    return VAE_OK;
+}
+
+static int meta_u64(Meta *mt, const char *key, uint64_t *out) {
+    const char *v = meta_need(mt, key);
+    if (!v) return VAE_ERR;
+    if (!(v[0] >= '0' && v[0] <= '9')) return bad_value(mt, key, v, "an unsigned integer");
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end) return bad_value(mt, key, v, "an unsigned 64-bit integer");
+    *out = (uint64_t)x;
+    return VAE_OK;
+}
+
+/* finite decimal number; no leading space, nothing after */
+static int meta_double(Meta *mt, const char *key, double *out) {
+    const char *v = meta_need(mt, key);
+    if (!v) return VAE_ERR;
+    if (!(v[0] == '-' || v[0] == '+' || v[0] == '.' || (v[0] >= '0' && v[0] <= '9')))
+        return bad_value(mt, key, v, "a finite number");
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno == ERANGE || end == v || *end || !isfinite(x)) return bad_value(mt, key, v, "a finite number");
+    *out = x;
+    return VAE_OK;
+}
+
+/* floats are parsed with strtof so "%.9g" round-trips exactly */
+static int meta_float(Meta *mt, const char *key, float *out) {
+    double d;
+    if (meta_double(mt, key, &d) != VAE_OK) return VAE_ERR;
+    const char *v = st_meta_get(mt->f, key);
+    errno = 0;
+    float x = strtof(v, NULL);
+    if (errno == ERANGE || !isfinite(x)) return bad_value(mt, key, v, "a finite single-precision number");
+    *out = x;
+    return VAE_OK;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* exactly ndigits hex digits -> words of 16 digits each */
+static int meta_hex(Meta *mt, const char *key, size_t ndigits, uint64_t *words) {
+    const char *v = meta_need(mt, key);
+    if (!v) return VAE_ERR;
+    char want[48];
+    snprintf(want, sizeof want, "%zu hex digits", ndigits);
+    if (strlen(v) != ndigits) return bad_value(mt, key, v, want);
+    for (size_t w = 0; w * 16 < ndigits; w++) {
+        uint64_t x = 0;
+        for (size_t i = w * 16; i < ndigits && i < w * 16 + 16; i++) {
+            int h = hexval(v[i]);
+            if (h < 0) return bad_value(mt, key, v, want);
+            x = (x << 4) | (uint64_t)h;
+        }
+        words[w] = x;
+    }
+    return VAE_OK;
+}
+
+/* "512,256,128" -> cfg->hidden */
+static int meta_hidden(Meta *mt, VaeConfig *cfg) {
+    const char *v = meta_need(mt, "hidden");
+    if (!v) return VAE_ERR;
+    char want[96];
+    snprintf(want, sizeof want, "1 to %d comma-separated positive integers", VAE_MAX_HIDDEN);
+    const char *p = v;
+    int k = 0;
+    for (;;) {
+        if (k == VAE_MAX_HIDDEN || !(*p >= '0' && *p <= '9')) return bad_value(mt, "hidden", v, want);
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (errno || x < 1 || x > (1L << 24)) return bad_value(mt, "hidden", v, want);
+        cfg->hidden[k++] = (int)x;
+        if (*end == '\0') break;
+        if (*end != ',') return bad_value(mt, "hidden", v, want);
+        p = end + 1;
+    }
+    cfg->n_hidden = k;
+    return VAE_OK;
+}
+
+static int parse_config(Meta *mt, VaeConfig *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    const char *loss;
+    if (meta_int(mt, "rows", 1, 65536, &cfg->rows) || meta_int(mt, "cols", 1, 65536, &cfg->cols) ||
+        meta_int(mt, "zdim", 1, 1 << 24, &cfg->zdim) || meta_hidden(mt, cfg) || !(loss = meta_need(mt, "loss")))
+        return VAE_ERR;
+    if (strcmp(loss, "bce") == 0) cfg->loss = VAE_LOSS_BCE;
+    else if (strcmp(loss, "mse") == 0) cfg->loss = VAE_LOSS_MSE;
+    else return bad_value(mt, "loss", loss, "\"bce\" or \"mse\"");
+    if (meta_float(mt, "alpha", &cfg->alpha) || meta_float(mt, "beta", &cfg->beta)) return VAE_ERR;
+    return VAE_OK;
+}
+
+/* Parameter count of the declared architecture, computed without allocating,
+ * so a header declaring a huge model is refused before vae_init tries. */
+static uint64_t arch_params(const VaeConfig *c) {
+    uint64_t D = (uint64_t)c->rows * (uint64_t)c->cols, Z = (uint64_t)c->zdim, n = 0;
+    int k = c->n_hidden;
+    uint64_t prev = D;
+    for (int i = 0; i < k; i++) {
+        n += prev * (uint64_t)c->hidden[i] + (uint64_t)c->hidden[i];
+        prev = (uint64_t)c->hidden[i];
+    }
+    n += prev * 2 * Z + 2 * Z;
+    prev = Z;
+    for (int i = k - 1; i >= 0; i--) {
+        n += prev * (uint64_t)c->hidden[i] + (uint64_t)c->hidden[i];
+        prev = (uint64_t)c->hidden[i];
+    }
+    n += prev * D + D; /* dims <= 2^24 and <= 18 layers: no overflow in 64 bits */
+    return n;
+}
+
+static int parse_state(Meta *mt, TrainState *st) {
+    memset(st, 0, sizeof *st);
+    long v;
+    if (meta_int(mt, "epoch", 0, 1 << 30, &st->epoch) || meta_long(mt, "step", 0, 1L << 62, &st->step) ||
+        meta_long(mt, "epoch_step", 0, 1L << 62, &st->epoch_step) || meta_hex(mt, "rng", 64, st->rng.s) ||
+        meta_double(mt, "sum_loss", &st->sum_loss) || meta_double(mt, "sum_recon", &st->sum_recon) ||
+        meta_double(mt, "sum_kl", &st->sum_kl) || meta_long(mt, "sum_images", 0, 1L << 62, &st->sum_images) ||
+        meta_float(mt, "lr", &st->lr) || meta_int(mt, "batch", 1, 1 << 30, &st->batch) ||
+        meta_u64(mt, "seed", &st->seed) || meta_long(mt, "limit", 0, 1L << 62, &v) ||
+        meta_int(mt, "epochs", 0, 1 << 30, &st->epochs))
+        return VAE_ERR;
+    st->limit = v;
+    if (!(st->rng.s[0] | st->rng.s[1] | st->rng.s[2] | st->rng.s[3]))
+        return vae_fail(mt->err, "%s: __metadata__ 'rng' is all zero, which is not a valid generator state", mt->name);
+    const char *ds = meta_need(mt, "dataset");
+    if (!ds) return VAE_ERR;
+    if (strlen(ds) >= sizeof st->dataset)
+        return vae_fail(mt->err, "%s: __metadata__ 'dataset' is longer than %zu bytes", mt->name, sizeof st->dataset - 1);
+    snprintf(st->dataset, sizeof st->dataset, "%s", ds);
+    return VAE_OK;
+}
+
+/* train.order must be a permutation of 0..n-1 */
+static int check_order(const StTensor *t, uint32_t *out, const char *name, VaeError *err) {
+    uint32_t n = (uint32_t)t->shape[0];
+    uint8_t *seen = calloc((size_t)n / 8 + 1, 1);
+    if (!seen) return vae_fail(err, "%s: out of memory for a data order of %u entries", name, n);
+    memcpy(out, t->data, (size_t)n * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = out[i];
+        if (x >= n || (seen[x / 8] >> (x % 8)) & 1) {
+            free(seen);
+            return vae_fail(err, "%s: tensor 'train.order' is not a permutation of 0..%u (entry %u is %u)", name,
+                            n - 1, i, x);
+        }
+        seen[x / 8] |= (uint8_t)(1u << (x % 8));
+    }
+    free(seen);
+    return VAE_OK;
+}
+
+static int check_tensor(const StTensor *t, const char *tname, StDtype dtype, int ndim, const uint64_t *shape,
+                        const char *name, VaeError *err) {
+    if (t->dtype != dtype)
+        return vae_fail(err, "%s: tensor '%s' has dtype %s, expected %s", name, tname, st_dtype_name(t->dtype),
+                        st_dtype_name(dtype));
+    int same = t->ndim == ndim;
+    for (int d = 0; d < ndim && same; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        char got[ST_MAX_DIMS * 24 + 8] = "[", want[64];
+        for (int d = 0; d < t->ndim; d++) {
+            size_t u = strlen(got);
+            snprintf(got + u, sizeof got - u, d ? ", %llu" : "%llu", (unsigned long long)t->shape[d]);
+        }
+        strcat(got, "]");
+        if (ndim == 2) snprintf(want, sizeof want, "[%llu, %llu]", (unsigned long long)shape[0], (unsigned long long)shape[1]);
+        else snprintf(want, sizeof want, "[%llu]", (unsigned long long)shape[0]);
+        return vae_fail(err, "%s: tensor '%s' has shape %s, but the declared architecture needs %s", name, tname, got, want);
+    }
+    return VAE_OK;
+}
+
+/* Everything after st_parse: metadata, architecture, tensors, CRC. Fills m
+ * (and state, order) or fails; the caller frees on failure. */
+static int load_from(const StFile *f, const char *name, Vae *m, TrainState *state, int *has_state, VaeError *err) {
+    Meta mt = {f, name, err};
+    const char *fmt = st_meta_get(f, "format");
+    if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) != 0)
+        return vae_fail(err, "%s: not a vae checkpoint (__metadata__ 'format' is %s%s%s, expected \"%s\")", name,
+                        fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "", CHECKPOINT_FORMAT);
+    long version;
+    if (meta_long(&mt, "format_version", 1, 1L << 30, &version) != VAE_OK) return VAE_ERR;
+    if (version > CHECKPOINT_VERSION)
+        return vae_fail(err, "%s: format version %ld is newer than this vae supports (%d); upgrade vae", name, version,
+                        CHECKPOINT_VERSION);
+
+    VaeConfig cfg;
+    if (parse_config(&mt, &cfg) != VAE_OK) return VAE_ERR;
+    long adam_t;
+    if (meta_long(&mt, "adam_t", 0, 1L << 62, &adam_t) != VAE_OK) return VAE_ERR;
+    uint64_t crc_word;
+    if (meta_hex(&mt, "crc32", 8, &crc_word) != VAE_OK) return VAE_ERR;
+
+    /* training state: all of it or none of it */
+    *has_state = st_meta_get(f, "epoch") != NULL;
+    if (*has_state) {
+        if (parse_state(&mt, state) != VAE_OK) return VAE_ERR;
+        if (state->step != adam_t)
+            return vae_fail(err, "%s: __metadata__ 'step' (%ld) disagrees with 'adam_t' (%ld)", name, state->step, adam_t);
+    }
+    int want_order = *has_state && state->epoch_step > 0;
+
+    uint64_t np = arch_params(&cfg);
+    if (np > f->data_len / 12)
+        return vae_fail(err, "%s: the declared architecture (%dx%d, hidden %s, zdim %d) needs %llu parameters, "
+                        "more than the %zu-byte data section holds", name, cfg.rows, cfg.cols,
+                        st_meta_get(f, "hidden"), cfg.zdim, (unsigned long long)np, f->data_len);
+    VaeError ierr;
+    if (vae_init(m, &cfg, &ierr) != VAE_OK) return vae_fail(err, "%s: %s", name, ierr.msg);
+    m->adam_t = adam_t;
+
+    /* every expected tensor, with exact dtype and shape */
+    float *blocks[3] = {m->params, m->adam_m, m->adam_v};
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < m->n_tensors; i++) {
+            const VaeTensor *vt = &m->tensors[i];
+            char tn[48];
+            if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
+            else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
+            const StTensor *t = st_find(f, tn);
+            if (!t) return vae_fail(err, "%s: tensor '%s' is missing", name, tn);
+            uint64_t shape[2] = {(uint64_t)vt->shape[0], (uint64_t)vt->shape[1]};
+            if (check_tensor(t, tn, ST_F32, vt->ndim, shape, name, err) != VAE_OK) return VAE_ERR;
+        }
+    const StTensor *ot = st_find(f, "train.order");
+    if (want_order) {
+        if (!ot) return vae_fail(err, "%s: tensor 'train.order' is missing (the checkpoint is inside an epoch)", name);
+        uint64_t shape[1] = {ot->ndim == 1 ? ot->shape[0] : 0};
+        if (check_tensor(ot, "train.order", ST_U32, 1, shape, name, err) != VAE_OK) return VAE_ERR;
+        if (shape[0] < 1 || shape[0] > UINT32_MAX)
+            return vae_fail(err, "%s: tensor 'train.order' has %llu entries", name, (unsigned long long)shape[0]);
+    }
+    int expected = 3 * m->n_tensors + (want_order ? 1 : 0);
+    if (f->n != expected) {
+        /* all expected ones were found, so some other name is extra */
+        for (int i = 0; i < f->n; i++) {
+            const char *tn = f->tensors[i].name;
+            int known = strcmp(tn, "train.order") == 0 ? want_order
+                        : strncmp(tn, "adam.m.", 7) == 0 || strncmp(tn, "adam.v.", 7) == 0
+                            ? vae_find_tensor(m, tn + 7) != NULL
+                            : vae_find_tensor(m, tn) != NULL;
+            if (!known) return vae_fail(err, "%s: unexpected tensor '%s'", name, tn);
+        }
+        return vae_fail(err, "%s: %d tensors, expected %d", name, f->n, expected);
+    }
+
+    unsigned long crc = crc_update(crc32(0L, Z_NULL, 0), f->data, f->data_len);
+    if ((crc & 0xffffffffUL) != (unsigned long)crc_word)
+        return vae_fail(err, "%s: data CRC-32 is %08lx but the header says %08lx: the file is damaged", name,
+                        crc & 0xffffffffUL, (unsigned long)crc_word);
+
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < m->n_tensors; i++) {
+            const VaeTensor *vt = &m->tensors[i];
+            char tn[48];
+            if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
+            else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
+            const StTensor *t = st_find(f, tn);
+            memcpy(blocks[b] + vt->offset, t->data, vt->size * sizeof(float));
+        }
+    if (want_order) {
+        uint32_t n = (uint32_t)ot->shape[0];
+        state->order = malloc((size_t)n * sizeof(uint32_t));
+        if (!state->order) return vae_fail(err, "%s: out of memory for a data order of %u entries", name, n);
+        state->n_order = n;
+        if (check_order(ot, state->order, name, err) != VAE_OK) return VAE_ERR;
+    }
+    return VAE_OK;
+}
+
+int checkpoint_parse(const uint8_t *buf, size_t len, const char *name, Vae *m, TrainState *st, VaeError *err) {
+    memset(m, 0, sizeof *m);
+    if (st) memset(st, 0, sizeof *st);
+    StFile f;
+    if (st_parse(&f, buf, len, name, err) != VAE_OK) return VAE_ERR;
+    TrainState state;
+    memset(&state, 0, sizeof state);
+    int has_state = 0;
+    int rc = load_from(&f, name, m, &state, &has_state, err);
+    st_free(&f);
+    if (rc == VAE_OK && st && !has_state)
+        rc = vae_fail(err, "%s: has no training state; it cannot be resumed", name);
+    if (rc != VAE_OK) {
+        vae_free(m);
+        train_state_free(&state);
+        return VAE_ERR;
+    }
+    if (st) *st = state;
+    else train_state_free(&state);
+    return VAE_OK;
+}
+
+int checkpoint_load(const char *path, Vae *m, TrainState *st, VaeError *err) {
+    memset(m, 0, sizeof *m);
+    if (st) memset(st, 0, sizeof *st);
+    uint8_t *buf;
+    size_t len;
+    if (vae_read_file(path, &buf, &len, CHECKPOINT_MAX_BYTES, err) != VAE_OK) return VAE_ERR;
+    int rc = checkpoint_parse(buf, len, path, m, st, err);
+    free(buf);
+    return rc;
+}

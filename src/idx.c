@@ -160,13 +160,15 @@ static int read_idx_checked(Src *s, int want_dims, uint32_t *dims, uint8_t **dat
         return vae_fail(s->err, "%s: truncated header: need %zu bytes, found %zu", s->name, head_len, 4 + got);
 
     size_t total = 1;
+    int overflow = 0;
     for (int i = 0; i < want_dims; i++) {
-        const uint8_t *p = head + 4 + 4 * i;
+        const uint8_t *p = head + 4 + 4 * i;   /* big-endian u32 */
         dims[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (vae_mul_size(total, dims[i], &total) != 0)
-            return vae_fail(s->err, "%s: sizes in the header overflow (%s %u x %u x %u)", s->name, what, dims[0],
-                            want_dims > 1 ? dims[1] : 1, want_dims > 2 ? dims[2] : 1);
+        if (!overflow && vae_mul_size(total, dims[i], &total) != 0) overflow = 1;
     }
+    if (overflow)
+        return vae_fail(s->err, "%s: sizes in the header overflow (%s %u x %u x %u)", s->name, what, dims[0],
+                        want_dims > 1 ? dims[1] : 1, want_dims > 2 ? dims[2] : 1);
     if (dims[0] == 0) return vae_fail(s->err, "%s: header says 0 %s", s->name, what);
     if (want_dims == 3 && (dims[1] == 0 || dims[2] == 0))
         return vae_fail(s->err, "%s: zero rows or columns (%u x %u)", s->name, dims[1], dims[2]);

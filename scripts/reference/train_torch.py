@@ -147,7 +147,7 @@ def train_epoch(model, opt, xtrain, gen, a):
     and the seconds spent in the loop (data already in memory as float32)."""
     model.train()
     n = xtrain.shape[0]
-    tot = torch.zeros(3, dtype=torch.float64)
+    tot = [0.0, 0.0, 0.0]   # sums over images of loss, recon, kl (Python floats are doubles)
     t0 = time.perf_counter()
     perm = torch.randperm(n, generator=gen)
     for i in range(0, n, a.batch):
@@ -158,9 +158,11 @@ def train_epoch(model, opt, xtrain, gen, a):
         opt.zero_grad(set_to_none=True)
         (loss / x.shape[0]).backward()
         opt.step()
-        tot += torch.tensor([loss.item(), recon.item(), kl.item()], dtype=torch.float64)
+        tot[0] += loss.item()
+        tot[1] += recon.item()
+        tot[2] += kl.item()
     secs = time.perf_counter() - t0
-    m = (tot / n).tolist()
+    m = [t / n for t in tot]
     return {"loss": m[0], "recon": m[1], "kl": m[2], "train_seconds": secs,
             "train_images_per_sec": n / secs, "images": n}
 
@@ -169,16 +171,17 @@ def train_epoch(model, opt, xtrain, gen, a):
 def evaluate(model, xtest, a):
     """Test-set means per image: loss/recon/kl with one sampled z, loss with z = mu."""
     model.eval()
-    tot = torch.zeros(4, dtype=torch.float64)
+    tot = [0.0, 0.0, 0.0, 0.0]
     for i in range(0, xtest.shape[0], 1000):
         x = xtest[i:i + 1000]
         logits, mu, logvar = model(x, sample=True)
         recon, kl = loss_sums(logits, x, mu, logvar, a.loss)
         logits_mu = model.decode_logits(mu)
         recon_mu, _ = loss_sums(logits_mu, x, mu, logvar, a.loss)
-        tot += torch.tensor([(a.alpha * recon + a.beta * kl).item(), recon.item(), kl.item(),
-                             (a.alpha * recon_mu + a.beta * kl).item()], dtype=torch.float64)
-    m = (tot / xtest.shape[0]).tolist()
+        for j, v in enumerate(((a.alpha * recon + a.beta * kl).item(), recon.item(), kl.item(),
+                               (a.alpha * recon_mu + a.beta * kl).item())):
+            tot[j] += v
+    m = [t / xtest.shape[0] for t in tot]
     return {"test_loss": m[0], "test_recon": m[1], "test_kl": m[2], "test_loss_mu": m[3]}
 
 

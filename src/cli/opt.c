@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <cblas.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -14,6 +15,11 @@ int parse_long_strict(const char *s, long min, long max, long *out, const char *
     char *end = NULL;
     if (!s || !*s) {
         *why = "an empty value is not a number";
+        return -1;
+    }
+    /* strtol skips leading blanks; a value with them is a quoting mistake */
+    if (isspace((unsigned char)*s)) {
+        *why = "is not an integer";
         return -1;
     }
     errno = 0;
@@ -34,6 +40,10 @@ int parse_double_strict(const char *s, double min, double max, int min_exclusive
     char *end = NULL;
     if (!s || !*s) {
         *why = "an empty value is not a number";
+        return -1;
+    }
+    if (isspace((unsigned char)*s)) {
+        *why = "is not a number";
         return -1;
     }
     errno = 0;
@@ -143,7 +153,8 @@ static int set_value(const CommandSpec *cmd, Opt *o, const char *shown, const ch
     case OPT_U64: {
         char *end = NULL;
         errno = 0;
-        if (!*val || *val == '-' || *val == '+') return usage_error(cmd, shown, "'%s' is not a non-negative integer", val);
+        /* strtoull skips blanks and wraps negatives: " -1" would become 2^64-1 */
+        if (!*val || *val == '-' || *val == '+' || isspace((unsigned char)*val)) return usage_error(cmd, shown, "'%s' is not a non-negative integer", val);
         unsigned long long v = strtoull(val, &end, 10);
         if (end == val || *end != '\0') return usage_error(cmd, shown, "'%s' is not a non-negative integer", val);
         if (errno == ERANGE) return usage_error(cmd, shown, "'%s' is out of range", val);
@@ -158,6 +169,9 @@ static int set_value(const CommandSpec *cmd, Opt *o, const char *shown, const ch
                                    o->min_exclusive ? "greater than" : "at least", o->min, o->max);
             return usage_error(cmd, shown, "'%s' %s", val, why);
         }
+        /* a positive double can round to 0 as a float (--lr 1e-50) */
+        if (o->min_exclusive && (double)(float)v <= o->min)
+            return usage_error(cmd, shown, "'%s' must be greater than %g and at most %g", val, o->min, o->max);
         *(float *)o->dest = (float)v;
         return 0;
     }

@@ -1,0 +1,136 @@
+# Shared helpers for the CLI tests (tests/cli_*.sh): find the binary, make
+# tiny IDX data sets, run a command and check its exit status, its message
+# and that it left no files behind; count and report "N passed, N failed".
+# Source it: . "$(dirname "$0")/cli_lib.sh"
+
+set -u
+
+VAE=${VAE_BIN:-}
+if [ -z "$VAE" ] || [ ! -x "$VAE" ]; then
+    echo "VAE_BIN is not set to an executable vae binary; skipping"
+    exit 77
+fi
+case "$VAE" in /*) ;; *) VAE="$PWD/$VAE" ;; esac
+command -v perl >/dev/null || { echo "perl is needed to write test files; skipping"; exit 77; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vae-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+WORK="$T/work"          # commands run here, so default paths (data/mnist, sample.png) land here
+mkdir -p "$WORK"
+
+PASSED=0
+FAILED=0
+ok() { PASSED=$((PASSED + 1)); }
+bad() {
+    FAILED=$((FAILED + 1))
+    echo "FAIL: $*"
+}
+# check DESCRIPTION CONDITION...: passes when the command succeeds
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok; else bad "$what"; fi
+}
+finish() {
+    echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+# ---- tiny IDX files, deterministic for a given seed ----
+# make_images PATH COUNT ROWS COLS [SEED]: blobs of ink on a dark background,
+# so a VAE has something to learn; values 0..255
+make_images() {
+    perl -e '
+        my ($path, $n, $r, $c, $seed) = @ARGV;
+        srand($seed);
+        open(my $f, ">:raw", $path) or die "$path: $!";
+        print $f pack("NNNN", 0x00000803, $n, $r, $c);
+        for my $i (1 .. $n) {
+            my ($cy, $cx, $s) = (rand($r), rand($c), 1 + rand($r / 3));
+            my @px;
+            for my $y (0 .. $r - 1) {
+                for my $x (0 .. $c - 1) {
+                    my $d = (($y - $cy) ** 2 + ($x - $cx) ** 2) / ($s * $s);
+                    my $v = int(255 * exp(-$d) + rand(8));
+                    push @px, $v > 255 ? 255 : $v;
+                }
+            }
+            print $f pack("C*", @px);
+        }
+        close($f) or die "$path: $!";
+    ' "$1" "$2" "$3" "$4" "${5:-1}"
+}
+# make_labels PATH COUNT [SEED]: labels 0..9
+make_labels() {
+    perl -e '
+        my ($path, $n, $seed) = @ARGV;
+        srand($seed);
+        open(my $f, ">:raw", $path) or die "$path: $!";
+        print $f pack("NN", 0x00000801, $n);
+        print $f pack("C*", map { int(rand(10)) } 1 .. $n);
+        close($f) or die "$path: $!";
+    ' "$1" "$2" "${3:-1}"
+}
+# make_data DIR NTRAIN NTEST ROWS COLS [TEST_ROWS TEST_COLS]: a standard data folder
+make_data() {
+    local dir=$1 ntr=$2 nte=$3 r=$4 c=$5
+    local tr=${6:-$4} tc=${7:-$5}
+    mkdir -p "$dir"
+    make_images "$dir/train-images-idx3-ubyte" "$ntr" "$r" "$c" 11
+    make_labels "$dir/train-labels-idx1-ubyte" "$ntr" 12
+    make_images "$dir/t10k-images-idx3-ubyte" "$nte" "$tr" "$tc" 13
+    make_labels "$dir/t10k-labels-idx1-ubyte" "$nte" 14
+}
+
+# ---- running commands ----
+# run_vae ARGS...: runs the binary in $WORK; leaves $RC, $OUT (stdout file), $ERR (stderr file)
+OUT="$T/stdout"
+ERR="$T/stderr"
+run_vae() {
+    (cd "$WORK" && "$VAE" "$@") >"$OUT" 2>"$ERR"
+    RC=$?
+}
+# snapshot DIR...: a listing of every path, size and mtime under the folders
+snapshot() {
+    local d
+    for d in "$@"; do
+        [ -e "$d" ] && find "$d" -printf '%p %s %T@\n'
+    done | LC_ALL=C sort
+}
+# Folders whose contents must not change when a command fails; tests may add more.
+WATCH=("$WORK")
+
+# expect CODE SUBSTRING ARGS...: runs vae ARGS in $WORK; checks the exit status,
+# that stderr contains SUBSTRING (fixed string; empty = anything), and, when
+# CODE is not 0, that nothing under the watched folders was created or changed.
+expect() {
+    local code=$1 msg=$2
+    shift 2
+    local before after
+    before=$(snapshot "${WATCH[@]}")
+    run_vae "$@"
+    after=$(snapshot "${WATCH[@]}")
+    local why=""
+    [ "$RC" -eq "$code" ] || why="exit $RC, expected $code"
+    if [ -z "$why" ] && [ -n "$msg" ] && ! grep -qF -- "$msg" "$ERR"; then why="stderr lacks '$msg'"; fi
+    if [ -z "$why" ] && [ "$code" -ne 0 ] && [ "$before" != "$after" ]; then
+        why="files changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | head -5 | tr '\n' ' ')"
+    fi
+    # a crash (signal) or sanitizer report is never acceptable
+    if [ -z "$why" ] && grep -qE 'AddressSanitizer|runtime error:|Segmentation|core dumped' "$ERR"; then
+        why="sanitizer or crash report"
+    fi
+    if [ -z "$why" ]; then
+        ok
+    else
+        bad "vae $* -> $why"
+        sed 's/^/    stderr: /' "$ERR" | head -5
+    fi
+}
+# usage_err OPTION ARGS...: exit 2 with a message naming OPTION, nothing written
+usage_err() {
+    local opt=$1
+    shift
+    expect 2 "$opt" "$@"
+}

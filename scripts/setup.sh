@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's first command: install dependencies, build, fetch MNIST, train
+# the default model (784-400-20, BCE, 15 epochs) and write a sample grid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+bash scripts/get-data.sh mnist
+build/vae train --zdim 20 --epochs "${EPOCHS:-15}" --out runs/default
+build/vae sample -n 128 -o runs/default/grid.png
+echo "done: runs/default/ holds the checkpoint, metrics.csv and grids; runs/default/grid.png has 128 samples"

@@ -56,6 +56,12 @@ static double num(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* a small non-negative integer field, or -1 (never casts NaN to int) */
+static int small_int(const cJSON *o, const char *key) {
+    double d = num(o, key);
+    return d >= 0 && d <= 1e6 ? (int)d : -1;
+}
+
 /* Copies a JSON number array of exactly n elements into out; 0 on success. */
 static int load_floats(const cJSON *arr, float *out, size_t n, const char *what) {
     if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != n) {
@@ -90,12 +96,16 @@ static int config_from_json(const cJSON *c, VaeConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     const cJSON *hid = get(c, "hidden"), *loss = get(c, "loss");
     if (!cJSON_IsArray(hid) || !cJSON_IsString(loss)) return -1;
-    cfg->rows = (int)num(c, "rows");
-    cfg->cols = (int)num(c, "cols");
-    cfg->zdim = (int)num(c, "zdim");
+    cfg->rows = small_int(c, "rows");
+    cfg->cols = small_int(c, "cols");
+    cfg->zdim = small_int(c, "zdim");
     cfg->n_hidden = cJSON_GetArraySize(hid);
     if (cfg->n_hidden < 1 || cfg->n_hidden > VAE_MAX_HIDDEN) return -1;
-    for (int i = 0; i < cfg->n_hidden; i++) cfg->hidden[i] = (int)cJSON_GetArrayItem(hid, i)->valuedouble;
+    for (int i = 0; i < cfg->n_hidden; i++) {
+        const cJSON *h = cJSON_GetArrayItem(hid, i);
+        if (!cJSON_IsNumber(h) || !(h->valuedouble >= 1 && h->valuedouble <= 1e6)) return -1;
+        cfg->hidden[i] = (int)h->valuedouble;
+    }
     cfg->loss = strcmp(loss->valuestring, "mse") == 0 ? VAE_LOSS_MSE : VAE_LOSS_BCE;
     cfg->alpha = (float)num(c, "alpha");
     cfg->beta = (float)num(c, "beta");
@@ -139,7 +149,7 @@ static void run_fixture(const char *name) {
     Vae m;
     VaeActs a;
     VaeError err;
-    int B = (int)num(get(root, "config"), "batch");
+    int B = small_int(get(root, "config"), "batch");
     int ok_model = 0, ok_acts = 0;
     float *ref = NULL;
     if (!CHECK_MSG(config_from_json(get(root, "config"), &cfg) == 0 && B >= 1, "%s: bad config", path)) goto done;
@@ -210,7 +220,7 @@ static void run_fixture(const char *name) {
     const cJSON *step;
     int n_steps = 0;
     cJSON_ArrayForEach(step, get(adam, "steps")) {
-        long ts = (long)num(step, "t");
+        long ts = small_int(step, "t");
         adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &ac, ts);
         if (load_named(&m, get(step, "params"), ref, "adam params") != 0) goto done;
         for (int i = 0; i < m.n_tensors; i++) {

@@ -32,6 +32,7 @@ uint64_t rng_next(Rng *r) {
 }
 
 uint32_t rng_below(Rng *r, uint32_t n) {
+    if (n <= 1) return 0;   /* [0, 1) has one value; [0, 0) none, and 0 is the safe answer */
     /* multiply-shift with rejection of the short first interval */
     uint64_t m = (uint64_t)(uint32_t)(rng_next(r) >> 32) * n;
     uint32_t low = (uint32_t)m;

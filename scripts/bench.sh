@@ -19,6 +19,8 @@ SEED=1
 CURVE="32 128 512 2048"
 TORCH_CURVE=1
 QUICK=0
+FIX_VAE_T=""      # --vae-threads: skip the vae thread selection
+FIX_TORCH_T=""    # --torch-threads T:B: skip the PyTorch thread selection
 NPROC=$(nproc 2>/dev/null || echo 1)
 
 usage() {
@@ -41,6 +43,10 @@ usage: scripts/bench.sh [options]
   --seed S         seed for both trainers (default 1)
   --curve "B ..."  batch sizes of the curve (default "$CURVE"; "" to skip)
   --no-torch-curve measure the batch-size curve for vae only
+  --vae-threads T  use 'vae train --threads T' instead of picking the faster of
+                   1 and all cores with one trial epoch each
+  --torch-threads T:B  PyTorch set_num_threads(T) with OPENBLAS_NUM_THREADS=B,
+                   instead of picking the fastest of {1, cores} x {1, cores}
   --quick          1 pair, vae-only curve, fewer repetitions (about a minute)
   -h, --help       this text
 Example: scripts/bench.sh --quick --out /tmp/bench
@@ -60,6 +66,8 @@ while [ $# -gt 0 ]; do
         --seed) SEED=${2:?--seed needs a number}; shift 2 ;;
         --curve) CURVE=${2?--curve needs a list}; shift 2 ;;
         --no-torch-curve) TORCH_CURVE=0; shift ;;
+        --vae-threads) FIX_VAE_T=${2:?--vae-threads needs a number}; shift 2 ;;
+        --torch-threads) FIX_TORCH_T=${2:?--torch-threads needs T:B}; shift 2 ;;
         --quick) QUICK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option '$1'" ;;
@@ -67,6 +75,8 @@ while [ $# -gt 0 ]; do
 done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "--pairs: '$PAIRS' is not an integer >= 1"
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "--seed: '$SEED' is not a non-negative integer"
+[ -z "$FIX_VAE_T" ] || [[ "$FIX_VAE_T" =~ ^[1-9][0-9]*$ ]] || die "--vae-threads: '$FIX_VAE_T' is not an integer >= 1"
+[ -z "$FIX_TORCH_T" ] || [[ "$FIX_TORCH_T" =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "--torch-threads: '$FIX_TORCH_T' is not T:B (e.g. 1:1)"
 for b in $CURVE; do [[ "$b" =~ ^[1-9][0-9]*$ ]] || die "--curve: '$b' is not a batch size"; done
 if [ "$QUICK" = 1 ]; then PAIRS=1; TORCH_CURVE=0; fi
 REPS=3; [ "$QUICK" = 1 ] && REPS=1
@@ -177,7 +187,7 @@ done
 # (torch.set_num_threads) x OpenBLAS threads, 1 or all cores each; vae: --threads.
 progress "choosing thread settings (vae: $THREAD_SET; PyTorch: threads x BLAS threads)"
 best_vae_t=1; best_vae_ips=0
-for t in $THREAD_SET; do
+for t in ${FIX_VAE_T:-$THREAD_SET}; do
     vae_train sel_vae "$t" "select-vae-t$t" "$t" 128
     ips=$(jget "$RAW/select-vae-t$t.out" train_images_per_sec)
     [ -n "$ips" ] || die "vae train --json printed no train_images_per_sec (see $RAW/select-vae-t$t.out)"
@@ -190,12 +200,12 @@ if [ -n "$(jget "$sel_json" loss_mu)$(jget "$sel_json" test_loss)" ]; then TORCH
 
 best_torch="1:1"; best_torch_ips=0
 SEL_LIMIT=30000; [ "$QUICK" = 1 ] && SEL_LIMIT=15000
-for th in $THREAD_SET; do
-    for bt in $THREAD_SET; do
-        torch_train sel_torch "$th:$bt" "select-torch-t$th-b$bt" "$th" "$bt" 128 --no-eval --limit "$SEL_LIMIT"
-        ips=$(jget "$RAW/select-torch-t$th-b$bt.out" train_images_per_sec)
-        if awk -v a="$ips" -v b="$best_torch_ips" 'BEGIN{exit !(a > b)}'; then best_torch="$th:$bt"; best_torch_ips=$ips; fi
-    done
+TORCH_SET=$(for th in $THREAD_SET; do for bt in $THREAD_SET; do echo "$th:$bt"; done; done)
+for tb in ${FIX_TORCH_T:-$TORCH_SET}; do
+    th=${tb%%:*}; bt=${tb##*:}
+    torch_train sel_torch "$th:$bt" "select-torch-t$th-b$bt" "$th" "$bt" 128 --no-eval --limit "$SEL_LIMIT"
+    ips=$(jget "$RAW/select-torch-t$th-b$bt.out" train_images_per_sec)
+    if awk -v a="$ips" -v b="$best_torch_ips" 'BEGIN{exit !(a > b)}'; then best_torch="$th:$bt"; best_torch_ips=$ips; fi
 done
 TT=${best_torch%%:*}; TB=${best_torch##*:}
 progress "chosen: vae --threads $best_vae_t; PyTorch set_num_threads($TT), OPENBLAS_NUM_THREADS=$TB"

@@ -1,6 +1,7 @@
 /* vae data: what the loader sees in a data folder — counts, image size,
  * label histogram and mean pixel of both splits — as text or one JSON object. */
 #include <cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,5 +101,7 @@ int cmd_data(int argc, char **argv) {
     }
     idx_split_free(&train);
     idx_split_free(&test);
+    /* stdout may be a full disk or a closed pipe: a lost report is an error */
+    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }

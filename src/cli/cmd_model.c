@@ -2,6 +2,7 @@
  * reconstruct (test images beside their reconstructions, plus metrics) and
  * eval (metrics only). */
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,8 @@ int cmd_reconstruct(int argc, char **argv) {
     vae_free(&m);
     if (rc != VAE_OK) return runtime_error("%s", err.msg);
     print_metrics(model, dir, &e, json);
+    /* stdout may be a full disk or a closed pipe: a lost report is an error */
+    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }
 
@@ -221,5 +224,7 @@ int cmd_eval(int argc, char **argv) {
     vae_free(&m);
     if (rc) return rc;
     print_metrics(model, dir, &e, json);
+    /* stdout may be a full disk or a closed pipe: a lost report is an error */
+    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }

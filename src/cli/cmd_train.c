@@ -1,6 +1,7 @@
 /* vae train: parse options, handle --resume and signals, show progress, and
  * hand the work to vae_train() in the core library. */
 #include <cJSON.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,5 +204,7 @@ int cmd_train(int argc, char **argv) {
     } else {
         fprintf(stderr, "checkpoint: %s\n", res.checkpoint);
     }
+    /* stdout may be a full disk or a closed pipe: a lost report is an error */
+    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }

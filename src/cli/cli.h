@@ -80,5 +80,17 @@ int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_latent(int argc, char **argv);
+int cmd_scatter(int argc, char **argv);
+int cmd_manifold(int argc, char **argv);
+int cmd_interpolate(int argc, char **argv);
+
+/* Shared by the commands that read a checkpoint (model_common.c).
+ * cli_load_model: loads a full or weights-only checkpoint into *m; copies the
+ * data folder it was trained on into dataset ("" if unknown). Prints the
+ * error and returns EXIT_RUNTIME on failure, 0 on success.
+ * cli_pick_data: the --data value if given, else the checkpoint's, else data/mnist. */
+int cli_load_model(const char *path, Vae *m, char *dataset, size_t dlen);
+const char *cli_pick_data(const char *given, const char *from_ckpt);
 
 #endif

@@ -21,6 +21,10 @@ static const Command COMMANDS[] = {
     {"sample", cmd_sample, "decode z ~ N(0, I) into a grid of images"},
     {"reconstruct", cmd_reconstruct, "test images beside their reconstructions, and test metrics"},
     {"eval", cmd_eval, "test-set loss, reconstruction and KL of a checkpoint"},
+    {"latent", cmd_latent, "latent means (and labels) of every test image, as CSV or JSON"},
+    {"scatter", cmd_scatter, "2-D scatter of test-set means by label (t-SNE when zdim > 2)"},
+    {"manifold", cmd_manifold, "decode a grid over the latent plane, or traversals of each dimension"},
+    {"interpolate", cmd_interpolate, "decode the straight line between two test images' means"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

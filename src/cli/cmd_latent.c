@@ -1,0 +1,588 @@
+/* Views of the latent space of a trained checkpoint: latent (the means of the
+ * test images as CSV or JSON), scatter (a labelled 2-D plot of them, through
+ * t-SNE when zdim != 2), manifold (decoded grids over the latent plane, or
+ * traversals of each dimension) and interpolate (decoded straight lines). */
+#include <cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vae/fileio.h"
+#include "vae/idx.h"
+#include "vae/image.h"
+#include "vae/plot.h"
+#include "vae/rng.h"
+#include "vae/tsne.h"
+
+#define DEFAULT_MODEL "runs/default/model.safetensors"
+#define ENC_BATCH 500
+#define GRID_PAD 2
+
+#define OPT_END {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0}
+
+static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+/* ---- shared steps: model + test split, encoding, decoding ---- */
+
+typedef struct {
+    Vae m;
+    int have_model;
+    IdxSplit test;
+    char ds[256];
+    const char *dir;
+} Loaded;
+
+static void loaded_free(Loaded *l) {
+    if (l->have_model) vae_free(&l->m);
+    idx_split_free(&l->test);
+}
+
+/* Loads the checkpoint and, if want_test, the test split of --data (or the
+ * checkpoint's data set), checking the image size matches the model. */
+static int load_all(Loaded *l, const char *model, const char *data, int want_test) {
+    memset(l, 0, sizeof *l);
+    if (cli_load_model(model, &l->m, l->ds, sizeof l->ds)) return EXIT_RUNTIME;
+    l->have_model = 1;
+    l->dir = cli_pick_data(data, l->ds);
+    if (!want_test) return 0;
+    VaeError err;
+    if (idx_load_split(&l->test, l->dir, IDX_TEST, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    if ((int)l->test.images.rows != l->m.cfg.rows || (int)l->test.images.cols != l->m.cfg.cols)
+        return runtime_error("%s: images are %ux%u but the model was trained on %dx%d", l->test.images_path,
+                             l->test.images.rows, l->test.images.cols, l->m.cfg.rows, l->m.cfg.cols);
+    return 0;
+}
+
+/* mu (n, Z) of the test images index[0..n) (index NULL: 0..n-1), in batches. */
+static int encode_means(Loaded *l, const uint32_t *index, uint32_t n, float *mu) {
+    VaeActs a;
+    VaeError err;
+    int chunk = n < ENC_BATCH ? (int)n : ENC_BATCH;
+    if (vae_acts_init(&a, &l->m, chunk, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    int Z = l->m.cfg.zdim;
+    for (uint32_t first = 0; first < n; first += (uint32_t)chunk) {
+        int B = n - first < (uint32_t)chunk ? (int)(n - first) : chunk;
+        idx_gather(&l->test.images, index ? index + first : NULL, index ? 0 : first, (uint32_t)B, a.x);
+        vae_encode_mean(&l->m, &a, B, mu + (size_t)first * Z);
+    }
+    vae_acts_free(&a);
+    return 0;
+}
+
+/* Decodes z (n, Z) into imgs (n, D). */
+static int decode_all(Vae *m, const float *z, int n, float *imgs) {
+    VaeActs a;
+    VaeError err;
+    int chunk = n < 256 ? n : 256, D = m->in_dim, Z = m->cfg.zdim;
+    if (vae_acts_init(&a, m, chunk, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    for (int first = 0; first < n; first += chunk) {
+        int B = n - first < chunk ? n - first : chunk;
+        vae_decode(m, &a, z + (size_t)first * Z, B);
+        memcpy(imgs + (size_t)first * D, a.xhat, (size_t)B * D * sizeof(float));
+    }
+    vae_acts_free(&a);
+    return 0;
+}
+
+/* Standard normal quantile by bisection on Phi(x) = erfc(-x / sqrt 2) / 2:
+   slow but exact to double precision, and only called a few dozen times. */
+static double normal_quantile(double p) {
+    double lo = -40, hi = 40;
+    for (int i = 0; i < 200; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (0.5 * erfc(-mid / sqrt(2.0)) < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* steps quantiles at probabilities evenly spaced over [0.05, 0.95] (the
+   Kingma & Welling / Keras manifold figure) */
+static void quantile_grid(int steps, double *q) {
+    for (int k = 0; k < steps; k++) q[k] = normal_quantile(0.05 + 0.9 * (double)k / (double)(steps - 1));
+}
+
+/* ---- a growable text buffer for CSV output ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} Buf;
+
+static void buf_printf(Buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->s && b->len + (size_t)k < b->cap) {
+            b->len += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 1 << 16;
+        while (cap < b->len + (size_t)k + 1) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+}
+
+/* Writes text to path atomically, or to stdout for NULL or "-". */
+static int emit(const char *path, const char *text, size_t len) {
+    if (!path || strcmp(path, "-") == 0) {
+        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) return runtime_error("stdout: write failed");
+        return 0;
+    }
+    VaeError err;
+    if (vae_write_file(path, text, len, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    return 0;
+}
+
+/* ---- vae latent ---- */
+
+int cmd_latent(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *data = NULL, *out = NULL;
+    int json = 0, threads = default_threads();
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "stdout", "output file (written atomically; - for stdout)", NULL, 0},
+        {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "one JSON object with arrays instead of CSV", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        OPT_END,
+    };
+    CommandSpec cmd = {"latent", "", "vae latent [--model PATH] [--data DIR] [--json] [-o PATH]",
+                       "Encodes every test image and writes its latent mean mu with its label, for your own\n"
+                       "analysis. CSV: a header index,label,mu0,mu1,... and one row per test image. JSON: one\n"
+                       "object {model, data, zdim, count, index: [...], label: [...], mu: [[...], ...]}.\n"
+                       "Numbers are printed with enough digits to recover the float32 values exactly.",
+                       "vae latent --model runs/default/model.safetensors -o latent.csv", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Loaded l;
+    if ((rc = load_all(&l, model, data, 1)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
+    uint32_t n = l.test.images.count;
+    int Z = l.m.cfg.zdim;
+    size_t count;
+    float *mu = NULL;
+    if (vae_mul_size((size_t)n, (size_t)Z * sizeof(float), &count) == 0) mu = malloc(count ? count : 1);
+    if (!mu) {
+        loaded_free(&l);
+        return runtime_error("out of memory for %u latent means", n);
+    }
+    if ((rc = encode_means(&l, NULL, n, mu)) != 0) goto done;
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *idx = cJSON_CreateArray(), *lab = cJSON_CreateArray(),
+              *mus = cJSON_CreateArray();
+        int ok = o && idx && lab && mus;
+        if (ok) {
+            cJSON_AddStringToObject(o, "model", model);
+            cJSON_AddStringToObject(o, "data", l.dir);
+            cJSON_AddNumberToObject(o, "zdim", Z);
+            cJSON_AddNumberToObject(o, "count", n);
+            cJSON_AddItemToObject(o, "index", idx);
+            cJSON_AddItemToObject(o, "label", lab);
+            cJSON_AddItemToObject(o, "mu", mus);
+        }
+        for (uint32_t i = 0; ok && i < n; i++) {
+            cJSON *row = cJSON_CreateArray();
+            ok = row != NULL;
+            for (int j = 0; ok && j < Z; j++) ok = cJSON_AddItemToArray(row, cJSON_CreateNumber(mu[(size_t)i * Z + j]));
+            ok = ok && cJSON_AddItemToArray(mus, row) && cJSON_AddItemToArray(idx, cJSON_CreateNumber(i)) &&
+                 cJSON_AddItemToArray(lab, cJSON_CreateNumber(l.test.labels.labels[i]));
+        }
+        char *txt = ok ? cJSON_PrintUnformatted(o) : NULL;
+        if (!ok || !txt) {
+            if (!ok) {
+                cJSON_Delete(idx);
+                cJSON_Delete(lab);
+                cJSON_Delete(mus);
+            }
+            cJSON_Delete(o);
+            rc = runtime_error("out of memory for the JSON of %u latent means", n);
+            goto done;
+        }
+        size_t len = strlen(txt);
+        txt[len] = '\0';
+        /* one line, newline-terminated */
+        char *line = malloc(len + 2);
+        if (line) {
+            memcpy(line, txt, len);
+            line[len] = '\n';
+            rc = emit(out, line, len + 1);
+            free(line);
+        } else {
+            rc = runtime_error("out of memory for the JSON of %u latent means", n);
+        }
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        Buf b = {0};
+        buf_printf(&b, "index,label");
+        for (int j = 0; j < Z; j++) buf_printf(&b, ",mu%d", j);
+        buf_printf(&b, "\n");
+        for (uint32_t i = 0; i < n; i++) {
+            buf_printf(&b, "%u,%u", i, (unsigned)l.test.labels.labels[i]);
+            for (int j = 0; j < Z; j++) buf_printf(&b, ",%.9g", (double)mu[(size_t)i * Z + j]);
+            buf_printf(&b, "\n");
+        }
+        rc = b.oom ? runtime_error("out of memory for the CSV of %u latent means", n) : emit(out, b.s, b.len);
+        free(b.s);
+    }
+done:
+    free(mu);
+    loaded_free(&l);
+    return rc;
+}
+
+/* ---- vae scatter ---- */
+
+static const char *const METHODS[] = {"auto", "means", "tsne", NULL};
+enum { METHOD_AUTO, METHOD_MEANS, METHOD_TSNE };
+
+typedef struct {
+    int tty;
+    double t0;
+} TsneProgress;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void tsne_report(int iter, double kl, void *ctx) {
+    TsneProgress *p = ctx;
+    if (!p->tty) return;
+    fprintf(stderr, "\rt-SNE iteration %d  KL %.4f  %.1f s   ", iter, kl, now_seconds() - p->t0);
+    fflush(stderr);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int cmd_scatter(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *data = NULL, *out = "latent.png", *csv = NULL, *title = NULL;
+    int n = 0, method = METHOD_AUTO, iterations = 1000, width = 800, height = 640, radius = 2;
+    int threads = default_threads();
+    float perplexity = 30.0f;
+    uint64_t seed = 1;
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "latent.png", "output PNG", NULL, 0},
+        {"n", 'n', OPT_INT, &n, 2, 1 << 20, 0, "N", "2000 for t-SNE, all for means", "test images to plot (a seeded random subsample)", NULL, 0},
+        {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne", "auto", "plot the means (zdim 2) or a t-SNE map; auto picks means for zdim 2", METHODS, 0},
+        {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the subsample and the t-SNE start", NULL, 0},
+        {"perplexity", 0, OPT_FLOAT, &perplexity, 1, 1000, 0, "P", "30", "t-SNE perplexity (needs N > 3P)", NULL, 0},
+        {"iterations", 0, OPT_INT, &iterations, 1, 100000, 0, "N", "1000", "t-SNE gradient steps (exaggeration 12 for the first 250)", NULL, 0},
+        {"csv", 0, OPT_STRING, &csv, 0, 0, 0, "PATH", "none", "also write the plotted points: index,label,x,y", NULL, 0},
+        {"title", 0, OPT_STRING, &title, 0, 0, 0, "TEXT", "a description", "title above the plot", NULL, 0},
+        {"width", 0, OPT_INT, &width, 300, 8192, 0, "W", "800", "image width in pixels", NULL, 0},
+        {"height", 0, OPT_INT, &height, 300, 8192, 0, "H", "640", "image height in pixels", NULL, 0},
+        {"radius", 0, OPT_INT, &radius, 0, 20, 0, "R", "2", "disc radius in pixels", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 64, 0, "N", "cores", "CPU threads (encoder and t-SNE)", NULL, 0},
+        OPT_END,
+    };
+    CommandSpec cmd = {
+        "scatter", "", "vae scatter [-o PATH] [-n N] [--method auto|means|tsne] [--seed S] [--csv PATH]",
+        "Plots the latent means of test images as discs coloured by label (tab10), with a legend.\n"
+        "For zdim 2 the means themselves are plotted (all test images unless -n); otherwise an exact\n"
+        "t-SNE map (perplexity 30, 1000 iterations, early exaggeration 12 for 250, momentum 0.5 then\n"
+        "0.8) of a random subsample of N test images (default 2000; about 10-20 s on 2 cores, growing\n"
+        "with N^2). The same --seed gives the same subsample and map, so maps of two models compare.\n"
+        "Fashion-MNIST class names are used when the data folder's name contains \"fashion\".",
+        "vae scatter --model runs/z20/model.safetensors -o latent.png --seed 1", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Loaded l;
+    if ((rc = load_all(&l, model, data, 1)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
+    int Z = l.m.cfg.zdim;
+    if (method == METHOD_AUTO) method = Z == 2 ? METHOD_MEANS : METHOD_TSNE;
+    if (method == METHOD_MEANS && Z != 2) {
+        loaded_free(&l);
+        return usage_error(&cmd, "--method", "'means' needs a model with zdim 2 (this one has %d); use tsne", Z);
+    }
+    uint32_t count = l.test.images.count;
+    uint32_t want = opt_given(&cmd, "n") ? (uint32_t)n : (method == METHOD_MEANS ? count : 2000);
+    if (want > count) want = count;
+    if (method == METHOD_TSNE && (want < 2 || 3.0 * perplexity > (double)(want - 1))) {
+        loaded_free(&l);
+        return usage_error(&cmd, "--perplexity", "%g is too large for %u points (needs 3 * perplexity < points - 1)",
+                           (double)perplexity, want);
+    }
+    uint32_t *idx = malloc((size_t)count * sizeof(uint32_t));
+    float *mu = malloc((size_t)want * (size_t)Z * sizeof(float));
+    double *xy = malloc((size_t)want * 2 * sizeof(double));
+    int *labels = malloc((size_t)want * sizeof(int));
+    if (!idx || !mu || !xy || !labels) {
+        rc = runtime_error("out of memory for %u points", want);
+        goto done;
+    }
+    /* a seeded subsample (partial Fisher-Yates), then in index order */
+    for (uint32_t i = 0; i < count; i++) idx[i] = i;
+    if (want < count) {
+        Rng r;
+        rng_seed(&r, seed);
+        for (uint32_t i = 0; i < want; i++) {
+            uint32_t j = i + rng_below(&r, count - i);
+            uint32_t t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        qsort(idx, want, sizeof *idx, cmp_u32);
+    }
+    if ((rc = encode_means(&l, idx, want, mu)) != 0) goto done;
+    for (uint32_t i = 0; i < want; i++) labels[i] = l.test.labels.labels[idx[i]];
+    char auto_title[160];
+    if (method == METHOD_MEANS) {
+        for (size_t i = 0; i < (size_t)want * 2; i++) xy[i] = (double)mu[i];
+        snprintf(auto_title, sizeof auto_title, "latent means, zdim 2 (%u test images)", want);
+    } else {
+        TsneConfig tc;
+        tsne_default_config(&tc);
+        tc.perplexity = perplexity;
+        tc.iterations = iterations;
+        if (tc.exaggeration_iters > iterations / 4) tc.exaggeration_iters = tc.momentum_switch = iterations / 4;
+        tc.seed = seed;
+        tc.threads = threads;
+        TsneProgress prog = {isatty(STDERR_FILENO), now_seconds()};
+        tc.report_every = 50;
+        tc.on_report = tsne_report;
+        tc.ctx = &prog;
+        double kl = 0;
+        VaeError err;
+        int trc = tsne_run(&tc, mu, (int)want, Z, xy, &kl, &err);
+        if (prog.tty) fprintf(stderr, "\r\033[K");
+        if (trc != VAE_OK) {
+            rc = runtime_error("%s", err.msg);
+            goto done;
+        }
+        fprintf(stderr, "t-SNE: %u points of zdim %d, perplexity %g, %d iterations, KL %.4f, %.1f s\n", want, Z,
+                (double)perplexity, iterations, kl, now_seconds() - prog.t0);
+        snprintf(auto_title, sizeof auto_title, "t-SNE of latent means, zdim %d (%u test images, perplexity %g)", Z,
+                 want, (double)perplexity);
+    }
+    if (csv) {
+        Buf b = {0};
+        buf_printf(&b, "index,label,x,y\n");
+        for (uint32_t i = 0; i < want; i++)
+            buf_printf(&b, "%u,%d,%.9g,%.9g\n", idx[i], labels[i], xy[2 * i], xy[2 * i + 1]);
+        rc = b.oom ? runtime_error("out of memory for %s", csv) : emit(csv, b.s, b.len);
+        free(b.s);
+        if (rc) goto done;
+    }
+    PlotStyle st;
+    plot_default_style(&st);
+    st.width = width;
+    st.height = height;
+    st.radius = radius;
+    st.title = title ? title : auto_title;
+    if (strstr(l.dir, "fashion")) st.class_names = FASHION_NAMES;
+    VaeError err;
+    if (plot_scatter_png(out, &st, xy, labels, (int)want, NULL, &err) != VAE_OK) rc = runtime_error("%s", err.msg);
+done:
+    free(idx);
+    free(mu);
+    free(xy);
+    free(labels);
+    loaded_free(&l);
+    return rc;
+}
+
+/* ---- vae manifold ---- */
+
+int cmd_manifold(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *data = NULL, *out = "manifold.png";
+    int steps = 20, dims = 0, threads = default_threads();
+    long index = 0;
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (zdim > 2: the test image of --index)", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "manifold.png", "output PNG", NULL, 0},
+        {"steps", 's', OPT_INT, &steps, 2, 200, 0, "N", "20", "values per latent dimension", NULL, 0},
+        {"index", 'i', OPT_LONG, &index, 0, 1L << 32, 0, "I", "0", "zdim > 2: test image whose mean is traversed", NULL, 0},
+        {"dims", 0, OPT_INT, &dims, 1, 4096, 0, "K", "all", "zdim > 2: traverse only the first K dimensions", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        OPT_END,
+    };
+    CommandSpec cmd = {
+        "manifold", "", "vae manifold [-o PATH] [--steps N] [--index I] [--model PATH]",
+        "Decodes latent points laid out on a grid of standard-normal quantiles q_k = Phi^-1(p_k),\n"
+        "p_k evenly spaced over [0.05, 0.95] (the Kingma & Welling and Keras manifold figures):\n"
+        "  zdim 2: an N x N grid, z0 = q_col growing to the right, z1 = q_row growing upwards;\n"
+        "  zdim 1: one strip of N images;\n"
+        "  zdim > 2: one row per latent dimension j, z = mu(test image I) with z_j = mu_j + q_k.",
+        "vae manifold --model runs/z2/model.safetensors --steps 20 -o manifold.png", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Loaded l;
+    if ((rc = load_all(&l, model, data, 0)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
+    int Z = l.m.cfg.zdim, D = l.m.in_dim;
+    int rows = Z == 2 ? steps : Z == 1 ? 1 : (dims && dims < Z ? dims : Z);
+    float mu[4096];
+    if (Z > 2) {
+        VaeError err;
+        if (idx_load_split(&l.test, l.dir, IDX_TEST, &err) != VAE_OK) {
+            loaded_free(&l);
+            return runtime_error("%s", err.msg);
+        }
+        if ((int)l.test.images.rows != l.m.cfg.rows || (int)l.test.images.cols != l.m.cfg.cols) {
+            rc = runtime_error("%s: images are %ux%u but the model was trained on %dx%d", l.test.images_path,
+                               l.test.images.rows, l.test.images.cols, l.m.cfg.rows, l.m.cfg.cols);
+            loaded_free(&l);
+            return rc;
+        }
+        if (index >= (long)l.test.images.count) {
+            rc = usage_error(&cmd, "--index", "%ld is past the last test image (%s has %u, 0..%u)", index,
+                             l.test.images_path, l.test.images.count, l.test.images.count - 1);
+            loaded_free(&l);
+            return rc;
+        }
+        uint32_t one = (uint32_t)index;
+        if ((rc = encode_means(&l, &one, 1, mu)) != 0) {
+            loaded_free(&l);
+            return rc;
+        }
+    }
+    double q[200];
+    quantile_grid(steps, q);
+    int tiles = rows * steps;
+    float *z = calloc((size_t)tiles * (size_t)Z, sizeof(float));
+    float *imgs = malloc((size_t)tiles * (size_t)D * sizeof(float));
+    if (!z || !imgs) {
+        free(z);
+        free(imgs);
+        loaded_free(&l);
+        return runtime_error("out of memory for %d images", tiles);
+    }
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < steps; k++) {
+            float *zz = z + ((size_t)r * steps + k) * Z;
+            if (Z == 1) {
+                zz[0] = (float)q[k];
+            } else if (Z == 2) {
+                zz[0] = (float)q[k];
+                zz[1] = (float)q[steps - 1 - r]; /* top row is the largest z1 */
+            } else {
+                memcpy(zz, mu, (size_t)Z * sizeof(float));
+                zz[r] = mu[r] + (float)q[k];
+            }
+        }
+    rc = decode_all(&l.m, z, tiles, imgs);
+    if (rc == 0) {
+        VaeError err;
+        if (image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, steps, GRID_PAD, &err) != VAE_OK)
+            rc = runtime_error("%s", err.msg);
+    }
+    free(z);
+    free(imgs);
+    loaded_free(&l);
+    return rc;
+}
+
+/* ---- vae interpolate ---- */
+
+int cmd_interpolate(int argc, char **argv) {
+    const char *model = DEFAULT_MODEL, *data = NULL, *out = "interpolate.png";
+    long from = 0, to = 1;
+    int steps = 10, originals = 0, threads = default_threads();
+    Opt opts[] = {
+        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
+        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "interpolate.png", "output PNG", NULL, 0},
+        {"from", 0, OPT_LONG, &from, 0, 1L << 32, 0, "I", "0", "index of the first test image", NULL, 0},
+        {"to", 0, OPT_LONG, &to, 0, 1L << 32, 0, "J", "1", "index of the last test image", NULL, 0},
+        {"steps", 's', OPT_INT, &steps, 2, 1000, 0, "N", "10", "decoded points on the line, ends included", NULL, 0},
+        {"originals", 0, OPT_FLAG, &originals, 0, 0, 0, NULL, "off", "also show the two test images at the ends", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        OPT_END,
+    };
+    CommandSpec cmd = {"interpolate", "", "vae interpolate [--from I] [--to J] [--steps N] [--originals] [-o PATH]",
+                       "Decodes z = (1 - t) mu_I + t mu_J for N values of t evenly spaced over [0, 1], so the\n"
+                       "ends are the reconstructions of test images I and J, into a one-row grid. With\n"
+                       "--originals the two test images themselves are added at both ends.",
+                       "vae interpolate --from 3 --to 2 --steps 10 --originals -o interp.png", opts};
+    int rc = opt_parse(&cmd, argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
+    set_threads(threads);
+    Loaded l;
+    if ((rc = load_all(&l, model, data, 1)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
+    uint32_t count = l.test.images.count;
+    const char *bad = from >= (long)count ? "--from" : to >= (long)count ? "--to" : NULL;
+    if (bad) {
+        rc = usage_error(&cmd, bad, "%ld is past the last test image (%s has %u, 0..%u)", bad[2] == 'f' ? from : to,
+                         l.test.images_path, count, count - 1);
+        loaded_free(&l);
+        return rc;
+    }
+    int Z = l.m.cfg.zdim, D = l.m.in_dim, tiles = steps + 2 * originals;
+    uint32_t ends[2] = {(uint32_t)from, (uint32_t)to};
+    float *mu = malloc((size_t)2 * Z * sizeof(float));
+    float *z = malloc((size_t)steps * Z * sizeof(float));
+    float *imgs = malloc((size_t)tiles * D * sizeof(float));
+    if (!mu || !z || !imgs) {
+        rc = runtime_error("out of memory for %d images", tiles);
+        goto done;
+    }
+    if ((rc = encode_means(&l, ends, 2, mu)) != 0) goto done;
+    for (int k = 0; k < steps; k++) {
+        float t = (float)k / (float)(steps - 1);
+        for (int j = 0; j < Z; j++) z[(size_t)k * Z + j] = (1.0f - t) * mu[j] + t * mu[Z + j];
+    }
+    if ((rc = decode_all(&l.m, z, steps, imgs + (size_t)originals * D)) != 0) goto done;
+    if (originals) {
+        idx_gather(&l.test.images, ends, 0, 1, imgs);
+        idx_gather(&l.test.images, ends + 1, 0, 1, imgs + (size_t)(tiles - 1) * D);
+    }
+    VaeError err;
+    if (image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, tiles, GRID_PAD, &err) != VAE_OK)
+        rc = runtime_error("%s", err.msg);
+done:
+    free(mu);
+    free(z);
+    free(imgs);
+    loaded_free(&l);
+    return rc;
+}

@@ -219,10 +219,11 @@ static int meta_double(Meta *mt, const char *key, double *out) {
     if (!v) return VAE_ERR;
     if (!(v[0] == '-' || v[0] == '+' || v[0] == '.' || (v[0] >= '0' && v[0] <= '9')))
         return bad_value(mt, key, v, "a finite number");
+    /* underflow (ERANGE with a tiny result) is fine: a saved subnormal must
+     * load again; overflow gives inf and is refused */
     char *end;
-    errno = 0;
     double x = strtod(v, &end);
-    if (errno == ERANGE || end == v || *end || !isfinite(x)) return bad_value(mt, key, v, "a finite number");
+    if (end == v || *end || !isfinite(x)) return bad_value(mt, key, v, "a finite number");
     *out = x;
     return VAE_OK;
 }
@@ -232,9 +233,8 @@ static int meta_float(Meta *mt, const char *key, float *out) {
     double d;
     if (meta_double(mt, key, &d) != VAE_OK) return VAE_ERR;
     const char *v = st_meta_get(mt->f, key);
-    errno = 0;
     float x = strtof(v, NULL);
-    if (errno == ERANGE || !isfinite(x)) return bad_value(mt, key, v, "a finite single-precision number");
+    if (!isfinite(x)) return bad_value(mt, key, v, "a finite single-precision number");
     *out = x;
     return VAE_OK;
 }

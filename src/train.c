@@ -299,6 +299,14 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         e.seconds = secs;
         e.images_per_sec = secs > 0 ? (double)images_this_call / secs : 0;
         vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &e.test);
+        /* finite training steps can still leave a model whose test loss
+           overflows; saving it would replace the last good checkpoint */
+        if (!isfinite(e.test.loss) || !isfinite(e.test.loss_mu)) {
+            vae_fail(err, "epoch %d, step %ld: the test-set %s term is not finite; training stopped (the last "
+                     "checkpoint is kept; try a lower --lr)", ep, epoch_step,
+                     !isfinite(e.test.recon) || !isfinite(e.test.recon_mu) ? "reconstruction" : "KL");
+            goto done;
+        }
 
         epoch = ep;
         epoch_step = 0;

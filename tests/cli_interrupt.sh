@@ -1,0 +1,62 @@
+# Interrupted training: SIGINT/SIGTERM in the first epoch still save a
+# resumable checkpoint and exit 130/143; kill -9 at any moment leaves the last
+# completed checkpoint intact and loadable (saves are temp file + rename).
+. "$(dirname "$0")/cli_lib.sh"
+
+make_data "$T/d" 3000 100 28 28
+
+# ---- a signal in the very first epoch ----
+for case in "INT 130" "TERM 143"; do
+    set -- $case
+    dir="$T/first-$1"
+    (cd "$WORK" && exec "$VAE" train --data "$T/d" --out "$dir" --hidden 256 --zdim 2 --batch 2 --epochs 50 \
+        --threads 1 --no-images) 2>"$T/err" &
+    pid=$!
+    sleep 0.4
+    kill -s "$1" "$pid"
+    wait "$pid"
+    rc=$?
+    check "SIG$1 in epoch 1: exit $2 (got $rc)" test "$rc" -eq "$2"
+    check "SIG$1 in epoch 1: says after epoch 0" grep -qE "stopped by signal [0-9]+ after epoch 0 \(step [0-9]+\)" "$T/err"
+    check "SIG$1 in epoch 1: says how to resume" grep -qF "resume with: vae train --resume $dir/model.safetensors --out $dir" "$T/err"
+    check "SIG$1 in epoch 1: no metrics row yet" test ! -e "$dir/metrics.csv"
+    expect 0 "" eval --model "$dir/model.safetensors"
+    # and it resumes (for one more epoch only, to keep this quick)
+    run_vae train --resume "$dir/model.safetensors" --out "$dir" --epochs 1 --threads 1 --no-images
+    check "SIG$1 in epoch 1: --resume --epochs 1 finishes the epoch (exit $RC)" test "$RC" -eq 0
+    check "SIG$1 in epoch 1: one metrics row after the resume" test "$(grep -c '^1,' "$dir/metrics.csv")" -eq 1
+done
+
+# ---- kill -9 at random moments ----
+# one optimizer step per epoch and a large model, so most of the time goes to
+# evaluating and writing a ~20 MB checkpoint: kills land inside saves too
+dir="$T/k9"
+ARGS=(--data "$T/d" --hidden 1024 --zdim 2 --batch 3000 --threads 1 --no-images)
+RANDOM=12345
+loaded=0
+for i in 1 2 3 4 5 6 7 8; do
+    if [ -e "$dir/model.safetensors" ]; then
+        cp "$dir/model.safetensors" "$T/before.safetensors"
+        (cd "$WORK" && exec "$VAE" train --resume "$dir/model.safetensors" --out "$dir" --epochs 1000 --threads 1 --no-images) 2>/dev/null &
+    else
+        (cd "$WORK" && exec "$VAE" train "${ARGS[@]}" --out "$dir" --epochs 1000) 2>/dev/null &
+    fi
+    pid=$!
+    sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    if [ -e "$dir/model.safetensors" ]; then
+        expect 0 "" eval --model "$dir/model.safetensors"
+        [ "$RC" -eq 0 ] && loaded=$((loaded + 1))
+        e=$(perl -e 'open(my $f, "<:raw", $ARGV[0]); read($f, my $b, 8); read($f, my $h, unpack("Q<", $b)); print $1 if $h =~ /"epoch":"(\d+)"/' "$dir/model.safetensors")
+        rows=$(grep -c '^[0-9]' "$dir/metrics.csv")
+        # metrics.csv is written just before the checkpoint, so it may be one row ahead
+        check "kill -9 #$i: checkpoint epoch $e agrees with metrics.csv ($rows rows)" test "$rows" -eq "$e" -o "$rows" -eq $((e + 1))
+    fi
+done
+check "kill -9: at least one checkpoint existed and loaded ($loaded)" test "$loaded" -ge 1
+# the run continues normally from whatever was left (temp files of killed saves aside)
+run_vae train --resume "$dir/model.safetensors" --out "$dir" --epochs $(( $(grep -c '^[0-9]' "$dir/metrics.csv") + 1 )) --threads 1 --no-images
+check "kill -9: resuming afterwards works (exit $RC)" test "$RC" -eq 0
+
+finish

@@ -1,0 +1,216 @@
+/* Library-level resume: vae_train stopped through TrainConfig.stop (as the
+ * SIGINT handler does) at the last step of an epoch, and in the middle of an
+ * epoch, then resumed, ends with the same parameters, Adam moments, step count
+ * and RNG state, bit for bit, as a run that was never stopped. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "vae/checkpoint.h"
+#include "vae/train.h"
+
+#define ROWS 28
+#define COLS 28
+#define N_TRAIN 2000
+#define N_TEST 64
+#define EPOCHS 3
+
+static void put_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* An IDX image file of n blurry blobs and its label file, from a fixed LCG. */
+static int write_split(const char *dir, const char *prefix, uint32_t n, uint32_t seed) {
+    size_t len = 16 + (size_t)n * ROWS * COLS;
+    uint8_t *img = malloc(len), lab[8 + N_TRAIN];
+    if (!img) return -1;
+    put_be32(img, 0x803);
+    put_be32(img + 4, n);
+    put_be32(img + 8, ROWS);
+    put_be32(img + 12, COLS);
+    put_be32(lab, 0x801);
+    put_be32(lab + 4, n);
+    uint32_t s = seed;
+    for (uint32_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        int cy = (int)(s >> 8) % ROWS, cx = (int)(s >> 16) % COLS;
+        lab[8 + i] = (uint8_t)((s >> 24) % 10);
+        for (int y = 0; y < ROWS; y++)
+            for (int x = 0; x < COLS; x++) {
+                int d2 = (y - cy) * (y - cy) + (x - cx) * (x - cx);
+                img[16 + (size_t)i * ROWS * COLS + y * COLS + x] = (uint8_t)(d2 < 25 ? 255 - 10 * d2 : 0);
+            }
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    int rc = check_write(path, img, len);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    rc |= check_write(path, lab, 8 + n);
+    free(img);
+    return rc;
+}
+
+typedef struct {
+    volatile sig_atomic_t *stop;
+    int epoch;          /* stop in this epoch ... */
+    int at_last_step;   /* ... at its last step, or at the first report before it */
+    long stopped_at;    /* the in-epoch step reported when the stop was requested */
+} StopCtx;
+
+static void stop_when(const TrainProgress *p, void *ctx) {
+    StopCtx *c = ctx;
+    if (*c->stop || p->epoch != c->epoch) return;
+    if (c->at_last_step ? p->step == p->steps : p->step < p->steps) {
+        *c->stop = 1;
+        c->stopped_at = p->step;
+    }
+}
+
+static TrainConfig config(const char *data, const char *out) {
+    TrainConfig tc;
+    memset(&tc, 0, sizeof tc);
+    tc.model.zdim = 2;
+    tc.model.n_hidden = 1;
+    tc.model.hidden[0] = 128;
+    tc.model.loss = VAE_LOSS_BCE;
+    tc.model.alpha = 1.0f;
+    tc.model.beta = 1.0f;
+    tc.lr = 1e-3f;
+    tc.batch = 4;
+    tc.epochs = EPOCHS;
+    tc.seed = 42;
+    tc.data_dir = data;
+    tc.out_dir = out;
+    return tc;
+}
+
+/* the two checkpoints hold the same model and the same training state */
+static void compare(const char *what, const char *a_path, const char *b_path) {
+    Vae a, b;
+    TrainState sa, sb;
+    VaeError err;
+    if (checkpoint_load(a_path, &a, &sa, &err) != VAE_OK) {
+        CHECK_MSG(0, "%s: %s", what, err.msg);
+        return;
+    }
+    if (checkpoint_load(b_path, &b, &sb, &err) != VAE_OK) {
+        CHECK_MSG(0, "%s: %s", what, err.msg);
+        vae_free(&a);
+        train_state_free(&sa);
+        return;
+    }
+    CHECK_MSG(a.n_params == b.n_params, "%s: same parameter count", what);
+    if (a.n_params == b.n_params) {
+        size_t bytes = a.n_params * sizeof(float);
+        CHECK_MSG(memcmp(a.params, b.params, bytes) == 0, "%s: parameters identical", what);
+        CHECK_MSG(memcmp(a.adam_m, b.adam_m, bytes) == 0, "%s: Adam first moments identical", what);
+        CHECK_MSG(memcmp(a.adam_v, b.adam_v, bytes) == 0, "%s: Adam second moments identical", what);
+    }
+    CHECK_MSG(a.adam_t == b.adam_t, "%s: Adam step %ld vs %ld", what, a.adam_t, b.adam_t);
+    CHECK_MSG(sa.epoch == EPOCHS && sb.epoch == EPOCHS, "%s: both at epoch %d (%d, %d)", what, EPOCHS, sa.epoch,
+              sb.epoch);
+    CHECK_MSG(sa.step == sb.step, "%s: total steps %ld vs %ld", what, sa.step, sb.step);
+    CHECK_MSG(memcmp(&sa.rng, &sb.rng, sizeof sa.rng) == 0, "%s: RNG state identical", what);
+    vae_free(&a);
+    vae_free(&b);
+    train_state_free(&sa);
+    train_state_free(&sb);
+}
+
+/* metrics.csv rows without the two timing columns */
+static int same_metrics(const char *a_dir, const char *b_dir) {
+    char pa[600], pb[600], la[512], lb[512];
+    snprintf(pa, sizeof pa, "%s/metrics.csv", a_dir);
+    snprintf(pb, sizeof pb, "%s/metrics.csv", b_dir);
+    FILE *fa = fopen(pa, "r"), *fb = fopen(pb, "r");
+    int same = fa && fb, rows = 0;
+    while (same) {
+        char *ga = fgets(la, sizeof la, fa), *gb = fgets(lb, sizeof lb, fb);
+        if (!ga || !gb) {
+            same = !ga && !gb;
+            break;
+        }
+        /* cut after the 10th comma: epoch .. test_recon_mu */
+        char *ca = la, *cb = lb;
+        for (int k = 0; k < 10 && ca && cb; k++) {
+            ca = strchr(ca, ',');
+            cb = strchr(cb, ',');
+            if (ca) ca++;
+            if (cb) cb++;
+        }
+        same = ca && cb && (ca - la) == (cb - lb) && memcmp(la, lb, (size_t)(ca - la)) == 0;
+        rows++;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same && rows == EPOCHS + 1;
+}
+
+int main(void) {
+    const char *dir = check_tmpdir();
+    char data[512], ref[512], run[512], ck_ref[600], ck_run[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    mkdir(data, 0777);
+    if (write_split(data, "train", N_TRAIN, 1) || write_split(data, "t10k", N_TEST, 2)) {
+        CHECK_MSG(0, "writing the data set");
+        return check_done("test_train_resume_exact");
+    }
+    VaeError err;
+    TrainResult res;
+
+    /* the reference: all epochs in one call */
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    TrainConfig tc = config(data, ref);
+    int rc = vae_train(&tc, &res, &err);
+    CHECK_MSG(rc == VAE_OK, "reference run: %s", rc == VAE_OK ? "ok" : err.msg);
+    CHECK(res.outcome == TRAIN_DONE && res.epoch == EPOCHS);
+    snprintf(ck_ref, sizeof ck_ref, "%s/model.safetensors", ref);
+
+    for (int mid = 0; mid <= 1; mid++) {
+        const char *what = mid ? "stop inside epoch 2" : "stop at the last step of epoch 1";
+        snprintf(run, sizeof run, "%s/run%d", dir, mid);
+        snprintf(ck_run, sizeof ck_run, "%s/model.safetensors", run);
+        volatile sig_atomic_t stop = 0;
+        StopCtx sc = {&stop, mid ? 2 : 1, !mid, 0};
+        tc = config(data, run);
+        tc.stop = &stop;
+        tc.on_progress = stop_when;
+        tc.ctx = &sc;
+        rc = vae_train(&tc, &res, &err);
+        CHECK_MSG(rc == VAE_OK, "%s: %s", what, rc == VAE_OK ? "ok" : err.msg);
+        CHECK_MSG(res.outcome == TRAIN_STOPPED, "%s: reported as stopped", what);
+        CHECK_MSG(stop == 1, "%s: the stop was requested", what);
+
+        Vae m;
+        TrainState st;
+        if (checkpoint_load(ck_run, &m, &st, &err) == VAE_OK) {
+            long steps = (N_TRAIN + tc.batch - 1) / tc.batch;
+            /* the checkpoint is taken after the step on which the stop came */
+            CHECK_MSG(st.epoch == sc.epoch - 1, "%s: checkpoint at %d completed epochs", what, st.epoch);
+            CHECK_MSG(st.epoch_step == sc.stopped_at, "%s: checkpoint after in-epoch step %ld (stop at %ld)", what,
+                      st.epoch_step, sc.stopped_at);
+            CHECK_MSG(st.order != NULL && st.n_order == N_TRAIN, "%s: the epoch's data order is stored", what);
+            CHECK_MSG(st.step == (long)(sc.epoch - 1) * steps + st.epoch_step, "%s: total step %ld", what, st.step);
+            if (mid && sc.stopped_at == steps) printf("note: the first report of epoch 2 came at its last step\n");
+            vae_free(&m);
+            train_state_free(&st);
+        } else {
+            CHECK_MSG(0, "%s: checkpoint after the stop: %s", what, err.msg);
+        }
+
+        tc = config(data, run);
+        tc.resume = ck_run;
+        rc = vae_train(&tc, &res, &err);
+        CHECK_MSG(rc == VAE_OK, "%s, resumed: %s", what, rc == VAE_OK ? "ok" : err.msg);
+        CHECK_MSG(res.outcome == TRAIN_DONE && res.epoch == EPOCHS, "%s: resumed run finished", what);
+        compare(what, ck_ref, ck_run);
+        CHECK_MSG(same_metrics(ref, run), "%s: metrics.csv rows equal the reference's", what);
+    }
+    return check_done("test_train_resume_exact");
+}

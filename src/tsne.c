@@ -213,35 +213,54 @@ static double tsne_gradient(GradCtx *g, int threads) {
     return z;
 }
 
-int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, double *kl_out, VaeError *err) {
+static int check_input(const float *x, int n, int d, double perplexity, VaeError *err) {
     if (n < 2 || d < 1) return vae_fail(err, "t-SNE: needs at least 2 points of dimension >= 1 (got %d x %d)", n, d);
-    if (!(c->perplexity >= 1.0) || 3.0 * c->perplexity > (double)(n - 1))
+    if (!(perplexity >= 1.0) || 3.0 * perplexity > (double)(n - 1))
         return vae_fail(err, "t-SNE: perplexity %g is out of range for %d points (needs 1 <= perplexity <= %g)",
-                        c->perplexity, n, (double)(n - 1) / 3.0);
-    if (c->iterations < 1 || !(c->learning_rate > 0) || !(c->exaggeration >= 1) || !(c->min_gain > 0))
-        return vae_fail(err, "t-SNE: invalid settings (iterations %d, learning rate %g, exaggeration %g)",
-                        c->iterations, c->learning_rate, c->exaggeration);
-    size_t nd, nn, nn_bytes;
+                        perplexity, n, (double)(n - 1) / 3.0);
+    size_t nd, nn;
     if (vae_mul_size((size_t)n, (size_t)d, &nd) != 0 || vae_mul_size((size_t)n, (size_t)n, &nn) != 0 ||
-        vae_mul_size(nn, sizeof(float), &nn_bytes) != 0)
+        vae_mul_size(nn, sizeof(float), &nn) != 0)
         return vae_fail(err, "t-SNE: %d points is too many", n);
     for (size_t i = 0; i < nd; i++)
         if (!isfinite(x[i])) return vae_fail(err, "t-SNE: input value %zu is not finite", i);
-    int threads = c->threads < 1 ? 1 : (c->threads > TSNE_MAX_THREADS ? TSNE_MAX_THREADS : c->threads);
+    return VAE_OK;
+}
 
-    float *p = malloc(nn_bytes);
+static int clamp_threads(int t) { return t < 1 ? 1 : (t > TSNE_MAX_THREADS ? TSNE_MAX_THREADS : t); }
+
+int tsne_conditional_affinities(const float *x, int n, int d, double perplexity, int threads, float *p,
+                                VaeError *err) {
+    if (check_input(x, n, d, perplexity, err) != VAE_OK) return VAE_ERR;
+    threads = clamp_threads(threads);
     double *dist = malloc((size_t)threads * (size_t)n * sizeof(double));
+    if (!dist) return vae_fail(err, "t-SNE: out of memory for %d points", n);
+    CalibCtx cc = {x, n, d, log(perplexity), p, dist};
+    run_rows(n, threads, calibrate_rows, &cc);
+    free(dist);
+    return VAE_OK;
+}
+
+int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, double *kl_out, VaeError *err) {
+    if (check_input(x, n, d, c->perplexity, err) != VAE_OK) return VAE_ERR;
+    if (c->iterations < 1 || !(c->learning_rate > 0) || !(c->exaggeration >= 1) || !(c->min_gain > 0))
+        return vae_fail(err, "t-SNE: invalid settings (iterations %d, learning rate %g, exaggeration %g)",
+                        c->iterations, c->learning_rate, c->exaggeration);
+    int threads = clamp_threads(c->threads);
+    size_t nn_bytes = (size_t)n * (size_t)n * sizeof(float); /* checked by check_input */
+    float *p = malloc(nn_bytes);
     /* per point: attr (2), rep (2), update (2), gains (2), row Z (1), row KL (1) */
     double *work = malloc((size_t)n * 10 * sizeof(double));
-    if (!p || !dist || !work) {
+    if (!p || !work) {
         free(p);
-        free(dist);
         free(work);
         return vae_fail(err, "t-SNE: out of memory for %d points (%zu MB)", n, nn_bytes >> 20);
     }
-    CalibCtx cc = {x, n, d, log(c->perplexity), p, dist};
-    run_rows(n, threads, calibrate_rows, &cc);
-    free(dist);
+    if (tsne_conditional_affinities(x, n, d, c->perplexity, threads, p, err) != VAE_OK) {
+        free(p);
+        free(work);
+        return VAE_ERR;
+    }
     /* symmetrize: p_ij = (p_{j|i} + p_{i|j}) / 2n, floored so log() stays finite */
     for (int i = 0; i < n; i++) {
         for (int j = i + 1; j < n; j++) {

@@ -36,4 +36,11 @@ void tsne_default_config(TsneConfig *c);
  * a perplexity out of range for n, a non-finite input, or out of memory. */
 int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, double *kl_out, VaeError *err);
 
+/* The first step of tsne_run, exposed for testing: fills p (n, n) with the
+ * conditional affinities p_{j|i} (row i sums to 1, p_{i|i} = 0), each row's
+ * Gaussian width found by bisection so that 2^H(P_i) (H in bits) equals the
+ * perplexity to within 1e-5 in entropy. Same errors as tsne_run. */
+int tsne_conditional_affinities(const float *x, int n, int d, double perplexity, int threads, float *p,
+                                VaeError *err);
+
 #endif

@@ -231,7 +231,6 @@ int cmd_latent(int argc, char **argv) {
             goto done;
         }
         size_t len = strlen(txt);
-        txt[len] = '\0';
         /* one line, newline-terminated */
         char *line = malloc(len + 2);
         if (line) {

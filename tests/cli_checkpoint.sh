@@ -99,6 +99,11 @@ fi
 mkdir "$B/dir.safetensors"; add dir.safetensors "directory"
 add does-not-exist.safetensors "No such file"
 
+# commands added later that read a checkpoint, when this build has them
+run_vae --help
+EXTRA=$(sed -n '/^Commands:/,/^$/p' "$OUT" | awk 'NF >= 2 && $1 != "Commands:" { print $1 }' |
+    grep -xE 'latent|scatter|manifold|interpolate' || true)
+
 for c in "${CASES[@]}"; do
     f=${c%%|*}
     words=${c#*|}
@@ -108,6 +113,9 @@ for c in "${CASES[@]}"; do
     expect 1 "vae: $p: " sample --model "$p" -o "$WORK/s.png"
     expect 1 "vae: $p: " reconstruct --model "$p" -o "$WORK/r.png" --data "$T/d"
     expect 1 "vae: $p: " train --resume "$p" --out "$WORK/run" --data "$T/d" --no-images
+    for cmd in $EXTRA; do
+        expect 1 "vae: $p: " "$cmd" --model "$p" --data "$T/d" -o "$WORK/x.out"
+    done
 done
 
 # the originals are untouched by all of that

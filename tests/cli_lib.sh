@@ -134,3 +134,34 @@ usage_err() {
     shift
     expect 2 "$opt" "$@"
 }
+
+# ---- run directly (ctest runs it as a test too): the helpers check themselves ----
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    make_data "$T/d" 30 10 5 7
+    check "make_images writes the IDX header and 30*5*7 pixels" test "$(stat -c %s "$T/d/train-images-idx3-ubyte")" -eq $((16 + 30 * 35))
+    check "make_labels writes the IDX header and 10 labels" test "$(stat -c %s "$T/d/t10k-labels-idx1-ubyte")" -eq 18
+    expect 0 "" data --data "$T/d"
+    check "the loader accepts a made folder" grep -q "^train: 30 images of 5x7" "$OUT"
+    make_images "$T/again" 30 5 7 11
+    check "make_images is deterministic for a seed" cmp -s "$T/again" "$T/d/train-images-idx3-ubyte"
+    # expect must notice each kind of wrong outcome; run it on purpose wrongly
+    p=$PASSED f=$FAILED
+    expect 1 "" data --data "$T/d" >/dev/null                 # exit 0, not 1
+    expect 1 "no such words" data --data "$T/nope" >/dev/null # message lacks the words
+    expect 2 "" --version >/dev/null                          # exit 0, not 2
+    # stand-ins for a binary that leaves a file behind, or crashes with a report
+    real=$VAE
+    printf '#!/bin/sh\ntouch litter\necho "vae: x: refused" >&2\nexit 1\n' >"$T/litters"
+    printf '#!/bin/sh\necho "==1==ERROR: AddressSanitizer: heap-buffer-overflow" >&2\nexit 1\n' >"$T/crashes"
+    chmod +x "$T/litters" "$T/crashes"
+    VAE="$T/litters"
+    expect 1 "refused" data >/dev/null
+    VAE="$T/crashes"
+    expect 1 "" data >/dev/null
+    VAE=$real
+    wrong=$((FAILED - f))
+    PASSED=$p FAILED=$f
+    check "expect flagged all 5 wrong outcomes ($wrong)" test "$wrong" -eq 5
+    rm -f "$WORK/litter"
+    finish
+fi

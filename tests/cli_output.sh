@@ -44,6 +44,18 @@ for c in "sample" "reconstruct --data $T/d"; do
     rm -f "$T/piped.png"
 done
 
+# the visualisation commands, when this build has them
+run_vae --help
+EXTRA=$(sed -n '/^Commands:/,/^$/p' "$OUT" | awk 'NF >= 2 && $1 != "Commands:" { print $1 }' |
+    grep -xE 'latent|scatter|manifold|interpolate' || true)
+for cmd in $EXTRA; do
+    expect 1 "vae: $WORK/no/such/dir/x.out: No such file or directory" "$cmd" --model "$MODEL" --data "$T/d" -o "$WORK/no/such/dir/x.out"
+    expect 1 "vae: /dev/full: No space left on device" "$cmd" --model "$MODEL" --data "$T/d" -o /dev/full
+    mkdir -p "$WORK/adir"
+    expect 1 "vae: $WORK/adir: is a directory" "$cmd" --model "$MODEL" --data "$T/d" -o "$WORK/adir"
+    rmdir "$WORK/adir"
+done
+
 # ---- reports on stdout: a full device or closed pipe is an error, not a silent loss ----
 expect 0 "" eval --model "$MODEL" --data "$T/d"
 run_full() { (cd "$WORK" && "$VAE" "$@") >/dev/full 2>"$ERR"; RC=$?; }

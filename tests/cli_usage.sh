@@ -107,6 +107,24 @@ for a in "--threads 0" "--seed -1"; do
     set -- $a
     usage_err "$1" eval "$@"
 done
+# the commands that visualise a model, when this build has them
+has_cmd() { echo "$COMMANDS" | grep -qx "$1"; }
+range_cases() {   # range_cases CMD "OPT VALUE"...
+    local cmd=$1 a
+    shift
+    has_cmd "$cmd" || return 0
+    for a in "$@"; do
+        set -- $a
+        usage_err "$1" "$cmd" -o "$WORK/x.png" "$@"
+    done
+}
+range_cases latent "--threads 0" "-t 1025"
+range_cases scatter "-n 1" "-n 0" "-n 1048577" "--perplexity 0" "--perplexity -1" "--perplexity 1001" \
+    "--iterations 0" "--iterations 100001" "--width 299" "--width 8193" "--height 299" "--height 9000" \
+    "--radius -1" "--radius 21" "--seed -1" "--threads 0" "--threads 65" "--method pca"
+range_cases manifold "--steps 1" "-s 201" "--index -1" "-i 4294967297" "--dims 0" "--dims 4097" "--threads 0"
+range_cases interpolate "--from -1" "--to -1" "--from 4294967297" "--steps 1" "-s 1001" "--threads 0"
+
 # the error says how to get help
 usage_err "Try 'vae train --help'" train --epochs 0
 # a value that looks like an option is a missing value, not a file name

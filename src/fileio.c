@@ -114,9 +114,12 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
     return 0;
 }
 
-/* An existing non-regular target (device, pipe, terminal): written in place. */
-static int write_direct(const char *path, const void *data, size_t len, VaeError *err) {
-    int fd = open(path, O_WRONLY);
+/* An existing non-regular target (device, pipe, terminal) or a symbolic link:
+ * written in place. Renaming over a link would replace the link itself, and
+ * /dev/stdout is a link (through /proc) to whatever stdout is, so links are
+ * followed and the file they name is truncated and written. */
+static int write_direct(const char *path, const void *data, size_t len, int flags, VaeError *err) {
+    int fd = open(path, O_WRONLY | flags, 0666);
     if (fd < 0) return vae_fail(err, "%s: %s", path, strerror(errno));
     int e = write_all(fd, data, len);
     if (e) {
@@ -161,9 +164,13 @@ static int sync_folder(const char *path) {
 
 int vae_write_file(const char *path, const void *data, size_t len, VaeError *err) {
     struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: is a directory", path);
+        return write_direct(path, data, len, O_CREAT | O_TRUNC, err);
+    }
     int exists = stat(path, &sb) == 0;
     if (exists && S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: is a directory", path);
-    if (exists && !S_ISREG(sb.st_mode)) return write_direct(path, data, len, err);
+    if (exists && !S_ISREG(sb.st_mode)) return write_direct(path, data, len, 0, err);
 
     /* an existing file keeps its permissions; a new one gets 0666 & ~umask */
     mode_t mode = exists ? (sb.st_mode & 07777) : new_file_mode();

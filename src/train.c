@@ -232,7 +232,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             sum_loss = sum_recon = sum_kl = 0;
             sum_images = 0;
         }
-        double t0 = now_seconds(), last_report = 0;
+        double t0 = now_seconds();
         long images_this_call = 0;
         for (; epoch_step < steps; epoch_step++) {
             uint32_t first = (uint32_t)(epoch_step * cfg->batch);
@@ -264,9 +264,10 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             images_this_call += B;
             res->train_images += B;
 
-            double t = now_seconds() - t0;
-            if (cfg->on_progress && (t - last_report >= 0.1 || epoch_step + 1 == steps)) {
-                last_report = t;
+            /* every step, so what a callback sees never depends on timing;
+               the command layer decides how often to redraw */
+            if (cfg->on_progress) {
+                double t = now_seconds() - t0;
                 TrainProgress p = {ep, cfg->epochs, epoch_step + 1, steps, sum_loss / (double)sum_images,
                                    t > 0 ? (double)images_this_call / t : 0, 0};
                 p.eta_seconds = p.images_per_sec > 0 ? (double)(N - (first + (uint32_t)B)) / p.images_per_sec : 0;

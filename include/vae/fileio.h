@@ -2,7 +2,8 @@
  * target is written to a temp file in the same folder, flushed, fsynced and
  * renamed over it, then the folder is fsynced, so a crash or full disk never
  * leaves a partial file under the requested name. A target that exists and
- * is not a regular file (/dev/stdout, a pipe, /dev/full) is written directly. */
+ * is not a regular file (/dev/stdout, a pipe, /dev/full) is written directly,
+ * and so is a symbolic link (followed, never replaced by a file). */
 #ifndef VAE_FILEIO_H
 #define VAE_FILEIO_H
 

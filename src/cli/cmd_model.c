@@ -18,25 +18,6 @@
 #define DEFAULT_MODEL "runs/default/model.safetensors"
 #define EVAL_BATCH 500
 
-/* Loads the model; fills *data_dir from the checkpoint's data set when the
- * user did not name one. */
-static int load_model(const char *path, Vae *m, char *dataset, size_t dlen) {
-    TrainState st;
-    VaeError err;
-    if (checkpoint_load(path, m, &st, &err) == VAE_OK) {
-        if (dataset) snprintf(dataset, dlen, "%s", st.dataset);
-        train_state_free(&st);
-        return 0;
-    }
-    /* a weights-only checkpoint has no training state; load it without one */
-    VaeError err2;
-    if (checkpoint_load(path, m, NULL, &err2) == VAE_OK) {
-        if (dataset) dataset[0] = '\0';
-        return 0;
-    }
-    return runtime_error("%s", err2.msg);
-}
-
 static void print_metrics(const char *model, const char *data, const EvalMetrics *e, int json) {
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -73,12 +54,6 @@ static int evaluate(Vae *m, const char *data, uint64_t seed, IdxSplit *test, Eva
     return 0;
 }
 
-static const char *pick_data(const char *given, const char *from_ckpt) {
-    if (given) return given;
-    if (from_ckpt && from_ckpt[0]) return from_ckpt;
-    return "data/mnist";
-}
-
 int cmd_sample(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *out = "sample.png";
     int n = 64, threads = default_threads();
@@ -99,7 +74,7 @@ int cmd_sample(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     set_threads(threads);
     Vae m;
-    if (load_model(model, &m, NULL, 0)) return EXIT_RUNTIME;
+    if (cli_load_model(model, &m, NULL, 0)) return EXIT_RUNTIME;
     VaeError err;
     VaeActs a;
     int chunk = n < 256 ? n : 256, D = m.in_dim, Z = m.cfg.zdim;
@@ -151,8 +126,8 @@ int cmd_reconstruct(int argc, char **argv) {
     set_threads(threads);
     Vae m;
     char ds[256];
-    if (load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
-    const char *dir = pick_data(data, ds);
+    if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
     EvalMetrics e;
     if ((rc = evaluate(&m, dir, seed, &test, &e)) != 0) {
@@ -189,8 +164,6 @@ int cmd_reconstruct(int argc, char **argv) {
     vae_free(&m);
     if (rc != VAE_OK) return runtime_error("%s", err.msg);
     print_metrics(model, dir, &e, json);
-    /* stdout may be a full disk or a closed pipe: a lost report is an error */
-    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }
 
@@ -215,8 +188,8 @@ int cmd_eval(int argc, char **argv) {
     set_threads(threads);
     Vae m;
     char ds[256];
-    if (load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
-    const char *dir = pick_data(data, ds);
+    if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
     EvalMetrics e;
     rc = evaluate(&m, dir, seed, &test, &e);
@@ -224,7 +197,5 @@ int cmd_eval(int argc, char **argv) {
     vae_free(&m);
     if (rc) return rc;
     print_metrics(model, dir, &e, json);
-    /* stdout may be a full disk or a closed pipe: a lost report is an error */
-    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }

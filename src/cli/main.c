@@ -1,5 +1,6 @@
 /* vae: train, sample and inspect variational autoencoders from the command
  * line. This file dispatches `vae <command> [options]` to the command table. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,8 +55,16 @@ int main(int argc, char **argv) {
         printf("vae %s\n", VAE_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(COMMANDS[i].name, name) == 0) return COMMANDS[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(COMMANDS[i].name, name) != 0) continue;
+        int rc = COMMANDS[i].run(argc - 1, argv + 1);
+        /* a report lost on a full disk or a closed pipe is an error, whatever the command */
+        if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+            fprintf(stderr, "vae: stdout: %s\n", errno ? strerror(errno) : "write error");
+            return EXIT_RUNTIME;
+        }
+        return rc;
+    }
     fprintf(stderr, "vae: %s: unknown command\nTry 'vae --help'.\n", name);
     return EXIT_USAGE;
 }

@@ -63,6 +63,15 @@ static uint8_t to_byte(float v) {
     return (uint8_t)(x > 255 ? 255 : x);
 }
 
+/* Draws one rows x cols tile at tile position (tx, ty) of a grid image W wide. */
+static void put_tile(uint8_t *px, int W, const float *img, int tx, int ty, int rows, int cols, int pad) {
+    size_t y0 = (size_t)ty * (size_t)(rows + pad) + (size_t)pad;
+    size_t x0 = (size_t)tx * (size_t)(cols + pad) + (size_t)pad;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            px[(y0 + (size_t)r) * (size_t)W + x0 + (size_t)c] = to_byte(img[(size_t)r * cols + c]);
+}
+
 int image_write_grid_png(const char *path, const float *imgs, int n, int rows, int cols, int ncols, int pad,
                          VaeError *err) {
     int W, H;
@@ -73,14 +82,29 @@ int image_write_grid_png(const char *path, const float *imgs, int n, int rows, i
     uint8_t *px = calloc((size_t)W * (size_t)H, 1); /* pad value 0 */
     if (!px) return vae_fail(err, "%s: out of memory for a %dx%d image", path, W, H);
     size_t D = (size_t)rows * (size_t)cols;
+    for (int k = 0; k < n; k++) put_tile(px, W, imgs + (size_t)k * D, k % xmaps, k / xmaps, rows, cols, pad);
+    int rc = image_write_png(path, px, W, H, 1, err);
+    free(px);
+    return rc;
+}
+
+int image_write_pairs_png(const char *path, const float *top, const float *bottom, int n, int rows, int cols,
+                          int ncols, int pad, VaeError *err) {
+    int W, H;
+    VaeError gerr;
+    int xmaps = ncols < n ? ncols : n;
+    if (n < 1 || ncols < 1) return vae_fail(err, "%s: a grid needs at least one image and one column", path);
+    /* the size of a grid of 2 * (tile rows) full rows */
+    int tile_rows = (n + xmaps - 1) / xmaps;
+    if (image_grid_size(2 * tile_rows * xmaps, xmaps, rows, cols, pad, &W, &H, &gerr) != VAE_OK)
+        return vae_fail(err, "%s: %s", path, gerr.msg);
+    uint8_t *px = calloc((size_t)W * (size_t)H, 1);
+    if (!px) return vae_fail(err, "%s: out of memory for a %dx%d image", path, W, H);
+    size_t D = (size_t)rows * (size_t)cols;
     for (int k = 0; k < n; k++) {
-        int ty = k / xmaps, tx = k % xmaps;
-        size_t y0 = (size_t)ty * (size_t)(rows + pad) + (size_t)pad;
-        size_t x0 = (size_t)tx * (size_t)(cols + pad) + (size_t)pad;
-        const float *img = imgs + (size_t)k * D;
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
-                px[(y0 + (size_t)r) * (size_t)W + x0 + (size_t)c] = to_byte(img[(size_t)r * cols + c]);
+        int tx = k % xmaps, ty = 2 * (k / xmaps);
+        put_tile(px, W, top + (size_t)k * D, tx, ty, rows, cols, pad);
+        put_tile(px, W, bottom + (size_t)k * D, tx, ty + 1, rows, cols, pad);
     }
     int rc = image_write_png(path, px, W, H, 1, err);
     free(px);

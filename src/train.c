@@ -101,7 +101,7 @@ static int write_metrics_row(const char *dir, const TrainEpoch *e, VaeError *err
  * each followed by a row of their reconstructions (z = mu). */
 static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed, const char *dir, int epoch,
                        VaeError *err) {
-    int D = m->in_dim, Z = m->cfg.zdim;
+    int Z = m->cfg.zdim;
     char name[64], path[4200];
     Rng r;
     rng_seed(&r, seed ^ SAMPLE_SEED_SALT);
@@ -118,21 +118,9 @@ static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed,
     idx_gather(test, NULL, 0, n, g->x);
     VaeLoss unused;
     vae_forward(m, g, (int)n, 0, 0, &unused);
-    float *tiles = malloc((size_t)2 * n * D * sizeof(float));
-    if (!tiles) return vae_fail(err, "%s: out of memory", dir);
-    int nt = 0;
-    for (uint32_t row = 0; row * GRID_COLS < n; row++) {
-        uint32_t first = row * GRID_COLS, cnt = n - first < GRID_COLS ? n - first : GRID_COLS;
-        memcpy(tiles + (size_t)nt * D, g->x + (size_t)first * D, (size_t)cnt * D * sizeof(float));
-        nt += (int)cnt;
-        memcpy(tiles + (size_t)nt * D, g->xhat + (size_t)first * D, (size_t)cnt * D * sizeof(float));
-        nt += (int)cnt;
-    }
     snprintf(name, sizeof name, "recon-%02d.png", epoch);
     train_output_path(path, sizeof path, dir, name);
-    int rc = image_write_grid_png(path, tiles, nt, m->cfg.rows, m->cfg.cols, GRID_COLS, 2, err);
-    free(tiles);
-    return rc;
+    return image_write_pairs_png(path, g->x, g->xhat, (int)n, m->cfg.rows, m->cfg.cols, GRID_COLS, 2, err);
 }
 
 static void fill_state(TrainState *st, const TrainConfig *cfg, int epoch, long step, long epoch_step,

@@ -165,3 +165,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     rm -f "$WORK/litter"
     finish
 fi
+
+# png_size FILE: "WIDTHxHEIGHT" from the IHDR chunk (bytes 16..23, big-endian),
+# or nothing when FILE is not a PNG
+png_size() {
+    [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 1
+    od -An -tu1 -j16 -N8 "$1" | awk '{printf "%dx%d", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'
+}

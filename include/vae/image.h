@@ -17,6 +17,13 @@ int image_grid_size(int n, int ncols, int rows, int cols, int pad, int *width, i
 int image_write_grid_png(const char *path, const float *imgs, int n, int rows, int cols,
                          int ncols, int pad, VaeError *err);
 
+/* Pairs of images, e.g. test digits and their reconstructions: rows of up to
+ * ncols images of `top`, each followed by a row of the matching `bottom`
+ * images, so every image sits right above its partner (a short last row is
+ * padded with black). Both arrays are (n, rows*cols) in [0,1]. */
+int image_write_pairs_png(const char *path, const float *top, const float *bottom, int n, int rows, int cols,
+                          int ncols, int pad, VaeError *err);
+
 /* Raw 8-bit pixels (channels 1 = gray, 3 = RGB), row-major, to a PNG file. */
 int image_write_png(const char *path, const uint8_t *pixels, int width, int height,
                     int channels, VaeError *err);

@@ -136,29 +136,18 @@ int cmd_reconstruct(int argc, char **argv) {
         return rc;
     }
     if ((uint32_t)n > test.images.count) n = (int)test.images.count;
-    int D = m.in_dim, cols = image_grid_cols(2 * n);
     VaeActs a;
     VaeError err;
-    float *tiles = malloc((size_t)2 * n * D * sizeof(float));
-    if (!tiles || vae_acts_init(&a, &m, n, &err) != VAE_OK) {
-        free(tiles);
+    if (vae_acts_init(&a, &m, n, &err) != VAE_OK) {
         idx_split_free(&test);
         vae_free(&m);
-        return runtime_error("out of memory for %d images", n);
+        return runtime_error("%s", err.msg);
     }
     idx_gather(&test.images, NULL, 0, (uint32_t)n, a.x);
     VaeLoss unused;
     vae_forward(&m, &a, n, 0, 0, &unused);
-    int nt = 0;
-    for (int first = 0; first < n; first += cols) {
-        int cnt = n - first < cols ? n - first : cols;
-        memcpy(tiles + (size_t)nt * D, a.x + (size_t)first * D, (size_t)cnt * D * sizeof(float));
-        nt += cnt;
-        memcpy(tiles + (size_t)nt * D, a.xhat + (size_t)first * D, (size_t)cnt * D * sizeof(float));
-        nt += cnt;
-    }
-    rc = image_write_grid_png(out, tiles, nt, m.cfg.rows, m.cfg.cols, cols, 2, &err);
-    free(tiles);
+    /* pairs of rows: about as wide as high */
+    rc = image_write_pairs_png(out, a.x, a.xhat, n, m.cfg.rows, m.cfg.cols, image_grid_cols(2 * n), 2, &err);
     vae_acts_free(&a);
     idx_split_free(&test);
     vae_free(&m);

@@ -138,6 +138,50 @@ int check_write(const char *path, const void *data, size_t len) {
     return (w == len && rc == 0) ? 0 : -1;
 }
 
+static void put_be32(unsigned char *p, unsigned v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+int check_write_blobs(const char *dir, const char *prefix, unsigned n, int rows, int cols, unsigned seed) {
+    size_t len = 16 + (size_t)n * rows * cols;
+    unsigned char *img = malloc(len), *lab = malloc(8 + (size_t)n);
+    if (!img || !lab) {
+        free(img);
+        free(lab);
+        return -1;
+    }
+    put_be32(img, 0x803);
+    put_be32(img + 4, n);
+    put_be32(img + 8, (unsigned)rows);
+    put_be32(img + 12, (unsigned)cols);
+    put_be32(lab, 0x801);
+    put_be32(lab + 4, n);
+    unsigned s = seed;
+    int r2 = (rows < cols ? rows : cols) * (rows < cols ? rows : cols) / 8 + 2;   /* disc radius^2 */
+    for (unsigned i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        int cy = (int)((s >> 8) % (unsigned)rows), cx = (int)((s >> 16) % (unsigned)cols);
+        lab[8 + i] = (unsigned char)((s >> 24) % 10);
+        for (int y = 0; y < rows; y++)
+            for (int x = 0; x < cols; x++) {
+                int d2 = (y - cy) * (y - cy) + (x - cx) * (x - cx);
+                int v = d2 < r2 ? 255 - 230 * d2 / r2 : 0;
+                img[16 + (size_t)i * rows * cols + (size_t)y * cols + x] = (unsigned char)v;
+            }
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    int rc = check_write(path, img, len);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    rc |= check_write(path, lab, 8 + (size_t)n);
+    free(img);
+    free(lab);
+    return rc;
+}
+
 const char *check_source_dir(void) {
     const char *s = getenv("VAE_SOURCE_DIR");
     return (s && *s) ? s : ".";

@@ -34,6 +34,10 @@ const char *check_tmpdir(void);
 const char *check_path(const char *name);
 /* write bytes to a file; returns 0 on success */
 int check_write(const char *path, const void *data, size_t len);
+/* Writes DIR/PREFIX-images-idx3-ubyte and DIR/PREFIX-labels-idx1-ubyte: n
+ * images of rows x cols, each a bright blurry disc at a random place (a fixed
+ * LCG from seed), so a model has something to learn. 0 on success. */
+int check_write_blobs(const char *dir, const char *prefix, unsigned n, int rows, int cols, unsigned seed);
 /* $VAE_SOURCE_DIR or "." */
 const char *check_source_dir(void);
 

@@ -18,44 +18,6 @@
 #define N_TEST 64
 #define EPOCHS 3
 
-static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-/* An IDX image file of n blurry blobs and its label file, from a fixed LCG. */
-static int write_split(const char *dir, const char *prefix, uint32_t n, uint32_t seed) {
-    size_t len = 16 + (size_t)n * ROWS * COLS;
-    uint8_t *img = malloc(len), lab[8 + N_TRAIN];
-    if (!img) return -1;
-    put_be32(img, 0x803);
-    put_be32(img + 4, n);
-    put_be32(img + 8, ROWS);
-    put_be32(img + 12, COLS);
-    put_be32(lab, 0x801);
-    put_be32(lab + 4, n);
-    uint32_t s = seed;
-    for (uint32_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        int cy = (int)(s >> 8) % ROWS, cx = (int)(s >> 16) % COLS;
-        lab[8 + i] = (uint8_t)((s >> 24) % 10);
-        for (int y = 0; y < ROWS; y++)
-            for (int x = 0; x < COLS; x++) {
-                int d2 = (y - cy) * (y - cy) + (x - cx) * (x - cx);
-                img[16 + (size_t)i * ROWS * COLS + y * COLS + x] = (uint8_t)(d2 < 25 ? 255 - 10 * d2 : 0);
-            }
-    }
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
-    int rc = check_write(path, img, len);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    rc |= check_write(path, lab, 8 + n);
-    free(img);
-    return rc;
-}
-
 typedef struct {
     volatile sig_atomic_t *stop;
     int epoch;          /* stop in this epoch ... */
@@ -157,7 +119,7 @@ int main(void) {
     char data[512], ref[512], run[512], ck_ref[600], ck_run[600];
     snprintf(data, sizeof data, "%s/data", dir);
     mkdir(data, 0777);
-    if (write_split(data, "train", N_TRAIN, 1) || write_split(data, "t10k", N_TEST, 2)) {
+    if (check_write_blobs(data, "train", N_TRAIN, ROWS, COLS, 1) || check_write_blobs(data, "t10k", N_TEST, ROWS, COLS, 2)) {
         CHECK_MSG(0, "writing the data set");
         return check_done("test_train_resume_exact");
     }

@@ -10,19 +10,7 @@
 #include "check.h"
 #include "vae/plot.h"
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#endif
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#include <stb/stb_image.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "read_png.h"
 
 static const unsigned char *pixel(const unsigned char *img, int w, int x, int y) {
     return img + ((size_t)y * (size_t)w + (size_t)x) * 3;

@@ -97,7 +97,7 @@ def main():
             groups.append(r["group"])
     for g in groups:
         L += ["## %s" % GROUP_TITLES.get(g, g), ""]
-        L += ["| run | zdim | loss | alpha | beta | epochs | recon | KL | loss | recon + KL | recon (z = mu) | train s |",
+        L += ["| run | zdim | recon term | alpha | beta | epochs | recon | KL | loss | recon + KL | recon (z = mu) | train s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             if r["group"] != g:

@@ -191,7 +191,8 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         rng_seed(&st.rng, cfg->seed);
         vae_init_params(&m, &st.rng);
     }
-    if (vae_acts_init(&a, &m, cfg->batch, err) != VAE_OK) goto done;
+    /* a batch larger than the data never fills: size the buffers for what is used */
+    if (vae_acts_init(&a, &m, cfg->batch < (int)N ? cfg->batch : (int)N, err) != VAE_OK) goto done;
     if (cfg->artifacts && vae_acts_init(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
     if (make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
     order = malloc((size_t)N * sizeof *order);

@@ -128,7 +128,7 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
         StTensorOut *o = &outs[3 * nt];
         memset(o, 0, sizeof *o);
         o->name = "train.order";
-        o->dtype = ST_U32;
+        o->dtype = ST_I32;
         o->ndim = 1;
         o->shape[0] = st->n_order;
         o->data = st->order;
@@ -439,7 +439,7 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
     if (want_order) {
         if (!ot) return vae_fail(err, "%s: tensor 'train.order' is missing (the checkpoint is inside an epoch)", name);
         uint64_t shape[1] = {ot->ndim == 1 ? ot->shape[0] : 0};
-        if (check_tensor(ot, "train.order", ST_U32, 1, shape, name, err) != VAE_OK) return VAE_ERR;
+        if (check_tensor(ot, "train.order", ST_I32, 1, shape, name, err) != VAE_OK) return VAE_ERR;
         if (shape[0] < 1 || shape[0] > UINT32_MAX)
             return vae_fail(err, "%s: tensor 'train.order' has %llu entries", name, (unsigned long long)shape[0]);
     }

@@ -29,7 +29,7 @@ static const char *PY =
     "h.pop('__metadata__')\n"
     "for k in sorted(h):\n"
     "    e = h[k]; s, t = e['data_offsets']\n"
-    "    a = np.frombuffer(b[8 + n + s:8 + n + t], dtype={'F32': '<f4', 'U32': '<u4'}[e['dtype']]).reshape(e['shape'])\n"
+    "    a = np.frombuffer(b[8 + n + s:8 + n + t], dtype={'F32': '<f4', 'I32': '<i4'}[e['dtype']]).reshape(e['shape'])\n"
     "    f = a.reshape(-1)\n"
     "    print(k, e['dtype'], a.shape[0], a.shape[1] if a.ndim == 2 else 0, repr(float(f[0])), repr(float(f[-1])))\n";
 
@@ -104,7 +104,7 @@ int main(void) {
     const cJSON *e0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "enc.0.weight"), "shape");
     CHECK(cJSON_GetArrayItem(e0, 0)->valueint == 5 && cJSON_GetArrayItem(e0, 1)->valueint == 24);
     const cJSON *ord = cJSON_GetObjectItemCaseSensitive(h, "train.order");
-    CHECK(strcmp(meta_str(ord, "dtype"), "U32") == 0);
+    CHECK(strcmp(meta_str(ord, "dtype"), "I32") == 0);
     const cJSON *oo = cJSON_GetObjectItemCaseSensitive(ord, "data_offsets");
     size_t os = (size_t)cJSON_GetArrayItem(oo, 0)->valuedouble;
     CHECK(os + sizeof order <= data_len && memcmp(data + os, order, sizeof order) == 0);
@@ -130,7 +130,7 @@ int main(void) {
             lines++;
             if (strcmp(name, "train.order") == 0) {
                 double ref[2] = {order[0], order[5]}, got[2] = {first, last};
-                CHECK(d0 == 6 && strcmp(dtype, "U32") == 0);
+                CHECK(d0 == 6 && strcmp(dtype, "I32") == 0);
                 check_close_d("train.order via python", got, ref, 2, 0, 0);
                 continue;
             }

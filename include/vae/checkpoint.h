@@ -5,7 +5,8 @@
  * Tensors: the model's parameters under their nn.Linear names
  * ("enc.0.weight", ...), the Adam moments as "adam.m.<name>" and
  * "adam.v.<name>", and, for a checkpoint taken inside an epoch, the epoch's
- * data order "train.order" (U32). __metadata__ (string -> string, as the
+ * data order "train.order" (I32: torch has no uint32, and a PyTorch user must
+ * be able to load any checkpoint). __metadata__ (string -> string, as the
  * format requires) holds the format name and version, the architecture, the
  * loss settings, the training state below and a CRC-32 of the data section.
  * Loading checks every offset, dtype and shape against the header and the

@@ -199,7 +199,7 @@ def write_fixtures(outdir):
 # ---- checkpoint mode ----
 
 def load_safetensors(path):
-    """(tensors as numpy arrays by name, metadata dict); F32 and U32 only."""
+    """(tensors as numpy arrays by name, metadata dict); F32 and I32 only."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
@@ -210,7 +210,7 @@ def load_safetensors(path):
     header = json.loads(data[8: 8 + n].decode("utf-8"))
     base = 8 + n
     meta = header.pop("__metadata__", {}) or {}
-    dtypes = {"F32": "<f4", "U32": "<u4"}
+    dtypes = {"F32": "<f4", "I32": "<i4"}
     tensors = {}
     for name, info in header.items():
         if info["dtype"] not in dtypes:

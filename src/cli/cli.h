@@ -46,6 +46,13 @@ typedef struct {
     Opt *opts;                  /* terminated by an entry with name NULL */
 } CommandSpec;
 
+/* Entries every command that reads a checkpoint shares, and the terminator. */
+#define DEFAULT_MODEL "runs/default/model.safetensors"
+#define OPT_MODEL(dest) {"model", 'm', OPT_STRING, (dest), 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0}
+#define OPT_DATA(dest, help) {"data", 0, OPT_STRING, (dest), 0, 0, 0, "DIR", "the checkpoint's", (help), NULL, 0}
+#define OPT_THREADS(dest) {"threads", 't', OPT_INT, (dest), 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0}
+#define OPT_END {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0}
+
 /* Parses argv[1..argc) (argv[0] is the command name). Returns 0 on success,
  * 1 when --help was printed (exit 0), or EXIT_USAGE after printing the error. */
 int opt_parse(const CommandSpec *cmd, int argc, char **argv);

@@ -16,7 +16,7 @@ static int as_json;
 static Opt data_opts[] = {
     {"data", 0, OPT_STRING, &data_dir, 0, 0, 0, "DIR", "data/mnist", "data folder with the four IDX files (raw or .gz)", NULL, 0},
     {"json", 0, OPT_FLAG, &as_json, 0, 0, 0, NULL, "off", "print one JSON object on stdout", NULL, 0},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+    OPT_END,
 };
 
 static const CommandSpec data_cmd = {

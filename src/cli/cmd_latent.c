@@ -19,11 +19,8 @@
 #include "vae/rng.h"
 #include "vae/tsne.h"
 
-#define DEFAULT_MODEL "runs/default/model.safetensors"
 #define ENC_BATCH 500
 #define GRID_PAD 2
-
-#define OPT_END {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0}
 
 static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -168,11 +165,11 @@ int cmd_latent(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *data = NULL, *out = NULL;
     int json = 0, threads = default_threads();
     Opt opts[] = {
-        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
-        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        OPT_MODEL(&model),
+        OPT_DATA(&data, "data folder (its test split is used)"),
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "stdout", "output file (written atomically; - for stdout)", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "one JSON object with arrays instead of CSV", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        OPT_THREADS(&threads),
         OPT_END,
     };
     CommandSpec cmd = {"latent", "", "vae latent [--model PATH] [--data DIR] [--json] [-o PATH]",
@@ -297,8 +294,8 @@ int cmd_scatter(int argc, char **argv) {
     float perplexity = 30.0f;
     uint64_t seed = 1;
     Opt opts[] = {
-        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
-        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        OPT_MODEL(&model),
+        OPT_DATA(&data, "data folder (its test split is used)"),
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "latent.png", "output PNG", NULL, 0},
         {"n", 'n', OPT_INT, &n, 2, 1 << 20, 0, "N", "2000 for t-SNE, all for means", "test images to plot (a seeded random subsample)", NULL, 0},
         {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne", "auto", "plot the means (zdim 2) or a t-SNE map; auto picks means for zdim 2", METHODS, 0},
@@ -430,13 +427,13 @@ int cmd_manifold(int argc, char **argv) {
     int steps = 20, dims = 0, threads = default_threads();
     long index = 0;
     Opt opts[] = {
-        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
-        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (zdim > 2: the test image of --index)", NULL, 0},
+        OPT_MODEL(&model),
+        OPT_DATA(&data, "data folder (zdim > 2: the test image of --index)"),
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "manifold.png", "output PNG", NULL, 0},
         {"steps", 's', OPT_INT, &steps, 2, 200, 0, "N", "20", "values per latent dimension", NULL, 0},
         {"index", 'i', OPT_LONG, &index, 0, 1L << 32, 0, "I", "0", "zdim > 2: test image whose mean is traversed", NULL, 0},
         {"dims", 0, OPT_INT, &dims, 1, 4096, 0, "K", "all", "zdim > 2: traverse only the first K dimensions", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        OPT_THREADS(&threads),
         OPT_END,
     };
     CommandSpec cmd = {
@@ -525,14 +522,14 @@ int cmd_interpolate(int argc, char **argv) {
     long from = 0, to = 1;
     int steps = 10, originals = 0, threads = default_threads();
     Opt opts[] = {
-        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
-        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        OPT_MODEL(&model),
+        OPT_DATA(&data, "data folder (its test split is used)"),
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "interpolate.png", "output PNG", NULL, 0},
         {"from", 0, OPT_LONG, &from, 0, 1L << 32, 0, "I", "0", "index of the first test image", NULL, 0},
         {"to", 0, OPT_LONG, &to, 0, 1L << 32, 0, "J", "1", "index of the last test image", NULL, 0},
         {"steps", 's', OPT_INT, &steps, 2, 1000, 0, "N", "10", "decoded points on the line, ends included", NULL, 0},
         {"originals", 0, OPT_FLAG, &originals, 0, 0, 0, NULL, "off", "also show the two test images at the ends", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
+        OPT_THREADS(&threads),
         OPT_END,
     };
     CommandSpec cmd = {"interpolate", "", "vae interpolate [--from I] [--to J] [--steps N] [--originals] [-o PATH]",

@@ -15,7 +15,6 @@
 #include "vae/image.h"
 #include "vae/rng.h"
 
-#define DEFAULT_MODEL "runs/default/model.safetensors"
 #define EVAL_BATCH 500
 
 static void print_metrics(const char *model, const char *data, const EvalMetrics *e, int json) {
@@ -63,8 +62,8 @@ int cmd_sample(int argc, char **argv) {
         {"n", 'n', OPT_INT, &n, 1, 65536, 0, "N", "64", "number of images (tiled in a near-square grid)", NULL, 0},
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "sample.png", "output PNG", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed for z", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
-        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+        OPT_THREADS(&threads),
+        OPT_END,
     };
     CommandSpec cmd = {"sample", "", "vae sample [-n N] [-o PATH] [--model PATH] [--seed S]",
                        "Decodes N latent vectors z ~ N(0, I) and tiles them in a near-square grid with a 2-pixel\n"
@@ -108,14 +107,14 @@ int cmd_reconstruct(int argc, char **argv) {
     int n = 64, json = 0, threads = default_threads();
     uint64_t seed = 1;
     Opt opts[] = {
-        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
-        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        OPT_MODEL(&model),
+        OPT_DATA(&data, "data folder (its test split is used)"),
         {"n", 'n', OPT_INT, &n, 1, 10000, 0, "N", "64", "test images to show", NULL, 0},
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "recon.png", "output PNG", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the sampled z in the metrics", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print the metrics as one JSON object", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
-        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+        OPT_THREADS(&threads),
+        OPT_END,
     };
     CommandSpec cmd = {"reconstruct", "", "vae reconstruct [-n N] [-o PATH] [--model PATH] [--data DIR] [--json]",
                        "Writes the first N test images, each row followed by a row of their reconstructions\n"
@@ -161,12 +160,12 @@ int cmd_eval(int argc, char **argv) {
     int json = 0, threads = default_threads();
     uint64_t seed = 1;
     Opt opts[] = {
-        {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint", NULL, 0},
-        {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "the checkpoint's", "data folder (its test split is used)", NULL, 0},
+        OPT_MODEL(&model),
+        OPT_DATA(&data, "data folder (its test split is used)"),
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the sampled z", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", "cores", "CPU threads", NULL, 0},
-        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+        OPT_THREADS(&threads),
+        OPT_END,
     };
     CommandSpec cmd = {"eval", "", "vae eval [--model PATH] [--data DIR] [--json]",
                        "Test-set metrics of a checkpoint, per image: loss = alpha*recon + beta*KL with one\n"

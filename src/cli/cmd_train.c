@@ -89,7 +89,7 @@ int cmd_train(int argc, char **argv) {
         {"resume", 0, OPT_STRING, &resume, 0, 0, 0, "PATH", "none", "continue from a checkpoint (model, Adam, RNG, data order)", NULL, 0},
         {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch sample/recon PNGs", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
-        {NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, 0},
+        OPT_END,
     };
     CommandSpec cmd = {
         "train", "", "vae train [options]",

@@ -20,12 +20,6 @@
 #define GRID_RECON_PAIRS 4           /* rows of originals, each followed by its reconstructions */
 #define GRID_COLS 8
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void train_output_path(char *out, size_t len, const char *dir, const char *name) {
     snprintf(out, len, "%s/%s", dir, name);
 }
@@ -221,7 +215,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             sum_loss = sum_recon = sum_kl = 0;
             sum_images = 0;
         }
-        double t0 = now_seconds();
+        double t0 = vae_now_seconds();
         long images_this_call = 0;
         for (; epoch_step < steps; epoch_step++) {
             uint32_t first = (uint32_t)(epoch_step * cfg->batch);
@@ -256,14 +250,14 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             /* every step, so what a callback sees never depends on timing;
                the command layer decides how often to redraw */
             if (cfg->on_progress) {
-                double t = now_seconds() - t0;
+                double t = vae_now_seconds() - t0;
                 TrainProgress p = {ep, cfg->epochs, epoch_step + 1, steps, sum_loss / (double)sum_images,
                                    t > 0 ? (double)images_this_call / t : 0, 0};
                 p.eta_seconds = p.images_per_sec > 0 ? (double)(N - (first + (uint32_t)B)) / p.images_per_sec : 0;
                 cfg->on_progress(&p, cfg->ctx);
             }
             if (cfg->stop && *cfg->stop) {
-                res->train_seconds += now_seconds() - t0;
+                res->train_seconds += vae_now_seconds() - t0;
                 epoch_step++;
                 fill_state(&st, cfg, epoch, step, epoch_step, &rng, order, N, sum_loss, sum_recon, sum_kl,
                            sum_images);
@@ -275,7 +269,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                 goto done;
             }
         }
-        double secs = now_seconds() - t0;
+        double secs = vae_now_seconds() - t0;
         res->train_seconds += secs;
 
         TrainEpoch e = {0};

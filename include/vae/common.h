@@ -21,6 +21,9 @@ int vae_fail(VaeError *err, const char *fmt, ...)
 #endif
     ;
 
+/* Seconds on the monotonic clock, for timing and progress. */
+double vae_now_seconds(void);
+
 /* Overflow-checked size arithmetic: returns 0 and sets *out, or -1 on overflow. */
 int vae_mul_size(size_t a, size_t b, size_t *out);
 int vae_add_size(size_t a, size_t b, size_t *out);

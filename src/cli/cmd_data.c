@@ -70,15 +70,13 @@ int cmd_data(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     IdxSplit train = {0}, test = {0};
     VaeError err;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = vae_now_seconds();
     if (idx_load_split(&train, data_dir, IDX_TRAIN, &err) != VAE_OK) return runtime_error("%s", err.msg);
     if (idx_load_split(&test, data_dir, IDX_TEST, &err) != VAE_OK) {
         idx_split_free(&train);
         return runtime_error("%s", err.msg);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = vae_now_seconds() - t0;
     SplitStats a, b;
     stats(&train, &a);
     stats(&test, &b);

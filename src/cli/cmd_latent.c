@@ -269,16 +269,10 @@ typedef struct {
     double t0;
 } TsneProgress;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void tsne_report(int iter, double kl, void *ctx) {
     TsneProgress *p = ctx;
     if (!p->tty) return;
-    fprintf(stderr, "\rt-SNE iteration %d  KL %.4f  %.1f s   ", iter, kl, now_seconds() - p->t0);
+    fprintf(stderr, "\rt-SNE iteration %d  KL %.4f  %.1f s   ", iter, kl, vae_now_seconds() - p->t0);
     fflush(stderr);
 }
 
@@ -376,7 +370,7 @@ int cmd_scatter(int argc, char **argv) {
         if (tc.exaggeration_iters > iterations / 4) tc.exaggeration_iters = tc.momentum_switch = iterations / 4;
         tc.seed = seed;
         tc.threads = threads;
-        TsneProgress prog = {isatty(STDERR_FILENO), now_seconds()};
+        TsneProgress prog = {isatty(STDERR_FILENO), vae_now_seconds()};
         tc.report_every = 50;
         tc.on_report = tsne_report;
         tc.ctx = &prog;
@@ -389,7 +383,7 @@ int cmd_scatter(int argc, char **argv) {
             goto done;
         }
         fprintf(stderr, "t-SNE: %u points of zdim %d, perplexity %g, %d iterations, KL %.4f, %.1f s\n", want, Z,
-                (double)perplexity, iterations, kl, now_seconds() - prog.t0);
+                (double)perplexity, iterations, kl, vae_now_seconds() - prog.t0);
         snprintf(auto_title, sizeof auto_title, "t-SNE of latent means, zdim %d (%u test images, perplexity %g)", Z,
                  want, (double)perplexity);
     }

@@ -25,17 +25,11 @@ typedef struct {
     double last_draw;
 } ProgressCtx;
 
-static double wall_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void show_progress(const TrainProgress *p, void *ctx) {
     ProgressCtx *c = ctx;
     if (!c->tty) return;
     /* redraw at most ten times a second, and always at an epoch's last step */
-    double now = wall_seconds();
+    double now = vae_now_seconds();
     if (now - c->last_draw < 0.1 && p->step != p->steps) return;
     c->last_draw = now;
     int width = 24, filled = p->steps > 0 ? (int)(width * p->step / p->steps) : 0;

@@ -31,7 +31,10 @@ subset() {  # name count header-bytes bytes-per-item
   {
     head -c 4 "$in"
     printf "$(be32 "$n")"
-    head -c "$hdr" "$in" | tail -c $(( hdr - 8 ))
+    # the dims after the count (none for labels: `tail -c 0` would exit
+    # before reading and kill head with SIGPIPE)
+    if [ "$hdr" -gt 8 ]; then head -c "$hdr" "$in" | tail -c $(( hdr - 8 )); fi
+    # head stops early by design, so tail's SIGPIPE is expected
     tail -c +$(( hdr + 1 )) "$in" | head -c $(( n * item )) || true
   } > "$tmp"
   mv "$tmp" "$dst/$name"

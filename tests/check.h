@@ -38,6 +38,8 @@ int check_write(const char *path, const void *data, size_t len);
  * images of rows x cols, each a bright blurry disc at a random place (a fixed
  * LCG from seed), so a model has something to learn. 0 on success. */
 int check_write_blobs(const char *dir, const char *prefix, unsigned n, int rows, int cols, unsigned seed);
+/* entries of a folder other than . and ..; -1 if it cannot be read */
+int check_count_entries(const char *dir);
 /* $VAE_SOURCE_DIR or "." */
 const char *check_source_dir(void);
 

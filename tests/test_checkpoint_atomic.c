@@ -1,23 +1,11 @@
 /* A checkpoint save that fails half way (injected ENOSPC) reports the error,
  * leaves the previous checkpoint loadable and unchanged, and leaves no temp
  * file in the folder. */
-#include <dirent.h>
 #include <string.h>
 
 #include "check.h"
 #include "vae/checkpoint.h"
 #include "vae/fileio.h"
-
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
 
 int main(void) {
     VaeError err;
@@ -40,7 +28,7 @@ int main(void) {
         CHECK(checkpoint_save(p, &b, NULL, &err) == VAE_ERR);
         check_contains("save failure", err.msg, "No space left on device");
         vae_fileio_fail_after = 0;
-        CHECK(count_entries(check_tmpdir()) == 1);
+        CHECK(check_count_entries(check_tmpdir()) == 1);
         CHECK(checkpoint_load(p, &l, NULL, &err) == VAE_OK);
         CHECK(l.params && memcmp(l.params, a.params, a.n_params * sizeof(float)) == 0);
         vae_free(&l);

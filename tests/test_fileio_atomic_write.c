@@ -1,7 +1,6 @@
 /* vae_write_file on regular paths: creates and replaces files atomically,
  * refuses a missing folder, and after an injected write failure leaves the
  * previous content intact with no temp files behind. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,6 @@
 
 #include "check.h"
 #include "vae/fileio.h"
-
-/* entries in the temp folder other than . and .. */
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
 
 static int file_equals(const char *path, const void *want, size_t len) {
     uint8_t *buf;
@@ -50,7 +37,7 @@ int main(void) {
     CHECK(vae_write_file(p, "second version", 14, &err) == VAE_OK);
     CHECK(file_equals(p, "second version", 14));
     CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-    CHECK(count_entries(dir) == 1);
+    CHECK(check_count_entries(dir) == 1);
 
     /* an empty file is fine */
     const char *pe = check_path("empty.bin");
@@ -62,7 +49,7 @@ int main(void) {
     CHECK(vae_write_file(pm, "x", 1, &err) == VAE_ERR);
     check_contains("missing folder", err.msg, pm);
     check_contains("missing folder", err.msg, "No such file or directory");
-    CHECK(count_entries(dir) == 2);
+    CHECK(check_count_entries(dir) == 2);
 
     /* a folder as the target is refused */
     CHECK(vae_write_file(dir, "x", 1, &err) == VAE_ERR);
@@ -82,7 +69,7 @@ int main(void) {
             check_contains("injected failure", err.msg, "No space left on device");
             check_contains("injected failure", err.msg, p);
             CHECK(file_equals(p, "second version", 14));
-            CHECK_MSG(count_entries(dir) == 2, "temp file left behind after failure at write %d", when);
+            CHECK_MSG(check_count_entries(dir) == 2, "temp file left behind after failure at write %d", when);
         }
         CHECK(vae_fileio_fail_after == 0);
         /* the hook fires once: the next write succeeds */

@@ -18,36 +18,6 @@
 #define N_TRAIN 200
 #define N_TEST 40
 
-static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-/* IDX images of random pixels (fixed LCG) and labels 0..9 */
-static int write_split(const char *dir, const char *prefix, uint32_t n, uint32_t seed) {
-    uint8_t img[16 + N_TRAIN * SIDE * SIDE], lab[8 + N_TRAIN];
-    put_be32(img, 0x803);
-    put_be32(img + 4, n);
-    put_be32(img + 8, SIDE);
-    put_be32(img + 12, SIDE);
-    put_be32(lab, 0x801);
-    put_be32(lab + 4, n);
-    uint32_t s = seed;
-    for (uint32_t i = 0; i < n * SIDE * SIDE; i++) {
-        s = s * 1664525u + 1013904223u;
-        img[16 + i] = (uint8_t)(s >> 24);
-    }
-    for (uint32_t i = 0; i < n; i++) lab[8 + i] = (uint8_t)(i % 10);
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
-    int rc = check_write(path, img, 16 + (size_t)n * SIDE * SIDE);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    rc |= check_write(path, lab, 8 + n);
-    return rc;
-}
-
 static TrainConfig config(const char *data, const char *out, int epochs) {
     TrainConfig tc;
     memset(&tc, 0, sizeof tc);
@@ -108,7 +78,7 @@ int main(void) {
     char data[512], run[512], ck[600];
     snprintf(data, sizeof data, "%s/data", dir);
     mkdir(data, 0777);
-    if (write_split(data, "train", N_TRAIN, 1) || write_split(data, "t10k", N_TEST, 2)) {
+    if (check_write_blobs(data, "train", N_TRAIN, SIDE, SIDE, 1) || check_write_blobs(data, "t10k", N_TEST, SIDE, SIDE, 2)) {
         CHECK_MSG(0, "writing the data set");
         return check_done("test_train_write_failure");
     }

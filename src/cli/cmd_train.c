@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "vae/blas.h"
 #include "vae/checkpoint.h"
 #include "vae/train.h"
 
@@ -202,6 +203,9 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "train_images_per_sec",
                                 res.train_seconds > 0 ? (double)res.train_images / res.train_seconds : 0);
         cJSON_AddNumberToObject(o, "threads", threads);
+        VaeBlasInfo blas;
+        vae_blas_info(&blas);
+        cJSON_AddStringToObject(o, "blas_kernels", blas.core);
         cJSON_AddStringToObject(o, "checkpoint", res.checkpoint);
         char *txt = cJSON_PrintUnformatted(o);
         if (txt) printf("%s\n", txt);

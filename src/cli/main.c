@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vae/blas.h"
 
 #ifndef VAE_VERSION
 #define VAE_VERSION "dev"
@@ -38,10 +39,13 @@ static void print_help(FILE *out) {
     fprintf(out,
             "\nRun 'vae <command> --help' for its options.\n"
             "Example:\n  vae train --zdim 20 --epochs 15 && vae sample -n 128 -o grid.png\n\n"
-            "Other options:\n  -h, --help     show this help\n  --version      print the version\n");
+            "Other options:\n  -h, --help     show this help\n  --version      print the version, the BLAS library and the kernel set in use\n");
 }
 
 int main(int argc, char **argv) {
+    /* before anything else: may re-execute this binary with OpenBLAS's
+       AVX-512 kernels (see vae/blas.h and README "BLAS kernels") */
+    vae_blas_select_kernels(argv);
     if (argc < 2) {
         print_help(stderr);
         return EXIT_USAGE;
@@ -52,7 +56,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("vae %s\n", VAE_VERSION);
+        char kernels[256];
+        vae_blas_describe(kernels, sizeof kernels);
+        VaeBlasInfo b;
+        vae_blas_info(&b);
+        printf("vae %s\nBLAS: %s\nkernels: %s\n", VAE_VERSION, b.config, kernels);
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

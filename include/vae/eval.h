@@ -21,4 +21,9 @@ typedef struct {
 /* Evaluates the first n images of im (n <= im->count) in batches of a->max_batch. */
 void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t seed, EvalMetrics *out);
 
+/* The same over all of im with an activation buffer of its own for batches of
+ * up to `batch` images (what the commands use); VAE_ERR if it cannot be
+ * allocated. */
+int vae_evaluate_images(Vae *m, const IdxImages *im, int batch, uint64_t seed, EvalMetrics *out, VaeError *err);
+
 #endif

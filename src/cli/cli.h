@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vae/idx.h"
 #include "vae/vae.h"
 
 #define EXIT_RUNTIME 1
@@ -92,12 +93,14 @@ int cmd_scatter(int argc, char **argv);
 int cmd_manifold(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
 
-/* Shared by the commands that read a checkpoint (model_common.c).
- * cli_load_model: loads a full or weights-only checkpoint into *m; copies the
- * data folder it was trained on into dataset ("" if unknown). Prints the
- * error and returns EXIT_RUNTIME on failure, 0 on success.
- * cli_pick_data: the --data value if given, else the checkpoint's, else data/mnist. */
+/* Shared by the commands that read a checkpoint (model_common.c), wrappers of
+ * vae/loader.h that print the error and return EXIT_RUNTIME (0 on success).
+ * cli_load_model: a full or weights-only checkpoint into *m, and the data
+ * folder it was trained on into dataset ("" if unknown).
+ * cli_pick_data: the --data value if given, else the checkpoint's, else data/mnist.
+ * cli_load_test_split: the test split of dir, checked against the model's image size. */
 int cli_load_model(const char *path, Vae *m, char *dataset, size_t dlen);
 const char *cli_pick_data(const char *given, const char *from_ckpt);
+int cli_load_test_split(IdxSplit *test, const char *dir, const Vae *m);
 
 #endif

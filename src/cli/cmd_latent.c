@@ -15,11 +15,13 @@
 #include "vae/fileio.h"
 #include "vae/idx.h"
 #include "vae/image.h"
+#include "vae/latent.h"
 #include "vae/plot.h"
 #include "vae/rng.h"
 #include "vae/tsne.h"
 
 #define ENC_BATCH 500
+#define DECODE_CHUNK 256
 #define GRID_PAD 2
 
 static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -48,63 +50,22 @@ static int load_all(Loaded *l, const char *model, const char *data, int want_tes
     l->have_model = 1;
     l->dir = cli_pick_data(data, l->ds);
     if (!want_test) return 0;
-    VaeError err;
-    if (idx_load_split(&l->test, l->dir, IDX_TEST, &err) != VAE_OK) return runtime_error("%s", err.msg);
-    if ((int)l->test.images.rows != l->m.cfg.rows || (int)l->test.images.cols != l->m.cfg.cols)
-        return runtime_error("%s: images are %ux%u but the model was trained on %dx%d", l->test.images_path,
-                             l->test.images.rows, l->test.images.cols, l->m.cfg.rows, l->m.cfg.cols);
-    return 0;
+    return cli_load_test_split(&l->test, l->dir, &l->m);
 }
 
-/* mu (n, Z) of the test images index[0..n) (index NULL: 0..n-1), in batches. */
+/* mu (n, Z) of the test images index[0..n) (index NULL: 0..n-1). */
 static int encode_means(Loaded *l, const uint32_t *index, uint32_t n, float *mu) {
-    VaeActs a;
     VaeError err;
-    int chunk = n < ENC_BATCH ? (int)n : ENC_BATCH;
-    if (vae_acts_init(&a, &l->m, chunk, &err) != VAE_OK) return runtime_error("%s", err.msg);
-    int Z = l->m.cfg.zdim;
-    for (uint32_t first = 0; first < n; first += (uint32_t)chunk) {
-        int B = n - first < (uint32_t)chunk ? (int)(n - first) : chunk;
-        idx_gather(&l->test.images, index ? index + first : NULL, index ? 0 : first, (uint32_t)B, a.x);
-        vae_encode_mean(&l->m, &a, B, mu + (size_t)first * Z);
-    }
-    vae_acts_free(&a);
+    if (latent_encode_means(&l->m, &l->test.images, index, 0, n, ENC_BATCH, mu, &err) != VAE_OK)
+        return runtime_error("%s", err.msg);
     return 0;
 }
 
 /* Decodes z (n, Z) into imgs (n, D). */
 static int decode_all(Vae *m, const float *z, int n, float *imgs) {
-    VaeActs a;
     VaeError err;
-    int chunk = n < 256 ? n : 256, D = m->in_dim, Z = m->cfg.zdim;
-    if (vae_acts_init(&a, m, chunk, &err) != VAE_OK) return runtime_error("%s", err.msg);
-    for (int first = 0; first < n; first += chunk) {
-        int B = n - first < chunk ? n - first : chunk;
-        vae_decode(m, &a, z + (size_t)first * Z, B);
-        memcpy(imgs + (size_t)first * D, a.xhat, (size_t)B * D * sizeof(float));
-    }
-    vae_acts_free(&a);
+    if (latent_decode(m, z, (size_t)n, DECODE_CHUNK, imgs, &err) != VAE_OK) return runtime_error("%s", err.msg);
     return 0;
-}
-
-/* Standard normal quantile by bisection on Phi(x) = erfc(-x / sqrt 2) / 2:
-   slow but exact to double precision, and only called a few dozen times. */
-static double normal_quantile(double p) {
-    double lo = -40, hi = 40;
-    for (int i = 0; i < 200; i++) {
-        double mid = 0.5 * (lo + hi);
-        if (0.5 * erfc(-mid / sqrt(2.0)) < p)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return 0.5 * (lo + hi);
-}
-
-/* steps quantiles at probabilities evenly spaced over [0.05, 0.95] (the
-   Kingma & Welling / Keras manifold figure) */
-static void quantile_grid(int steps, double *q) {
-    for (int k = 0; k < steps; k++) q[k] = normal_quantile(0.05 + 0.9 * (double)k / (double)(steps - 1));
 }
 
 /* ---- a growable text buffer for CSV output ---- */
@@ -447,17 +408,10 @@ int cmd_manifold(int argc, char **argv) {
         return rc;
     }
     int Z = l.m.cfg.zdim, D = l.m.in_dim;
-    int rows = Z == 2 ? steps : Z == 1 ? 1 : (dims && dims < Z ? dims : Z);
-    float mu[4096];
+    int rows = latent_manifold_rows(Z, steps, dims);
+    float *mu = NULL;
     if (Z > 2) {
-        VaeError err;
-        if (idx_load_split(&l.test, l.dir, IDX_TEST, &err) != VAE_OK) {
-            loaded_free(&l);
-            return runtime_error("%s", err.msg);
-        }
-        if ((int)l.test.images.rows != l.m.cfg.rows || (int)l.test.images.cols != l.m.cfg.cols) {
-            rc = runtime_error("%s: images are %ux%u but the model was trained on %dx%d", l.test.images_path,
-                               l.test.images.rows, l.test.images.cols, l.m.cfg.rows, l.m.cfg.cols);
+        if ((rc = cli_load_test_split(&l.test, l.dir, &l.m)) != 0) {
             loaded_free(&l);
             return rc;
         }
@@ -468,35 +422,36 @@ int cmd_manifold(int argc, char **argv) {
             return rc;
         }
         uint32_t one = (uint32_t)index;
+        mu = malloc((size_t)Z * sizeof(float));
+        if (!mu) {
+            loaded_free(&l);
+            return runtime_error("out of memory for a latent vector of %d", Z);
+        }
         if ((rc = encode_means(&l, &one, 1, mu)) != 0) {
+            free(mu);
             loaded_free(&l);
             return rc;
         }
     }
-    double q[200];
-    quantile_grid(steps, q);
     int tiles = rows * steps;
-    float *z = calloc((size_t)tiles * (size_t)Z, sizeof(float));
+    float *z = malloc((size_t)tiles * (size_t)Z * sizeof(float));
     float *imgs = malloc((size_t)tiles * (size_t)D * sizeof(float));
     if (!z || !imgs) {
+        free(mu);
         free(z);
         free(imgs);
         loaded_free(&l);
         return runtime_error("out of memory for %d images", tiles);
     }
-    for (int r = 0; r < rows; r++)
-        for (int k = 0; k < steps; k++) {
-            float *zz = z + ((size_t)r * steps + k) * Z;
-            if (Z == 1) {
-                zz[0] = (float)q[k];
-            } else if (Z == 2) {
-                zz[0] = (float)q[k];
-                zz[1] = (float)q[steps - 1 - r]; /* top row is the largest z1 */
-            } else {
-                memcpy(zz, mu, (size_t)Z * sizeof(float));
-                zz[r] = mu[r] + (float)q[k];
-            }
-        }
+    VaeError ferr;
+    if (latent_manifold_fill(Z, steps, dims, mu, z, &ferr) != VAE_OK) {
+        free(mu);
+        free(z);
+        free(imgs);
+        loaded_free(&l);
+        return runtime_error("%s", ferr.msg);
+    }
+    free(mu);
     rc = decode_all(&l.m, z, tiles, imgs);
     if (rc == 0) {
         VaeError err;
@@ -557,10 +512,7 @@ int cmd_interpolate(int argc, char **argv) {
         goto done;
     }
     if ((rc = encode_means(&l, ends, 2, mu)) != 0) goto done;
-    for (int k = 0; k < steps; k++) {
-        float t = (float)k / (float)(steps - 1);
-        for (int j = 0; j < Z; j++) z[(size_t)k * Z + j] = (1.0f - t) * mu[j] + t * mu[Z + j];
-    }
+    latent_interpolate(mu, mu + Z, Z, steps, z);
     if ((rc = decode_all(&l.m, z, steps, imgs + (size_t)originals * D)) != 0) goto done;
     if (originals) {
         idx_gather(&l.test.images, ends, 0, 1, imgs);

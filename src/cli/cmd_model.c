@@ -13,9 +13,11 @@
 #include "vae/eval.h"
 #include "vae/idx.h"
 #include "vae/image.h"
+#include "vae/latent.h"
 #include "vae/rng.h"
 
 #define EVAL_BATCH 500
+#define DECODE_CHUNK 256
 
 static void print_metrics(const char *model, const char *data, const EvalMetrics *e, int json) {
     if (json) {
@@ -41,15 +43,9 @@ static void print_metrics(const char *model, const char *data, const EvalMetrics
 
 /* Loads the test split, checks it matches the model, evaluates. */
 static int evaluate(Vae *m, const char *data, uint64_t seed, IdxSplit *test, EvalMetrics *e) {
+    if (cli_load_test_split(test, data, m)) return EXIT_RUNTIME;
     VaeError err;
-    if (idx_load_split(test, data, IDX_TEST, &err) != VAE_OK) return runtime_error("%s", err.msg);
-    if ((int)test->images.rows != m->cfg.rows || (int)test->images.cols != m->cfg.cols)
-        return runtime_error("%s: images are %ux%u but the model was trained on %dx%d", test->images_path,
-                             test->images.rows, test->images.cols, m->cfg.rows, m->cfg.cols);
-    VaeActs a;
-    if (vae_acts_init(&a, m, EVAL_BATCH, &err) != VAE_OK) return runtime_error("%s", err.msg);
-    vae_evaluate(m, &a, &test->images, test->images.count, seed, e);
-    vae_acts_free(&a);
+    if (vae_evaluate_images(m, &test->images, EVAL_BATCH, seed, e, &err) != VAE_OK) return runtime_error("%s", err.msg);
     return 0;
 }
 
@@ -75,11 +71,9 @@ int cmd_sample(int argc, char **argv) {
     Vae m;
     if (cli_load_model(model, &m, NULL, 0)) return EXIT_RUNTIME;
     VaeError err;
-    VaeActs a;
-    int chunk = n < 256 ? n : 256, D = m.in_dim, Z = m.cfg.zdim;
-    float *imgs = malloc((size_t)n * D * sizeof(float));
-    float *z = malloc((size_t)chunk * Z * sizeof(float));
-    if (!imgs || !z || vae_acts_init(&a, &m, chunk, &err) != VAE_OK) {
+    float *imgs = malloc((size_t)n * m.in_dim * sizeof(float));
+    float *z = malloc((size_t)n * m.cfg.zdim * sizeof(float));
+    if (!imgs || !z) {
         free(imgs);
         free(z);
         vae_free(&m);
@@ -87,16 +81,12 @@ int cmd_sample(int argc, char **argv) {
     }
     Rng r;
     rng_seed(&r, seed);
-    for (int first = 0; first < n; first += chunk) {
-        int B = n - first < chunk ? n - first : chunk;
-        rng_normal(&r, z, (size_t)B * Z);
-        vae_decode(&m, &a, z, B);
-        memcpy(imgs + (size_t)first * D, a.xhat, (size_t)B * D * sizeof(float));
-    }
-    rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols, image_grid_cols(n), 2, &err);
+    rng_normal(&r, z, (size_t)n * m.cfg.zdim);
+    rc = latent_decode(&m, z, (size_t)n, DECODE_CHUNK, imgs, &err);
+    if (rc == VAE_OK)
+        rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols, image_grid_cols(n), 2, &err);
     free(imgs);
     free(z);
-    vae_acts_free(&a);
     vae_free(&m);
     if (rc != VAE_OK) return runtime_error("%s", err.msg);
     return 0;
@@ -135,22 +125,28 @@ int cmd_reconstruct(int argc, char **argv) {
         return rc;
     }
     if ((uint32_t)n > test.images.count) n = (int)test.images.count;
-    VaeActs a;
+    /* the images, and their reconstructions decoded from z = mu */
     VaeError err;
-    if (vae_acts_init(&a, &m, n, &err) != VAE_OK) {
-        idx_split_free(&test);
-        vae_free(&m);
-        return runtime_error("%s", err.msg);
+    float *x = malloc((size_t)n * m.in_dim * sizeof(float));
+    float *xhat = malloc((size_t)n * m.in_dim * sizeof(float));
+    float *mu = malloc((size_t)n * m.cfg.zdim * sizeof(float));
+    if (!x || !xhat || !mu) {
+        rc = runtime_error("out of memory for %d reconstructions", n);
+    } else {
+        idx_gather(&test.images, NULL, 0, (uint32_t)n, x);
+        rc = latent_encode_means(&m, &test.images, NULL, 0, (uint32_t)n, EVAL_BATCH, mu, &err);
+        if (rc == VAE_OK) rc = latent_decode(&m, mu, (size_t)n, DECODE_CHUNK, xhat, &err);
+        /* pairs of rows: about as wide as high */
+        if (rc == VAE_OK)
+            rc = image_write_pairs_png(out, x, xhat, n, m.cfg.rows, m.cfg.cols, image_grid_cols(2 * n), 2, &err);
+        if (rc != VAE_OK) rc = runtime_error("%s", err.msg);
     }
-    idx_gather(&test.images, NULL, 0, (uint32_t)n, a.x);
-    VaeLoss unused;
-    vae_forward(&m, &a, n, 0, 0, &unused);
-    /* pairs of rows: about as wide as high */
-    rc = image_write_pairs_png(out, a.x, a.xhat, n, m.cfg.rows, m.cfg.cols, image_grid_cols(2 * n), 2, &err);
-    vae_acts_free(&a);
+    free(x);
+    free(xhat);
+    free(mu);
     idx_split_free(&test);
     vae_free(&m);
-    if (rc != VAE_OK) return runtime_error("%s", err.msg);
+    if (rc) return rc;
     print_metrics(model, dir, &e, json);
     return 0;
 }

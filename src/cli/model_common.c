@@ -1,29 +1,22 @@
-/* Loading a checkpoint for the commands that use one, and choosing the data
- * folder: --data if given, else the folder recorded in the checkpoint. */
+/* The command-layer wrappers of the loader (vae/loader.h): print the error the
+ * library returns and give the exit status. */
 #include <stdio.h>
 
 #include "cli.h"
-#include "vae/checkpoint.h"
+#include "vae/loader.h"
 
 int cli_load_model(const char *path, Vae *m, char *dataset, size_t dlen) {
-    TrainState st;
     VaeError err;
-    if (checkpoint_load(path, m, &st, &err) == VAE_OK) {
-        if (dataset) snprintf(dataset, dlen, "%s", st.dataset);
-        train_state_free(&st);
-        return 0;
-    }
-    /* a weights-only checkpoint has no training state; load it without one */
-    VaeError err2;
-    if (checkpoint_load(path, m, NULL, &err2) == VAE_OK) {
-        if (dataset && dlen) dataset[0] = '\0';
-        return 0;
-    }
-    return runtime_error("%s", err2.msg);
+    if (loader_model(path, m, dataset, dlen, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    return 0;
 }
 
 const char *cli_pick_data(const char *given, const char *from_ckpt) {
-    if (given) return given;
-    if (from_ckpt && from_ckpt[0]) return from_ckpt;
-    return "data/mnist";
+    return loader_pick_data(given, from_ckpt);
+}
+
+int cli_load_test_split(IdxSplit *test, const char *dir, const Vae *m) {
+    VaeError err;
+    if (loader_test_split(test, dir, m, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    return 0;
 }

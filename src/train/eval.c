@@ -32,3 +32,14 @@ void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t 
     out->recon_mu = recon_mu / d;
     out->images = n;
 }
+
+int vae_evaluate_images(Vae *m, const IdxImages *im, int batch, uint64_t seed, EvalMetrics *out, VaeError *err) {
+    if (batch < 1) return vae_fail(err, "evaluate: batch of %d images (must be >= 1)", batch);
+    uint32_t n = im->count;
+    if (n > 0 && (uint32_t)batch > n) batch = (int)n;
+    VaeActs a;
+    if (vae_acts_init(&a, m, batch, err) != VAE_OK) return VAE_ERR;
+    vae_evaluate(m, &a, im, n, seed, out);
+    vae_acts_free(&a);
+    return VAE_OK;
+}

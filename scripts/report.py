@@ -13,14 +13,23 @@ import json
 import os
 import sys
 
-COLUMNS = ["run", "group", "zdim", "loss", "alpha", "beta", "epochs_done", "limit",
+COLUMNS = ["run", "group", "arch", "hidden", "lr", "zdim", "loss", "alpha", "beta", "epochs_done", "limit",
            "test_recon", "test_kl", "test_loss", "test_recon_plus_kl", "test_loss_mu",
            "test_recon_mu", "train_seconds", "status"]
+
+# the study table also quotes every number per batch of this many images, the
+# scale course reports often use (a sum over the batch instead of a mean)
+BATCH_SCALE = 128
+# a run whose KL is below this many nats per image has collapsed to the prior
+COLLAPSED_KL = 0.5
+FAMILIES = {"mlp-": "simple MLP (400)", "deep-": "deeper MLP (512,256,128)", "conv-": "convolutional",
+            "resnet-": "residual"}
 
 GROUP_TITLES = {
     "mse": "loss = alpha * SSE + beta * KL (zdim 20)",
     "bce": "beta-VAE: loss = BCE + beta * KL (zdim 20)",
     "zdim": "loss = 0.5 * SSE + 0.5 * KL, by latent size",
+    "study": "BCE + KL by architecture and latent size",
 }
 
 
@@ -57,6 +66,73 @@ def img(sweep, run, name, alt):
     if not os.path.exists(path):
         return "(none)"
     return "![%s](%s/%s)" % (alt, run, name)
+
+
+def family(run):
+    for prefix, name in FAMILIES.items():
+        if run.startswith(prefix):
+            return name
+    return run
+
+
+def num(r, key):
+    try:
+        return float(r[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def study_section(sweep, results):
+    """The architecture study: one table (per image and per 128-image batch),
+    what the numbers say, and every model's pictures."""
+    L = ["| model | arch | hidden | zdim | epochs | total | recon | KL | total / %d | recon / %d | KL / %d "
+         "| recon (z = mu) | train s |" % (BATCH_SCALE, BATCH_SCALE, BATCH_SCALE),
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        cells = [r["run"], r.get("arch", "") or "mlp", r.get("hidden", "") or "default", r["zdim"],
+                 str(r["epochs_done"])]
+        for key in ("test_loss", "test_recon", "test_kl"):
+            v = num(r, key)
+            cells.append("%.2f" % v if v is not None else "-")
+        for key in ("test_loss", "test_recon", "test_kl"):
+            v = num(r, key)
+            cells.append("%.0f" % (v * BATCH_SCALE) if v is not None else "-")
+        v = num(r, "test_recon_mu")
+        cells.append("%.2f" % v if v is not None else "-")
+        cells.append(r["train_seconds"] or "-")
+        L.append("| " + " | ".join(cells) + " |")
+    L += ["", "Per image: means over the test set (one sampled z per image; *total* = recon + KL, "
+          "the negative ELBO). Per %d-image batch: the same numbers times %d." % (BATCH_SCALE, BATCH_SCALE), ""]
+    # what the numbers say, computed rather than written by hand
+    done = [r for r in results if num(r, "test_recon") is not None]
+    notes = []
+    for z in sorted({r["zdim"] for r in done}, key=int):
+        at = [r for r in done if r["zdim"] == z]
+        best_recon = min(at, key=lambda r: num(r, "test_recon"))
+        best_kl = min(at, key=lambda r: num(r, "test_kl"))
+        best_total = min(at, key=lambda r: num(r, "test_loss"))
+        notes.append("- zdim %s: lowest reconstruction error: %s (%.2f); lowest KL: %s (%.2f); lowest total: "
+                     "%s (%.2f)." % (z, best_recon["run"], num(best_recon, "test_recon"), best_kl["run"],
+                                     num(best_kl, "test_kl"), best_total["run"], num(best_total, "test_loss")))
+    for r in done:
+        if num(r, "test_kl") < COLLAPSED_KL:
+            notes.append("- %s (%s, zdim %s) collapsed to the prior: KL %.3f nats per image, so its decoder "
+                         "ignores z and draws about the same image for every input." % (
+                             r["run"], family(r["run"]), r["zdim"], num(r, "test_kl")))
+    if done and not any(num(r, "test_kl") < COLLAPSED_KL for r in done):
+        notes.append("- No run collapsed to the prior (every KL >= %.1f nats per image)." % COLLAPSED_KL)
+    if notes:
+        L += ["What the numbers say:", ""] + notes + [""]
+    L += ["Each model: test images (odd rows) and their reconstructions from z = mu (even rows); 64 samples "
+          "z ~ N(0, I) (seed 1); and the latent space decoded over Gaussian quantiles (zdim 1: a strip of 20, "
+          "z growing to the right; zdim 2: a 20 x 20 grid, z0 growing to the right and z1 upwards).", "",
+          "| model | reconstructions | samples | strip / manifold |", "|---|---|---|---|"]
+    for r in results:
+        L.append("| %s | %s | %s | %s |" % (r["run"], img(sweep, r["run"], "recon.png", "reconstructions"),
+                                           img(sweep, r["run"], "sample.png", "samples"),
+                                           img(sweep, r["run"], "manifold.png", "latent manifold")))
+    L.append("")
+    return L
 
 
 def main():
@@ -97,6 +173,9 @@ def main():
             groups.append(r["group"])
     for g in groups:
         L += ["## %s" % GROUP_TITLES.get(g, g), ""]
+        if g == "study":
+            L += study_section(a.sweep, [r for r in results if r["group"] == g])
+            continue
         L += ["| run | zdim | recon term | alpha | beta | epochs | recon | KL | loss | recon + KL | recon (z = mu) | train s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:

@@ -8,21 +8,29 @@ SWEEP_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SWEEP_ROOT="$(cd "$SWEEP_HERE/.." && pwd)"
 
 sweep_usage() {
+    local arch_help=""
+    [ "${SWEEP_ALLOW_ARCH:-1}" -eq 0 ] || arch_help="\
+  --arch A          mlp, conv or resnet: the architecture of every run (default mlp)
+  --channels LIST   conv/resnet channel list, e.g. 32,64 (default: vae's, 32,64)
+"
     cat <<EOF
 usage: $SWEEP_CMD [options]
 
 $SWEEP_ABOUT
 
 Options:
-  --epochs N        epochs per run (default 15)
+  --epochs N        epochs per run (default ${SWEEP_DEFAULT_EPOCHS:-15})
   --data NAME|DIR   mnist, fashion-mnist or a data folder (default mnist = data/mnist)
-  --out DIR         sweep folder (default runs/sweep-$SWEEP_NAME-<data>)
+  --out DIR         sweep folder (default runs/${SWEEP_DIR_PREFIX:-sweep-$SWEEP_NAME}-<data>)
   -j, --jobs N      training runs at once (default 1); each gets --threads max(1, cores/N)
   --limit N         train on the first N training images (quick trials)
+$arch_help  --lr LR           Adam learning rate of every run (default ${SWEEP_DEFAULT_LR:-0.001})
+  --threads N       CPU threads of each run (default: max(1, cores / jobs))
   --bin PATH        the vae binary (default \$VAE_BIN, else build/vae, else vae on PATH)
   --list-only       write DIR/runs.txt (the runs still to do) and stop
   --report-only     no training: evaluate the finished runs and write the report
-  --no-views        skip the latent scatter / manifold figures (t-SNE takes ~15 s a run)
+  --no-views        skip the latent scatter figures (t-SNE takes ~15 s a run; the
+                    zdim-1 strip and zdim-2 manifold are drawn anyway)
   --tsne-n N        test images in each t-SNE scatter (default 2000)
   -h, --help        this help
 
@@ -66,13 +74,33 @@ sweep_init() {
     SWEEP_NAME=$1
     SWEEP_ABOUT=$2
     shift 2
-    SWEEP_CMD="scripts/sweep-$SWEEP_NAME.sh"
-    SWEEP_EPOCHS=15 SWEEP_DATA=mnist SWEEP_OUT="" SWEEP_JOBS=1 SWEEP_LIMIT="" SWEEP_BIN=""
+    # a study that is not named sweep-*.sh sets SWEEP_SCRIPT and SWEEP_DIR_PREFIX first
+    SWEEP_CMD=${SWEEP_SCRIPT:-scripts/sweep-$SWEEP_NAME.sh}
+    SWEEP_DIR_PREFIX=${SWEEP_DIR_PREFIX:-sweep-$SWEEP_NAME}
+    SWEEP_EPOCHS=${SWEEP_DEFAULT_EPOCHS:-15} SWEEP_DATA=mnist SWEEP_OUT="" SWEEP_JOBS=1 SWEEP_LIMIT="" SWEEP_BIN=""
     SWEEP_LIST_ONLY=0 SWEEP_REPORT_ONLY=0 SWEEP_VIEWS=1 SWEEP_TSNE_N=2000
+    SWEEP_ARCH="" SWEEP_CHANNELS="" SWEEP_LR="" SWEEP_THREADS_GIVEN=""
     while [ $# -gt 0 ]; do
         case "$1" in
         -h | --help) sweep_usage; exit 0 ;;
-        --epochs | --data | --out | -j | --jobs | --limit | --bin | --tsne-n)
+        --arch | --channels)
+            [ "${SWEEP_ALLOW_ARCH:-1}" -eq 1 ] || die_usage "$1: this study sets the architecture of each run itself"
+            [ $# -ge 2 ] && [ -n "$2" ] || die_usage "$1: needs a value"
+            case "$1" in
+            --arch)
+                case "$2" in mlp | conv | resnet) SWEEP_ARCH=$2 ;; *) die_usage "$1: '$2' is not one of mlp, conv, resnet" ;; esac ;;
+            --channels)
+                [[ "$2" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die_usage "$1: '$2' is not a comma list of positive integers"
+                SWEEP_CHANNELS=$2 ;;
+            esac
+            shift 2 ;;
+        --lr)
+            [ $# -ge 2 ] && [ -n "$2" ] || die_usage "$1: needs a value"
+            [[ "$2" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] && awk -v x="$2" 'BEGIN { exit !(x > 0) }' ||
+                die_usage "$1: '$2' must be a positive number"
+            SWEEP_LR=$2
+            shift 2 ;;
+        --epochs | --data | --out | -j | --jobs | --limit | --bin | --tsne-n | --threads)
             [ $# -ge 2 ] && [ -n "$2" ] || die_usage "$1: needs a value"
             case "$1" in
             --epochs) need_int "$1" "$2" 1; SWEEP_EPOCHS=$2 ;;
@@ -82,6 +110,7 @@ sweep_init() {
             --limit) need_int "$1" "$2" 1; SWEEP_LIMIT=$2 ;;
             --bin) SWEEP_BIN=$2 ;;
             --tsne-n) need_int "$1" "$2" 100; SWEEP_TSNE_N=$2 ;;
+            --threads) need_int "$1" "$2" 1; SWEEP_THREADS_GIVEN=$2 ;;
             esac
             shift 2 ;;
         -j[0-9]*) need_int -j "${1#-j}" 1; SWEEP_JOBS=${1#-j}; shift ;;
@@ -97,7 +126,7 @@ sweep_init() {
     esac
     [ -d "$SWEEP_DATA_DIR" ] || { echo "$SWEEP_CMD: $SWEEP_DATA_DIR: no such data folder (fetch it with scripts/get-data.sh)" >&2; exit 1; }
     SWEEP_DATA_DIR="$(cd "$SWEEP_DATA_DIR" && pwd)"
-    [ -n "$SWEEP_OUT" ] || SWEEP_OUT="runs/sweep-$SWEEP_NAME-$SWEEP_DATA_NAME"
+    [ -n "$SWEEP_OUT" ] || SWEEP_OUT="runs/$SWEEP_DIR_PREFIX-$SWEEP_DATA_NAME"
     mkdir -p "$SWEEP_OUT" || exit 1
     SWEEP_OUT="$(cd "$SWEEP_OUT" && pwd)"
     if [ -z "$SWEEP_BIN" ]; then
@@ -111,19 +140,31 @@ sweep_init() {
     SWEEP_CORES=$(nproc 2>/dev/null || echo 1)
     SWEEP_THREADS=$((SWEEP_CORES / SWEEP_JOBS))
     [ "$SWEEP_THREADS" -ge 1 ] || SWEEP_THREADS=1
+    [ -z "$SWEEP_THREADS_GIVEN" ] || SWEEP_THREADS=$SWEEP_THREADS_GIVEN
+    [ -n "$SWEEP_LR" ] || SWEEP_LR=${SWEEP_DEFAULT_LR:-}
+    # options every run of the sweep gets (a run's own add_run options come after)
+    SWEEP_COMMON=""
+    [ -z "$SWEEP_ARCH" ] || SWEEP_COMMON+=" --arch $SWEEP_ARCH"
+    [ -z "$SWEEP_CHANNELS" ] || SWEEP_COMMON+=" --channels $SWEEP_CHANNELS"
+    [ -z "$SWEEP_LR" ] || SWEEP_COMMON+=" --lr $SWEEP_LR"
     SWEEP_RUNS=()
     declare -gA SWEEP_ARGS=() SWEEP_ZDIM=()
     : > "$SWEEP_OUT/runs.tsv.tmp"
-    printf 'run\tgroup\tzdim\tloss\talpha\tbeta\tepochs\tlimit\n' > "$SWEEP_OUT/runs.tsv.tmp"
+    printf 'run\tgroup\tzdim\tloss\talpha\tbeta\tepochs\tlimit\tarch\thidden\tlr\n' > "$SWEEP_OUT/runs.tsv.tmp"
 }
 
-# add_run NAME GROUP ZDIM LOSS ALPHA BETA: one training run of the sweep
+# add_run NAME GROUP ZDIM LOSS ALPHA BETA [ARCH [HIDDEN]]: one training run of
+# the sweep; ARCH and HIDDEN (a comma list) default to the sweep's --arch and
+# vae's default layers
 add_run() {
+    local arch=${7:-${SWEEP_ARCH:-mlp}} hidden=${8:-}
     SWEEP_RUNS+=("$1")
-    SWEEP_ARGS[$1]="--zdim $3 --loss $4 --alpha $5 --beta $6"
+    SWEEP_ARGS[$1]="--zdim $3 --loss $4 --alpha $5 --beta $6$SWEEP_COMMON"
+    [ -z "${7:-}" ] || SWEEP_ARGS[$1]+=" --arch $7"
+    [ -z "$hidden" ] || SWEEP_ARGS[$1]+=" --hidden $hidden"
     SWEEP_ZDIM[$1]=$3
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$SWEEP_EPOCHS" "${SWEEP_LIMIT:-all}" \
-        >> "$SWEEP_OUT/runs.tsv.tmp"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$SWEEP_EPOCHS" \
+        "${SWEEP_LIMIT:-all}" "$arch" "${hidden:-default}" "${SWEEP_LR:-0.001}" >> "$SWEEP_OUT/runs.tsv.tmp"
 }
 
 # epochs completed according to DIR/metrics.csv (0 if none)
@@ -194,16 +235,17 @@ post_run() {
         "$SWEEP_BIN" sample --model "$model" -n 64 --seed 1 -o "$dir/sample.png" $t ||
             { echo "$name: sample failed" >&2; return 1; }
     fi
+    # the strip (zdim 1) or grid (zdim 2) over the latent space: cheap, always drawn
+    if [ "${SWEEP_ZDIM[$name]}" -le 2 ] && stale manifold.png; then
+        "$SWEEP_BIN" manifold --model "$model" --steps 20 -o "$dir/manifold.png" $t ||
+            { echo "$name: manifold failed" >&2; return 1; }
+    fi
     [ "$SWEEP_VIEWS" -eq 1 ] || return 0
     if stale scatter.png; then
         local n=()   # zdim 2 plots every test mean; t-SNE a subsample
         [ "${SWEEP_ZDIM[$name]}" -eq 2 ] || n=(-n "$SWEEP_TSNE_N")
         "$SWEEP_BIN" scatter --model "$model" "${n[@]}" --seed 1 -o "$dir/scatter.png" \
             --title "$name: test-set means" $t || { echo "$name: scatter failed" >&2; return 1; }
-    fi
-    if [ "${SWEEP_ZDIM[$name]}" -le 2 ] && stale manifold.png; then
-        "$SWEEP_BIN" manifold --model "$model" --steps 20 -o "$dir/manifold.png" $t ||
-            { echo "$name: manifold failed" >&2; return 1; }
     fi
     return 0
 }
@@ -225,8 +267,10 @@ sweep_main() {
         fi
     done
     echo "evaluated $done run(s) and drew their figures in $((SECONDS - t0)) s"
+    local opts=" --epochs $SWEEP_EPOCHS --data $SWEEP_DATA${SWEEP_LIMIT:+ --limit $SWEEP_LIMIT}"
+    opts+="${SWEEP_ARCH:+ --arch $SWEEP_ARCH}${SWEEP_CHANNELS:+ --channels $SWEEP_CHANNELS}${SWEEP_LR:+ --lr $SWEEP_LR}"
     /usr/bin/python3 "$SWEEP_HERE/report.py" "$SWEEP_OUT" --title "$SWEEP_TITLE" --data "$SWEEP_DATA_DIR" \
-        --command "$SWEEP_CMD --epochs $SWEEP_EPOCHS --data $SWEEP_DATA${SWEEP_LIMIT:+ --limit $SWEEP_LIMIT}" || return 1
+        --command "$SWEEP_CMD$opts" || return 1
     echo "report: $SWEEP_OUT/report.md (table: $SWEEP_OUT/results.csv)"
     [ "$done" -eq "${#SWEEP_RUNS[@]}" ]
 }

@@ -65,11 +65,28 @@ int main(void) {
     size_t data_len = len - 8 - hlen;
     /* 3 copies of every parameter (params, m, v) plus the order */
     CHECK(data_len == 3 * m.n_params * sizeof(float) + sizeof order);
-    CHECK(cJSON_GetArraySize(h) == 3 * m.n_tensors + 1 + 1);
+    CHECK(cJSON_GetArraySize(h) == 3 * m.lay.n_tensors + 1 + 1);
 
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(h, "__metadata__");
-    CHECK(strcmp(meta_str(meta, "format"), "vae-mlp") == 0);
-    CHECK(strcmp(meta_str(meta, "format_version"), "1") == 0);
+    CHECK(strcmp(meta_str(meta, "format"), "vae") == 0);
+    CHECK(strcmp(meta_str(meta, "format_version"), "2") == 0);
+    CHECK(strcmp(meta_str(meta, "arch"), "mlp") == 0 && strcmp(meta_str(meta, "channels"), "") == 0);
+    /* the layer list: JSON naming every tensor of the model at its offset */
+    cJSON *layers = cJSON_Parse(meta_str(meta, "layers"));
+    CHECK(cJSON_IsObject(layers));
+    const cJSON *ll = cJSON_GetObjectItemCaseSensitive(layers, "layers"), *ly;
+    int seen = 0;
+    cJSON_ArrayForEach(ly, ll) {
+        const cJSON *pp, *params = cJSON_GetObjectItemCaseSensitive(ly, "params");
+        cJSON_ArrayForEach(pp, params) {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(pp, "name");
+            const VaeTensor *t = cJSON_IsString(nm) ? vae_find_tensor(&m, nm->valuestring) : NULL;
+            CHECK(t != NULL && (double)t->offset == cJSON_GetObjectItemCaseSensitive(pp, "offset")->valuedouble);
+            seen++;
+        }
+    }
+    CHECK(seen == m.lay.n_tensors);
+    cJSON_Delete(layers);
     CHECK(strcmp(meta_str(meta, "hidden"), "5,3") == 0);
     CHECK(strcmp(meta_str(meta, "rows"), "4") == 0 && strcmp(meta_str(meta, "cols"), "6") == 0);
     CHECK(strcmp(meta_str(meta, "zdim"), "2") == 0 && strcmp(meta_str(meta, "loss"), "bce") == 0);
@@ -82,8 +99,8 @@ int main(void) {
 
     /* each parameter: F32, nn.Linear shape, bytes equal to the model's */
     for (int b = 0; b < 3; b++)
-        for (int i = 0; i < m.n_tensors; i++) {
-            const VaeTensor *t = &m.tensors[i];
+        for (int i = 0; i < m.lay.n_tensors; i++) {
+            const VaeTensor *t = &m.lay.tensors[i];
             char name[64];
             snprintf(name, sizeof name, b == 0 ? "%s" : b == 1 ? "adam.m.%s" : "adam.v.%s", t->name);
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(h, name);
@@ -145,7 +162,7 @@ int main(void) {
         }
         int rc = f ? pclose(f) : -1;
         CHECK(rc == 0);
-        CHECK(lines == 3 * m.n_tensors + 1);
+        CHECK(lines == 3 * m.lay.n_tensors + 1);
     } else {
         printf("(python3 with numpy not found: independent reader skipped)\n");
     }

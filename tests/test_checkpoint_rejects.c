@@ -231,7 +231,19 @@ int main(void) {
     /* format and version */
     expect_bad_meta("format", "pytorch", "not a vae checkpoint");
     expect_bad_meta("format", NULL, "not a vae checkpoint");
-    expect_bad_meta("format_version", "2", "format version 2 is newer than this vae supports (1); upgrade vae");
+    expect_bad_meta("format_version", "3", "format version 3 is newer than this vae supports (2); upgrade vae");
+    /* "vae-mlp" is version 1 only, "vae" version 2 on */
+    expect_bad_meta("format_version", "1", "not a combination vae writes");
+    expect_bad_meta("format", "vae-mlp", "not a combination vae writes");
+
+    /* the architecture (version 2) */
+    expect_bad_meta("arch", "transformer", "'arch' is \"transformer\"");
+    expect_bad_meta("arch", NULL, "has no 'arch'");
+    expect_bad_meta("arch", "conv", "'channels'");
+    expect_bad_meta("channels", "8", "'channels' is \"8\"");
+    expect_bad_meta("channels", NULL, "has no 'channels'");
+    expect_bad_meta("layers", "{}", "'layers' does not match the declared architecture");
+    expect_bad_meta("layers", NULL, "has no 'layers'");
     expect_bad_meta("format_version", "0", "'format_version'");
 
     /* strict numbers */

@@ -105,7 +105,7 @@ static void test_linear(int relu) {
     if (relu) relu_backward(dout, out, LB * LOUT);
     memset(dW, 0, sizeof dW);
     memset(db, 0, sizeof db);
-    for (int i = 0; i < LB * LIN; i++) din[i] = 1e9f; /* must be overwritten, not added to */
+    memset(din, 0, sizeof din); /* input gradients accumulate: zeroed once, like the model's block */
     linear_backward(din, dW, db, dout, in, W, LB, LIN, LOUT);
 
     double fW[LOUT * LIN], fb[LOUT], fin[LB * LIN];
@@ -119,7 +119,7 @@ static void test_linear(int relu) {
     snprintf(what, sizeof what, "linear relu=%d din", relu);
     check_grad(what, din, fin, LB * LIN);
 
-    /* a second backward accumulates dW, db (twice the FD) and rewrites din */
+    /* a second backward accumulates dW, db and din (twice the FD each) */
     linear_backward(din, dW, db, dout, in, W, LB, LIN, LOUT);
     for (int i = 0; i < LOUT * LIN; i++) fW[i] *= 2;
     for (int i = 0; i < LOUT; i++) fb[i] *= 2;
@@ -127,7 +127,8 @@ static void test_linear(int relu) {
     check_grad(what, dW, fW, LOUT * LIN);
     snprintf(what, sizeof what, "linear relu=%d db accumulated", relu);
     check_grad(what, db, fb, LOUT);
-    snprintf(what, sizeof what, "linear relu=%d din overwritten", relu);
+    for (int i = 0; i < LB * LIN; i++) fin[i] *= 2;
+    snprintf(what, sizeof what, "linear relu=%d din accumulated", relu);
     check_grad(what, din, fin, LB * LIN);
     /* din NULL is allowed and leaves the parameter gradients right */
     linear_backward(NULL, dW, db, dout, in, W, LB, LIN, LOUT);
@@ -266,7 +267,10 @@ static void test_reparam(int use_eps) {
     check_close(what, z, ref_z, KB * KZ, 1e-6, 1e-6);
     snprintf(what, sizeof what, "reparam eps=%d KL sum", use_eps);
     check_close_d(what, &kl, &c.kl, 1, 1e-6, 1e-6);
+    /* dh accumulates: start from a known offset and take it off again */
+    for (int i = 0; i < KB * 2 * KZ; i++) dh[i] = 0.25f;
     reparam_kl_backward(dh, G, h, e, KB, KZ, 0.6f);
+    for (int i = 0; i < KB * 2 * KZ; i++) dh[i] -= 0.25f;
     double fd[KB * 2 * KZ];
     fd_grad(fd, c.h, KB * 2 * KZ, kl_obj, &c);
     snprintf(what, sizeof what, "reparam eps=%d dh", use_eps);

@@ -122,9 +122,9 @@ static void run_case(VaeLossKind loss, int use_eps, float alpha, float beta, uin
     vae_init_params(&m, &rng);
     /* with hidden layers this narrow, PyTorch's init leaves many ReLUs dead;
      * a positive shift of the biases keeps most units (and gradients) alive */
-    for (int t = 0; t < m.n_tensors; t++)
-        if (m.tensors[t].ndim == 1)
-            for (size_t i = 0; i < m.tensors[t].size; i++) m.params[m.tensors[t].offset + i] += 0.3f;
+    for (int t = 0; t < m.lay.n_tensors; t++)
+        if (m.lay.tensors[t].ndim == 1)
+            for (size_t i = 0; i < m.lay.tensors[t].size; i++) m.params[m.lay.tensors[t].offset + i] += 0.3f;
     /* inputs in [0, 1] with some exact 0s and 1s, as real images have */
     for (int i = 0; i < NB * D; i++) {
         double u = rng_uniform(&rng);
@@ -173,8 +173,8 @@ static void run_case(VaeLossKind loss, int use_eps, float alpha, float beta, uin
      * small GEMMs carry ~1e-6 relative error (measured: they pass at 1e-6 + 1e-5|ref|); FD in double ~1e-9. */
     int nonzero = 0;
     for (size_t i = 0; i < n; i++) nonzero += fabs(fd[i]) > 1e-8;
-    for (int t = 0; t < m.n_tensors; t++) {
-        const VaeTensor *T = &m.tensors[t];
+    for (int t = 0; t < m.lay.n_tensors; t++) {
+        const VaeTensor *T = &m.lay.tensors[t];
         for (size_t i = 0; i < T->size; i++) an[i] = m.grads[T->offset + i];
         snprintf(what, sizeof what, "%s: grad %s", tag, T->name);
         check_close_d(what, an, fd + T->offset, T->size, 1e-5, 1e-4);

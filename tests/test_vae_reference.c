@@ -84,8 +84,8 @@ static int load_floats(const cJSON *arr, float *out, size_t n, const char *what)
  * every tensor of the model must be present. */
 static int load_named(const Vae *m, const cJSON *obj, float *block, const char *what) {
     char w[160];
-    for (int t = 0; t < m->n_tensors; t++) {
-        const VaeTensor *T = &m->tensors[t];
+    for (int t = 0; t < m->lay.n_tensors; t++) {
+        const VaeTensor *T = &m->lay.tensors[t];
         snprintf(w, sizeof w, "%s %s", what, T->name);
         if (load_floats(get(obj, T->name), block + T->offset, T->size, w) != 0) return -1;
     }
@@ -94,8 +94,19 @@ static int load_named(const Vae *m, const cJSON *obj, float *block, const char *
 
 static int config_from_json(const cJSON *c, VaeConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    const cJSON *hid = get(c, "hidden"), *loss = get(c, "loss");
+    const cJSON *hid = get(c, "hidden"), *loss = get(c, "loss"), *arch = get(c, "arch"), *ch = get(c, "channels");
     if (!cJSON_IsArray(hid) || !cJSON_IsString(loss)) return -1;
+    /* fixtures from before the conv models have no arch: an MLP */
+    int a = cJSON_IsString(arch) ? vae_arch_parse(arch->valuestring) : VAE_ARCH_MLP;
+    if (a < 0) return -1;
+    cfg->arch = (VaeArch)a;
+    cfg->n_channels = cJSON_IsArray(ch) ? cJSON_GetArraySize(ch) : 0;
+    if (cfg->n_channels > VAE_MAX_CHANNELS) return -1;
+    for (int i = 0; i < cfg->n_channels; i++) {
+        const cJSON *h = cJSON_GetArrayItem(ch, i);
+        if (!cJSON_IsNumber(h) || !(h->valuedouble >= 1 && h->valuedouble <= 1e6)) return -1;
+        cfg->channels[i] = (int)h->valuedouble;
+    }
     cfg->rows = small_int(c, "rows");
     cfg->cols = small_int(c, "cols");
     cfg->zdim = small_int(c, "zdim");
@@ -162,8 +173,8 @@ static void run_fixture(const char *name) {
 
     /* weights by name, with their shapes checked against our layout */
     const cJSON *tensors = get(root, "tensors"), *t;
-    CHECK_MSG(cJSON_GetArraySize(tensors) == m.n_tensors, "%s: %d tensors, model has %d", path,
-              cJSON_GetArraySize(tensors), m.n_tensors);
+    CHECK_MSG(cJSON_GetArraySize(tensors) == m.lay.n_tensors, "%s: %d tensors, model has %d", path,
+              cJSON_GetArraySize(tensors), m.lay.n_tensors);
     cJSON_ArrayForEach(t, tensors) {
         const cJSON *nm = get(t, "name"), *shape = get(t, "shape");
         const VaeTensor *T = cJSON_IsString(nm) ? vae_find_tensor(&m, nm->valuestring) : NULL;
@@ -199,8 +210,8 @@ static void run_fixture(const char *name) {
         free(xh);
         vae_backward(&m, &a, B);
         if (load_named(&m, get(ev, "grads"), ref, "grads") != 0) goto done;
-        for (int i = 0; i < m.n_tensors; i++) {
-            const VaeTensor *T = &m.tensors[i];
+        for (int i = 0; i < m.lay.n_tensors; i++) {
+            const VaeTensor *T = &m.lay.tensors[i];
             snprintf(what, sizeof what, "%s %s: grad %s", name, tag, T->name);
             check_close(what, m.grads + T->offset, ref + T->offset, T->size, GRAD_ATOL, GRAD_RTOL);
         }
@@ -223,8 +234,8 @@ static void run_fixture(const char *name) {
         long ts = small_int(step, "t");
         adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &ac, ts);
         if (load_named(&m, get(step, "params"), ref, "adam params") != 0) goto done;
-        for (int i = 0; i < m.n_tensors; i++) {
-            const VaeTensor *T = &m.tensors[i];
+        for (int i = 0; i < m.lay.n_tensors; i++) {
+            const VaeTensor *T = &m.lay.tensors[i];
             snprintf(what, sizeof what, "%s: %s after Adam step %ld", name, T->name, ts);
             check_close(what, m.params + T->offset, ref + T->offset, T->size, ADAM_ATOL, ADAM_RTOL);
         }
@@ -243,5 +254,8 @@ int main(void) {
     run_fixture("bce");
     run_fixture("mse");
     run_fixture("bce_beta4");
+    run_fixture("conv");
+    run_fixture("conv_b1");
+    run_fixture("resnet");
     return check_done("test_vae_reference");
 }

@@ -2,8 +2,8 @@
  * a JSON header (parsed and written with cJSON), then raw little-endian data.
  * A PyTorch or NumPy user loads one with the `safetensors` library.
  *
- * Tensors: the model's parameters under their nn.Linear names
- * ("enc.0.weight", ...), the Adam moments as "adam.m.<name>" and
+ * Tensors: the model's parameters under their PyTorch names and shapes
+ * ("enc.0.weight", ...; see vae.h), the Adam moments as "adam.m.<name>" and
  * "adam.v.<name>", and, for a checkpoint taken inside an epoch, the epoch's
  * data order "train.order" (I32: torch has no uint32, and a PyTorch user must
  * be able to load any checkpoint). __metadata__ (string -> string, as the
@@ -20,8 +20,12 @@
 #include "vae/rng.h"
 #include "vae/vae.h"
 
-#define CHECKPOINT_FORMAT "vae-mlp"
-#define CHECKPOINT_VERSION 1
+/* Version 2 (format "vae") adds the architecture ('arch', 'channels') and the
+ * whole layer list ('layers', the JSON of vae_layout_json); version 1
+ * (format "vae-mlp", MLP only) still loads. */
+#define CHECKPOINT_FORMAT "vae"
+#define CHECKPOINT_VERSION 2
+#define CHECKPOINT_FORMAT_V1 "vae-mlp"
 
 /* Everything besides the parameters that a resumed run needs to continue
  * exactly where the interrupted one stopped. */

@@ -1,9 +1,11 @@
 /* Layers as forward/backward pairs over plain float arrays.
  * Activations are batch-major and row-major: a (B, C) tensor is B rows of C.
  * Weights are stored (out, in) like PyTorch's nn.Linear.
- * Backward functions ACCUMULATE parameter gradients (+=); zeroing them is the
- * caller's job (one memset of the flat gradient block). Input gradients are
- * overwritten (=), since each activation has exactly one consumer here. */
+ * Backward functions ACCUMULATE parameter gradients and input gradients
+ * (+=): an activation may feed two layers (a residual block, a
+ * concatenation), and each adds its share. Zeroing is the caller's job: one
+ * memset of the flat gradient block, one of the activation-gradient block,
+ * once per step (as in llm.c). */
 #ifndef VAE_NN_H
 #define VAE_NN_H
 
@@ -17,7 +19,7 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
 /* Given dout (B, OUT) of a linear layer (already multiplied by the ReLU mask
  * if the layer had one — see relu_backward):
  *   dW (OUT, IN) += dout^T . in,   db (OUT) += sum over batch of dout,
- *   din (B, IN)   = dout . W       (skipped when din is NULL). */
+ *   din (B, IN)  += dout . W       (skipped when din is NULL). */
 void linear_backward(float *din, float *dW, float *db, const float *dout,
                      const float *in, const float *W, int B, int IN, int OUT);
 
@@ -45,10 +47,44 @@ double sse_sigmoid_forward_backward(float *dlogits, float *xhat, const float *lo
  * Returns the SUM over the batch of per-image KL. */
 double reparam_kl_forward(float *z, const float *h, const float *eps, int B, int Z);
 
-/* dh (B, 2Z) = d/dh of [ sum over batch of <dz, z> + kl_scale * KL_sum ],
+/* dh (B, 2Z) += d/dh of [ sum over batch of <dz, z> + kl_scale * KL_sum ],
  * i.e. dz (B, Z) is the gradient flowing back from the decoder and kl_scale
  * is beta / B for a batch-mean objective. eps NULL as above. */
 void reparam_kl_backward(float *dh, const float *dz, const float *h, const float *eps,
                          int B, int Z, float kl_scale);
+
+/* ---- convolutions over the whole batch (spatial layout (C, B, H, W)) ----
+ * Geometry of a convolution with kernel k, stride s, padding p from an
+ * (H, W) plane to (OH, OW) = ((H + 2p - k)/s + 1, (W + 2p - k)/s + 1).
+ * A transposed convolution is the same geometry run backwards (its input is
+ * the (OH, OW) side). Every kernel handles all B images in one GEMM. */
+
+/* col (C*k*k, B*OH*OW) = the patches of in (C, B, H, W); rows (c, ki, kj),
+ * columns (b, oh, ow); zero where the patch overlaps the padding. */
+void im2col_batch(float *col, const float *in, int C, int B, int H, int W, int k, int s, int p, int OH, int OW);
+/* din (C, B, H, W) += the patches in col (C*k*k, B*OH*OW) added back. */
+void col2im_batch(float *din, const float *col, int C, int B, int H, int W, int k, int s, int p, int OH, int OW);
+/* out (C, N) += b[c] per row, then ReLU if relu. */
+void bias_act_rows(float *out, const float *b, int C, size_t N, int relu);
+/* db (C) += row sums of dout (C, N). */
+void bias_grad_rows(float *db, const float *dout, int C, size_t N);
+
+/* Conv2d: in (IC, B, H, W), W (OC, IC, k, k), b (OC) -> out (OC, B, OH, OW).
+ * col is scratch of IC*k*k * B*OH*OW floats. */
+void conv2d_forward(float *out, float *col, const float *in, const float *W, const float *b, int B, int IC,
+                    int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu);
+/* Given dout (OC, B, OH, OW) (already ReLU-masked): dW += dout . col^T,
+ * db += row sums, din (IC, B, H, W) += col2im(W^T . dout) (skipped if NULL). */
+void conv2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
+                     const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW);
+
+/* ConvTranspose2d: in (IC, B, H, W), W (IC, OC, k, k), b (OC) -> out (OC, B, OH, OW)
+ * with OH = (H-1)s - 2p + k: out = col2im(W^T . in) + b. col: OC*k*k * B*H*W floats. */
+void convt2d_forward(float *out, float *col, const float *in, const float *W, const float *b, int B, int IC,
+                     int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu);
+/* Given dout (OC, B, OH, OW): dcol = im2col(dout) (OC*k*k, B*H*W);
+ * dW (IC, OC*k*k) += in . dcol^T; db += row sums; din (IC, B, H, W) += W . dcol. */
+void convt2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
+                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW);
 
 #endif

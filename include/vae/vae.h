@@ -1,87 +1,101 @@
-/* The MLP VAE: configuration, parameters (one block), activations (one block),
+/* The VAE: configuration, the layer list (vae/layers.h) and one flat block
+ * of parameters, gradients and Adam moments; activations in one block;
  * forward with the loss, backward into the gradient block.
  *
- * Architecture for hidden = {H0, H1, ..., Hk-1}, input size D, latent Z:
- *   enc.0: D -> H0 (ReLU), enc.1: H0 -> H1 (ReLU), ..., enc.{k-1}
- *   head:  H{k-1} -> 2Z   (one fused GEMM; rows 0..Z-1 give mu, Z..2Z-1 logvar)
- *   z = mu + eps * exp(0.5 logvar)
- *   dec.0: Z -> H{k-1} (ReLU), dec.1: -> H{k-2} (ReLU), ..., dec.{k-1}: -> H0 (ReLU)
- *   dec.k: H0 -> D, sigmoid output (the loss works from the logits)
- * Parameter names and shapes follow nn.Linear: "enc.0.weight" (H0, D),
- * "enc.0.bias" (H0), ... in the order listed above (weight then bias).
+ * Architectures (vae_layout builds them; names and shapes as PyTorch's
+ * nn.Linear / nn.Conv2d / nn.ConvTranspose2d state_dict):
+ *   mlp:    enc.i Linear (ReLU) over hidden = {H0, ..., Hk-1}; head Linear
+ *           H{k-1} -> 2Z (rows 0..Z-1 give mu, Z..2Z-1 logvar); z = mu +
+ *           eps * exp(0.5 logvar); dec.0 .. dec.{k-1} mirror the encoder
+ *           (ReLU), dec.k -> D logits (sigmoid output).
+ *   conv:   per channel entry c: Conv2d(prev, c, 4, stride 2, pad 1) + ReLU;
+ *           flatten; hidden Linear + ReLU; head. Decoder: Linear Z -> hidden
+ *           (ReLU) ... -> C*(H/2^L)*(W/2^L) (ReLU), unflatten, then
+ *           ConvTranspose2d(4, 2, 1) back through the channels to 1 channel
+ *           (ReLU between, logits out).
+ *   resnet: conv plus a residual block after each encoder convolution and
+ *           before each decoder transposed convolution:
+ *           block(x) = x + Conv3x3(ReLU(Conv3x3(ReLU(x)))), padding 1.
  *
  * Loss per image: alpha * R + beta * KL with R = BCE (sum over pixels) or
- * SSE (sum over pixels); the training objective is its mean over the batch. */
+ * SSE (sum over pixels); the training objective is its mean over the batch
+ * (over the GLOBAL batch when a step is split across workers). */
 #ifndef VAE_VAE_H
 #define VAE_VAE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "vae/common.h"
+#include "vae/layers.h"
 #include "vae/rng.h"
 
 #define VAE_MAX_HIDDEN 8
-#define VAE_MAX_TENSORS (2 * (2 * VAE_MAX_HIDDEN + 2))
+#define VAE_MAX_CHANNELS 6
 
 typedef enum { VAE_LOSS_BCE = 0, VAE_LOSS_MSE = 1 } VaeLossKind;
 
 typedef struct {
     int rows, cols;                 /* image size; in_dim = rows * cols */
     int zdim;
-    int n_hidden;                   /* 1..VAE_MAX_HIDDEN */
+    VaeArch arch;                   /* mlp (0, the default), conv, resnet */
+    int n_hidden;                   /* 1..VAE_MAX_HIDDEN fully connected layers */
     int hidden[VAE_MAX_HIDDEN];
+    int n_channels;                 /* conv/resnet: 1..VAE_MAX_CHANNELS; rows and cols
+                                       must be divisible by 2^n_channels */
+    int channels[VAE_MAX_CHANNELS];
     VaeLossKind loss;
     float alpha, beta;
+    /* room for: n_classes (conditional models), model type (vae|eae) */
 } VaeConfig;
-
-/* One named parameter tensor inside the flat block. */
-typedef struct {
-    char name[32];
-    int ndim;                       /* 2 for weights (out, in), 1 for biases */
-    int shape[2];
-    size_t offset, size;            /* in floats, into Vae.params */
-} VaeTensor;
-
-/* One linear layer's view into the parameter block. */
-typedef struct {
-    int in, out, relu;
-    size_t w, b;                    /* offsets (floats) of weight and bias */
-} VaeLinear;
 
 typedef struct {
     VaeConfig cfg;
-    int in_dim;
-    int n_enc, n_dec;               /* linear layers in encoder (incl. head) and decoder */
-    VaeLinear layers[2 * VAE_MAX_HIDDEN + 2];   /* encoder layers, head, decoder layers */
-    int n_tensors;
-    VaeTensor tensors[VAE_MAX_TENSORS];
-    size_t n_params;
+    VaeLayout lay;                  /* the layer list and tensor table (vae_layout(cfg)) */
+    int in_dim;                     /* == lay.in_dim */
+    size_t n_params;                /* == lay.n_params */
     /* One allocation of 4 * n_params floats, carved into four views with the
      * same layout, so the optimizer is one flat loop over all of them. */
     float *params, *grads, *adam_m, *adam_v;
     long adam_t;                    /* Adam steps taken */
 } Vae;
 
-/* Checks cfg (sizes >= 1, n_hidden in range, finite alpha/beta >= 0, no
- * overflow), lays out the tensors and allocates the block (zeroed). */
+/* The pure layout function: checks cfg (sizes, divisibility, overflow) and
+ * writes the layer list. No allocation. */
+int vae_layout(const VaeConfig *cfg, VaeLayout *out, VaeError *err);
+/* The layer list as JSON (format "vae-layers", see README "Model layout"),
+ * including the configuration; malloc'ed string, NULL when out of memory. */
+char *vae_layout_json(const VaeConfig *cfg, const VaeLayout *lay);
+
+/* vae_layout + allocate the block (zeroed). */
 int vae_init(Vae *m, const VaeConfig *cfg, VaeError *err);
 void vae_free(Vae *m);
-/* PyTorch nn.Linear default init: weights and biases ~ U(-1/sqrt(in), 1/sqrt(in)). */
+/* PyTorch's default init: every weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+ * fan_in = in features (Linear), in*k*k (Conv2d), out*k*k (ConvTranspose2d:
+ * PyTorch takes weight.size(1)); tensors in layout order, weight then bias. */
 void vae_init_params(Vae *m, Rng *rng);
 const VaeTensor *vae_find_tensor(const Vae *m, const char *name);
 /* "400" or "512,256,128" from cfg.hidden; buf of at least 128 bytes */
 void vae_hidden_str(const VaeConfig *cfg, char *buf, size_t len);
+/* "32,64" from cfg.channels ("" for mlp) */
+void vae_channels_str(const VaeConfig *cfg, char *buf, size_t len);
 
-/* Activations and their gradients for batches of up to max_batch, one block. */
+/* Activations and their gradients for batches of up to max_batch, one block.
+ * act[l] / dact[l] are layer l's output and its gradient (layouts in
+ * vae/layers.h); every dact lies in one region, zeroed once per step. */
 typedef struct {
     int max_batch;
     float *block;
     float *x;                               /* (B, D) input / target */
-    float *act[2 * VAE_MAX_HIDDEN + 2];     /* output of each layer (B, out) */
-    float *dact[2 * VAE_MAX_HIDDEN + 2];    /* gradient of each layer output */
+    float *y;                               /* reserved: (B, n_classes) labels; NULL */
     float *eps;                             /* (B, Z) */
-    float *z, *dz;                          /* (B, Z) */
+    float *z, *dz;                          /* (B, Z): the gaussian layer's act / dact */
     float *xhat;                            /* (B, D) sigmoid of the logits */
+    float *act[VAE_MAX_LAYERS];
+    float *dact[VAE_MAX_LAYERS];
+    float *dblock;                          /* every dact, dblock_len floats */
+    size_t dblock_len;
+    float *scratch;                         /* im2col and friends, shared by the layers */
+    float inv_batch;                        /* set by vae_forward: 1 / B_global of the objective */
     int used_eps;                           /* set by vae_forward: 1 if the last pass
                                                sampled z with eps, 0 if z = mu;
                                                vae_backward follows the same path */
@@ -97,14 +111,19 @@ typedef struct {
 
 /* Forward pass over a->x (B rows), with a->eps (sampled z) if use_eps, else
  * z = mu. Fills every activation and a->xhat; returns the loss sums in *out.
- * If want_grad, also stores the gradient of the batch-mean objective w.r.t.
- * the logits and is ready for vae_backward. */
+ * If want_grad, also zeroes the activation gradients, stores the gradient of
+ * the batch-mean objective w.r.t. the logits and is ready for vae_backward. */
 void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss *out);
+/* As vae_forward, with the objective's mean taken over B_global images (the
+ * whole step's batch when B rows are one worker's share): gradients scale
+ * with 1/B_global. */
+void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, int want_grad, VaeLoss *out);
 /* Backward of the last vae_forward(want_grad=1): ACCUMULATES into m->grads. */
 void vae_backward(Vae *m, VaeActs *a, int B);
 void vae_zero_grad(Vae *m);
 
-/* Encoder only: mu (B, Z) of a->x into mu_out (may alias nothing in a). */
+/* Encoder only: mu (B, Z) of a->x into mu_out; logvar_out (B, Z) too if not NULL. */
+void vae_encode(Vae *m, VaeActs *a, int B, float *mu_out, float *logvar_out);
 void vae_encode_mean(Vae *m, VaeActs *a, int B, float *mu_out);
 /* Decoder only: z (B, Z) -> a->xhat (B, D) in [0, 1]. */
 void vae_decode(Vae *m, VaeActs *a, const float *z, int B);

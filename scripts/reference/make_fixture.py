@@ -1,5 +1,7 @@
 #!/usr/bin/python3
 """PyTorch twin of the C VAE, for golden tests and for checking checkpoints.
+The model is built from vae's own layer list (`vae layers --json`, see
+vae_torch.py), so the topology is never written twice.
 
 Fixture mode (default) writes tests/fixtures/reference_<case>.json: seeded
 weights, inputs, eps, the loss terms, every gradient and the parameters after
@@ -23,50 +25,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vae_torch import LayerVAE, layers_from_vae, layers_from_checkpoint_meta  # noqa: E402
 
-class VAE(nn.Module):
-    """Same layout and names as the C model (vae.h): enc.i, head, dec.i."""
-
-    def __init__(self, D, hidden, Z):
-        super().__init__()
-        self.Z = Z
-        enc, prev = [], D
-        for h in hidden:
-            enc.append(nn.Linear(prev, h))
-            prev = h
-        self.enc = nn.ModuleList(enc)
-        self.head = nn.Linear(prev, 2 * Z)  # rows 0..Z-1 mu, Z..2Z-1 logvar
-        dec, prev = [], Z
-        for h in reversed(hidden):
-            dec.append(nn.Linear(prev, h))
-            prev = h
-        dec.append(nn.Linear(prev, D))
-        self.dec = nn.ModuleList(dec)
-
-    def encode(self, x):
-        h = x
-        for layer in self.enc:
-            h = F.relu(layer(h))
-        h = self.head(h)
-        return h[:, : self.Z], h[:, self.Z:]
-
-    def decode_logits(self, z):
-        h = z
-        for layer in self.dec[:-1]:
-            h = F.relu(layer(h))
-        return self.dec[-1](h)
-
-    def terms(self, x, eps, loss):
-        """Per-image reconstruction and KL, and xhat. eps None means z = mu."""
-        mu, logvar = self.encode(x)
-        z = mu if eps is None else mu + eps * torch.exp(0.5 * logvar)
-        logits = self.decode_logits(z)
-        if loss == "bce":
-            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-        else:
-            recon = ((torch.sigmoid(logits) - x) ** 2).sum(1)
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-        return recon, kl, torch.sigmoid(logits)
+VAE_BIN = None  # set by main(): the vae binary that prints layer lists
 
 
 def f32(values):
@@ -79,10 +41,11 @@ def named_flat(tensors):
     return "{" + ",".join('"%s":%s' % (k, f32(v.detach().numpy())) for k, v in tensors) + "}"
 
 
-def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale, evals):
+def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale, evals, arch="mlp", channels=()):
     torch.manual_seed(seed)
     D = rows * cols
-    model = VAE(D, hidden, Z)
+    spec = layers_from_vae(VAE_BIN, arch, ",".join(map(str, hidden)), ",".join(map(str, channels)), Z, rows, cols)
+    model = LayerVAE(spec)
     with torch.no_grad():
         for pname, p in model.named_parameters():
             if pname.endswith("weight"):
@@ -97,8 +60,8 @@ def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale
     parts = [
         '"case":"%s"' % name,
         '"torch_version":"%s"' % torch.__version__,
-        '"config":%s' % json.dumps(dict(rows=rows, cols=cols, zdim=Z, hidden=hidden, loss=loss,
-                                        alpha=alpha, beta=beta, batch=B)),
+        '"config":%s' % json.dumps(dict(arch=arch, rows=rows, cols=cols, zdim=Z, hidden=hidden,
+                                        channels=list(channels), loss=loss, alpha=alpha, beta=beta, batch=B)),
         '"tensors":[%s]' % ",".join(
             '{"name":"%s","shape":%s,"values":%s}' % (k, json.dumps(list(v.shape)), f32(v.detach().numpy()))
             for k, v in model.state_dict().items()),
@@ -176,6 +139,10 @@ CASES = [
     ("bce", 8, 8, [24], 4, 6, "bce", 1.0, 1.0, 1, 1.0, [True]),
     ("mse", 6, 7, [16, 12], 3, 5, "mse", 0.3, 0.7, 2, 1.0, [True, False]),
     ("bce_beta4", 7, 5, [20, 10, 6], 2, 4, "bce", 1.0, 4.0, 3, 2.0, [True, False]),
+    # conv / resnet: non-square images, channel counts not multiples of 8, batch 1 once
+    ("conv", 8, 12, [7], 3, 3, "bce", 1.0, 1.0, 4, 1.0, [True, False], "conv", [3, 5]),
+    ("conv_b1", 4, 8, [6, 5], 2, 1, "mse", 0.6, 0.4, 5, 1.0, [True], "conv", [3]),
+    ("resnet", 8, 4, [6], 2, 3, "bce", 1.0, 1.0, 6, 1.0, [True, False], "resnet", [3, 5]),
 ]
 
 
@@ -238,7 +205,6 @@ def load_idx_images(path):
 def checkpoint_eval(args):
     tensors, meta = load_safetensors(args.checkpoint)
     Z = int(meta["zdim"])
-    hidden = [int(h) for h in meta["hidden"].split(",")]
     rows, cols = int(meta["rows"]), int(meta["cols"])
     loss = meta.get("loss", "bce").lower()
     if loss in ("sse", "mse"):
@@ -246,7 +212,11 @@ def checkpoint_eval(args):
     elif loss != "bce":
         sys.exit("%s: unknown loss %r" % (args.checkpoint, loss))
     alpha, beta = float(meta.get("alpha", 1.0)), float(meta.get("beta", 1.0))
-    model = VAE(rows * cols, hidden, Z)
+    if "layers" in meta:
+        spec = layers_from_checkpoint_meta(meta)
+    else:  # format version 1: an MLP described by its config
+        spec = layers_from_vae(VAE_BIN, "mlp", meta["hidden"], "", Z, rows, cols)
+    model = LayerVAE(spec)
     state = {}
     for k, v in model.state_dict().items():
         if k not in tensors:
@@ -296,7 +266,11 @@ def main():
     ap.add_argument("--data", help="folder with t10k-images-idx3-ubyte[.gz] (checkpoint mode)")
     ap.add_argument("--seed", type=int, default=1, help="seed for the sampled eps (checkpoint mode)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N test images (0 = all)")
+    ap.add_argument("--vae", default=os.path.join(here, "..", "..", "build", "vae"),
+                    help="the vae binary that prints layer lists (default build/vae)")
     args = ap.parse_args()
+    global VAE_BIN
+    VAE_BIN = args.vae
     torch.set_num_threads(1)
     if args.checkpoint:
         if not args.data:

@@ -4,9 +4,10 @@ independently of the C code: the quality reference for loss curves and the
 speed reference for scripts/bench.sh. Run it with /usr/bin/python3 (Debian's
 python3-torch). Reads MNIST-style IDX files (raw or .gz) with numpy only.
 
-Model (matches include/vae/vae.h): enc = ModuleList of Linear D->H0->...->Hk-1
-(ReLU), head = Linear(Hk-1, 2Z) [rows 0..Z-1 mu, Z..2Z-1 logvar],
-dec = ModuleList Z->Hk-1->...->H0 (ReLU), H0->D (logits; sigmoid output).
+Model: built from vae's layer list (`vae layers --json` for the same
+--arch/--hidden/--channels/--zdim and the data's image size, or --layers FILE),
+by scripts/reference/vae_torch.py, so the topology is written only in vae's
+layout function; the PyTorch modules keep their default initialisation.
 Loss per image = alpha * R + beta * KL with R = BCE or SSE summed over pixels;
 the objective is its mean over the batch. Adam; data reshuffled every epoch.
 """
@@ -25,7 +26,12 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--zdim", type=int, default=20)
-    p.add_argument("--hidden", default="400", help="comma list of hidden sizes (default 400)")
+    p.add_argument("--arch", choices=["mlp", "conv", "resnet"], default="mlp")
+    p.add_argument("--hidden", default=None, help="comma list of hidden sizes (default 400 for mlp, 256 otherwise)")
+    p.add_argument("--channels", default="32,64", help="conv/resnet channel list (default 32,64)")
+    p.add_argument("--layers", default=None, help="layer list JSON file (default: ask --vae)")
+    p.add_argument("--vae", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "vae"),
+                   help="the vae binary whose `vae layers --json` describes the model (default build/vae)")
     p.add_argument("--loss", choices=["bce", "mse"], default="bce")
     p.add_argument("--alpha", type=float, default=1.0, help="weight of the reconstruction term")
     p.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
@@ -40,6 +46,8 @@ def parse_args(argv):
     p.add_argument("--no-eval", dest="eval", action="store_false")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout at the end")
     a = p.parse_args(argv)
+    if a.hidden is None:
+        a.hidden = "400" if a.arch == "mlp" else "256"
     try:
         a.hidden_list = [int(h) for h in a.hidden.split(",")]
     except ValueError:
@@ -65,6 +73,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vae_torch import LayerVAE, layers_from_vae  # noqa: E402
 
 
 def log(msg):
@@ -100,35 +111,6 @@ def read_idx_images(path):
 
 
 # ---------------------------------------------------------------- model
-
-class VAE(nn.Module):
-    def __init__(self, d, hidden, z):
-        super().__init__()
-        self.z = z
-        sizes = [d] + hidden
-        self.enc = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(len(hidden)))
-        self.head = nn.Linear(hidden[-1], 2 * z)
-        rev = [z] + hidden[::-1] + [d]
-        self.dec = nn.ModuleList(nn.Linear(rev[i], rev[i + 1]) for i in range(len(rev) - 1))
-
-    def encode(self, x):
-        h = x
-        for layer in self.enc:
-            h = F.relu(layer(h))
-        h = self.head(h)
-        return h[:, :self.z], h[:, self.z:]
-
-    def decode_logits(self, z):
-        h = z
-        for layer in self.dec[:-1]:
-            h = F.relu(layer(h))
-        return self.dec[-1](h)
-
-    def forward(self, x, sample=True):
-        mu, logvar = self.encode(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        return self.decode_logits(z), mu, logvar
-
 
 def loss_sums(logits, x, mu, logvar, kind):
     """Sums over the batch of the per-image reconstruction term and KL."""
@@ -204,11 +186,17 @@ def main(a):
         xtest = torch.from_numpy(np.ascontiguousarray(xte))
     load_s = time.perf_counter() - t0
 
-    model = VAE(rows * cols, a.hidden_list, a.zdim)
+    if a.layers:
+        with open(a.layers) as f:
+            spec = json.load(f)
+    else:
+        spec = layers_from_vae(a.vae, a.arch, a.hidden, a.channels, a.zdim, rows, cols)
+    model = LayerVAE(spec)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    log("train_torch: %d training images %dx%d, hidden %s, zdim %d, batch %d, torch %s, "
+    log("train_torch: %d training images %dx%d, %s (%d parameters), hidden %s, zdim %d, batch %d, torch %s, "
         "%d thread(s), OPENBLAS_NUM_THREADS=%s, data loaded in %.2f s"
-        % (xtrain.shape[0], rows, cols, a.hidden, a.zdim, a.batch, torch.__version__,
+        % (xtrain.shape[0], rows, cols, spec["config"]["arch"], sum(p.numel() for p in model.parameters()),
+           a.hidden, a.zdim, a.batch, torch.__version__,
            torch.get_num_threads(), os.environ.get("OPENBLAS_NUM_THREADS", "default"), load_s))
 
     history = []

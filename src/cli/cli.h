@@ -21,6 +21,7 @@ typedef enum {
     OPT_FLOAT,      /* finite float in [min, max]; min_exclusive makes it (min, max] */
     OPT_STRING,     /* non-empty string */
     OPT_HIDDEN,     /* comma list of layer sizes into a VaeConfig */
+    OPT_CHANNELS,   /* comma list of channel counts into a VaeConfig */
     OPT_CHOICE      /* one of `choices` (NULL-terminated); stores the index as int */
 } OptType;
 
@@ -77,6 +78,26 @@ int opt_given(const CommandSpec *cmd, const char *name);
 int parse_long_strict(const char *s, long min, long max, long *out, const char **why);
 int parse_double_strict(const char *s, double min, double max, int min_exclusive, double *out, const char **why);
 int parse_hidden_list(const char *s, VaeConfig *cfg, const char **why);
+int parse_channel_list(const char *s, VaeConfig *cfg, const char **why);
+
+/* The options that choose a model's architecture, shared by `train` and
+ * `layers`; every default is said here once. cli_model_finish applies the
+ * defaults that depend on --arch (--hidden 400 for mlp, 256 for conv/resnet)
+ * after parsing. */
+extern const char *const ARCH_NAMES[];
+#define CLI_HIDDEN_DEFAULT "400 (mlp), 256 (conv, resnet)"
+#define OPT_ARCH(dest) {"arch", 0, OPT_CHOICE, (dest), 0, 0, 0, "mlp|conv|resnet", "mlp", \
+    "encoder/decoder family (see 'vae layers' for the layer list)", ARCH_NAMES, 0}
+#define OPT_HIDDEN_LIST(cfg) {"hidden", 0, OPT_HIDDEN, (cfg), 0, 0, 0, "LIST", CLI_HIDDEN_DEFAULT, \
+    "fully connected layer sizes, e.g. 512,256,128 (decoder mirrored)", NULL, 0}
+#define OPT_CHANNEL_LIST(cfg) {"channels", 0, OPT_CHANNELS, (cfg), 0, 0, 0, "LIST", "32,64", \
+    "conv/resnet: channels of the stride-2 convolutions; image sides must be divisible by 2^entries", NULL, 0}
+/* cfg starts as cli_model_defaults(); call cli_model_finish(cmd, cfg, arch) after opt_parse */
+void cli_model_defaults(VaeConfig *cfg);
+void cli_model_finish(const CommandSpec *cmd, VaeConfig *cfg, int arch);
+/* Checks cfg (with rows/cols set) can be laid out; a usage error naming
+ * the option at fault (--channels for the image size) otherwise. */
+int cli_model_check(const CommandSpec *cmd, const VaeConfig *cfg);
 
 /* Default thread count: online CPUs. */
 int default_threads(void);
@@ -92,6 +113,7 @@ int cmd_latent(int argc, char **argv);
 int cmd_scatter(int argc, char **argv);
 int cmd_manifold(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
+int cmd_layers(int argc, char **argv);
 
 /* Shared by the commands that read a checkpoint (model_common.c), wrappers of
  * vae/loader.h that print the error and return EXIT_RUNTIME (0 on success).

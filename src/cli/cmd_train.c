@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "vae/blas.h"
 #include "vae/checkpoint.h"
+#include "vae/idx.h"
 #include "vae/train.h"
 
 static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
@@ -54,11 +55,9 @@ static void show_epoch(const TrainEpoch *e, void *ctx) {
 }
 
 int cmd_train(int argc, char **argv) {
-    VaeConfig model = {0};
-    model.zdim = 20;
-    model.n_hidden = 1;
-    model.hidden[0] = 400;
-    int loss = VAE_LOSS_BCE;
+    VaeConfig model;
+    cli_model_defaults(&model);
+    int loss = VAE_LOSS_BCE, arch = VAE_ARCH_MLP;
     float alpha = 1.0f, beta = 1.0f, lr = 1e-3f;
     int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0;
     uint64_t seed = 1;
@@ -71,7 +70,9 @@ int cmd_train(int argc, char **argv) {
         {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "data/mnist", "data folder with the four IDX files", NULL, 0},
         {"out", 0, OPT_STRING, &out, 0, 0, 0, "DIR", "runs/default", "run folder: checkpoint, metrics.csv, grids", NULL, 0},
         {"zdim", 'z', OPT_INT, &model.zdim, 1, 4096, 0, "Z", "20", "latent dimensions", NULL, 0},
-        {"hidden", 0, OPT_HIDDEN, &model, 0, 0, 0, "LIST", "400", "hidden layer sizes, e.g. 512,256,128 (decoder mirrored)", NULL, 0},
+        OPT_ARCH(&arch),
+        OPT_HIDDEN_LIST(&model),
+        OPT_CHANNEL_LIST(&model),
         {"loss", 0, OPT_CHOICE, &loss, 0, 0, 0, "bce|mse", "bce", "reconstruction term: BCE or SSE, summed over pixels", LOSS_NAMES, 0},
         {"alpha", 0, OPT_FLOAT, &alpha, 0, 1e6, 0, "A", "1", "weight of the reconstruction term", NULL, 0},
         {"beta", 0, OPT_FLOAT, &beta, 0, 1e6, 0, "B", "1", "weight of the KL term (beta-VAE: --beta 4)", NULL, 0},
@@ -88,8 +89,12 @@ int cmd_train(int argc, char **argv) {
     };
     CommandSpec cmd = {
         "train", "", "vae train [options]",
-        "Trains an MLP VAE (encoder D-hidden-2Z with mu and log-variance heads, reparameterization,\n"
-        "mirrored decoder with sigmoid output) with Adam. The loss is reported PER IMAGE:\n"
+        "Trains a VAE with Adam: an MLP (encoder D-hidden-2Z with mu and log-variance heads,\n"
+        "reparameterization, mirrored decoder with sigmoid output), or with --arch conv a convolutional\n"
+        "one (per --channels entry a 4x4 stride-2 convolution + ReLU, then --hidden, mirrored with\n"
+        "transposed convolutions), or --arch resnet (conv plus a residual block x + Conv3x3(ReLU(\n"
+        "Conv3x3(ReLU(x)))) after each convolution and before each transposed one); 'vae layers'\n"
+        "prints the layer list. The loss is reported PER IMAGE:\n"
         "  loss = alpha * R + beta * KL,  R = BCE or SSE summed over the pixels of one image,\n"
         "  KL = -1/2 sum_j (1 + log s2_j - mu_j^2 - s2_j) summed over latent dimensions,\n"
         "and every number printed is the mean of that over images. After each epoch the test set is\n"
@@ -100,6 +105,7 @@ int cmd_train(int argc, char **argv) {
         "vae train --zdim 20 --epochs 15 --out runs/default", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    cli_model_finish(&cmd, &model, arch);
     model.loss = (VaeLossKind)loss;
     model.alpha = alpha;
     model.beta = beta;
@@ -111,12 +117,16 @@ int cmd_train(int argc, char **argv) {
         TrainState st;
         VaeError err;
         if (checkpoint_load(resume, &ck, &st, &err) != VAE_OK) return runtime_error("%s", err.msg);
-        char have[128], want[128];
+        char have[128], want[128], have_ch[128], want_ch[128];
         vae_hidden_str(&ck.cfg, have, sizeof have);
         vae_hidden_str(&model, want, sizeof want);
+        vae_channels_str(&ck.cfg, have_ch, sizeof have_ch);
+        vae_channels_str(&model, want_ch, sizeof want_ch);
         const char *bad = NULL;
         char detail[256] = "";
         if (opt_given(&cmd, "zdim") && model.zdim != ck.cfg.zdim) bad = "--zdim", snprintf(detail, sizeof detail, "zdim %d", ck.cfg.zdim);
+        else if (opt_given(&cmd, "arch") && model.arch != ck.cfg.arch) bad = "--arch", snprintf(detail, sizeof detail, "arch %s", vae_arch_name(ck.cfg.arch));
+        else if (opt_given(&cmd, "channels") && strcmp(have_ch, want_ch) != 0) bad = "--channels", snprintf(detail, sizeof detail, "channels %s", have_ch[0] ? have_ch : "none (mlp)");
         else if (opt_given(&cmd, "hidden") && strcmp(have, want) != 0) bad = "--hidden", snprintf(detail, sizeof detail, "hidden %s", have);
         else if (opt_given(&cmd, "loss") && model.loss != ck.cfg.loss) bad = "--loss", snprintf(detail, sizeof detail, "loss %s", LOSS_NAMES[ck.cfg.loss]);
         else if (opt_given(&cmd, "alpha") && alpha != ck.cfg.alpha) bad = "--alpha", snprintf(detail, sizeof detail, "alpha %g", ck.cfg.alpha);
@@ -140,6 +150,20 @@ int cmd_train(int argc, char **argv) {
         train_state_free(&st);
         vae_free(&ck);
         if (bad) return usage_error(&cmd, bad, "conflicts with the checkpoint %s (%s)", resume, detail);
+    }
+
+    if (!resume) {
+        /* the image size decides whether the architecture fits: check it now,
+           as a usage error, rather than after loading the training set */
+        IdxSplit probe = {0};
+        VaeError perr;
+        if (idx_load_split(&probe, data, IDX_TEST, &perr) == VAE_OK) {
+            model.rows = (int)probe.images.rows;
+            model.cols = (int)probe.images.cols;
+            idx_split_free(&probe);
+            if ((rc = cli_model_check(&cmd, &model)) != 0) return rc;
+        }
+        /* a data folder that does not load is reported by vae_train */
     }
 
     set_threads(threads);

@@ -27,6 +27,7 @@ static const Command COMMANDS[] = {
     {"scatter", cmd_scatter, "2-D scatter of test-set means by label (t-SNE when zdim > 2)"},
     {"manifold", cmd_manifold, "decode a grid over the latent plane, or traversals of each dimension"},
     {"interpolate", cmd_interpolate, "decode the straight line between two test images' means"},
+    {"layers", cmd_layers, "the layer list of a model or of --arch options (table or --json)"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -98,6 +98,40 @@ int parse_hidden_list(const char *s, VaeConfig *cfg, const char **why) {
     return 0;
 }
 
+int parse_channel_list(const char *s, VaeConfig *cfg, const char **why) {
+    int n = 0;
+    const char *p = s;
+    if (!s || !*s) {
+        *why = "needs at least one channel count";
+        return -1;
+    }
+    while (1) {
+        char item[32];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= sizeof item) {
+            *why = "must be a comma-separated list of channel counts such as 32,64";
+            return -1;
+        }
+        if (n == VAE_MAX_CHANNELS) {
+            *why = "has too many entries (at most 6)";
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        long v;
+        if (parse_long_strict(item, 1, 4096, &v, why) != 0) {
+            *why = "must list channel counts between 1 and 4096, such as 32,64";
+            return -1;
+        }
+        cfg->channels[n++] = (int)v;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    cfg->n_channels = n;
+    return 0;
+}
+
 int usage_error(const CommandSpec *cmd, const char *opt, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "vae: ");
@@ -183,6 +217,10 @@ static int set_value(const CommandSpec *cmd, Opt *o, const char *shown, const ch
         if (parse_hidden_list(val, (VaeConfig *)o->dest, &why) != 0)
             return usage_error(cmd, shown, "'%s' %s", val, why);
         return 0;
+    case OPT_CHANNELS:
+        if (parse_channel_list(val, (VaeConfig *)o->dest, &why) != 0)
+            return usage_error(cmd, shown, "'%s' %s", val, why);
+        return 0;
     case OPT_CHOICE:
         for (int i = 0; o->choices[i]; i++)
             if (strcmp(o->choices[i], val) == 0) {
@@ -249,7 +287,7 @@ void opt_print_help(const CommandSpec *cmd, FILE *out) {
         case OPT_INT: case OPT_LONG: case OPT_U64: type = "integer"; break;
         case OPT_FLOAT: type = "number"; break;
         case OPT_STRING: type = "string"; break;
-        case OPT_HIDDEN: type = "list"; break;
+        case OPT_HIDDEN: case OPT_CHANNELS: type = "list"; break;
         case OPT_CHOICE: type = "choice"; break;
         }
         if (o->short_name)

@@ -57,15 +57,22 @@ static int meta_add(cJSON *meta, const char *key, const char *fmt, ...) {
 
 static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st, unsigned long crc) {
     const VaeConfig *c = &m->cfg;
-    char hidden[128];
+    char hidden[128], channels[128];
     vae_hidden_str(c, hidden, sizeof hidden);
+    vae_channels_str(c, channels, sizeof channels);
     int bad = 0;
     bad |= meta_add(meta, "format", "%s", CHECKPOINT_FORMAT);
     bad |= meta_add(meta, "format_version", "%d", CHECKPOINT_VERSION);
+    bad |= meta_add(meta, "arch", "%s", vae_arch_name(c->arch));
     bad |= meta_add(meta, "rows", "%d", c->rows);
     bad |= meta_add(meta, "cols", "%d", c->cols);
     bad |= meta_add(meta, "zdim", "%d", c->zdim);
     bad |= meta_add(meta, "hidden", "%s", hidden);
+    bad |= meta_add(meta, "channels", "%s", channels);
+    /* the whole layer list, so a reader can rebuild the model from the file alone */
+    char *layers = vae_layout_json(c, &m->lay);
+    bad |= !layers || !cJSON_AddStringToObject(meta, "layers", layers);
+    free(layers);
     bad |= meta_add(meta, "loss", "%s", c->loss == VAE_LOSS_MSE ? "mse" : "bce");
     bad |= meta_add(meta, "alpha", "%.9g", (double)c->alpha);
     bad |= meta_add(meta, "beta", "%.9g", (double)c->beta);
@@ -102,13 +109,13 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
         return vae_fail(err, "%s: dataset path is not terminated", path);
 
     /* names for the moments: "adam.m.<name>", "adam.v.<name>" */
-    int nt = m->n_tensors, n = 3 * nt + (with_order ? 1 : 0);
+    int nt = m->lay.n_tensors, n = 3 * nt + (with_order ? 1 : 0);
     StTensorOut outs[3 * VAE_MAX_TENSORS + 1];
     char names[2 * VAE_MAX_TENSORS][48];
     const float *blocks[3] = {m->params, m->adam_m, m->adam_v};
     for (int b = 0; b < 3; b++)
         for (int i = 0; i < nt; i++) {
-            const VaeTensor *vt = &m->tensors[i];
+            const VaeTensor *vt = &m->lay.tensors[i];
             StTensorOut *o = &outs[b * nt + i];
             memset(o, 0, sizeof *o);
             if (b == 0) {
@@ -120,8 +127,7 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
             }
             o->dtype = ST_F32;
             o->ndim = vt->ndim;
-            o->shape[0] = (uint64_t)vt->shape[0];
-            if (vt->ndim == 2) o->shape[1] = (uint64_t)vt->shape[1];
+            for (int d = 0; d < vt->ndim; d++) o->shape[d] = (uint64_t)vt->shape[d];
             o->data = blocks[b] + vt->offset;
         }
     if (with_order) {
@@ -138,7 +144,7 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
      * CRC is known before the header is written */
     unsigned long crc = crc32(0L, Z_NULL, 0);
     for (int i = 0; i < n; i++) {
-        size_t nb = (i < 3 * nt ? m->tensors[i % nt].size * sizeof(float) : (size_t)st->n_order * sizeof(uint32_t));
+        size_t nb = (i < 3 * nt ? m->lay.tensors[i % nt].size * sizeof(float) : (size_t)st->n_order * sizeof(uint32_t));
         crc = crc_update(crc, outs[i].data, nb);
     }
 
@@ -265,60 +271,55 @@ static int meta_hex(Meta *mt, const char *key, size_t ndigits, uint64_t *words) 
     return VAE_OK;
 }
 
-/* "512,256,128" -> cfg->hidden */
-static int meta_hidden(Meta *mt, VaeConfig *cfg) {
-    const char *v = meta_need(mt, "hidden");
+/* "512,256,128" -> out[0..*n), 1..max entries ("" allowed when allow_empty) */
+static int meta_list(Meta *mt, const char *key, int max, int allow_empty, int *out, int *n) {
+    const char *v = meta_need(mt, key);
     if (!v) return VAE_ERR;
     char want[96];
-    snprintf(want, sizeof want, "1 to %d comma-separated positive integers", VAE_MAX_HIDDEN);
+    snprintf(want, sizeof want, "1 to %d comma-separated positive integers", max);
+    *n = 0;
+    if (allow_empty && *v == '\0') return VAE_OK;
     const char *p = v;
     int k = 0;
     for (;;) {
-        if (k == VAE_MAX_HIDDEN || !(*p >= '0' && *p <= '9')) return bad_value(mt, "hidden", v, want);
+        if (k == max || !(*p >= '0' && *p <= '9')) return bad_value(mt, key, v, want);
         char *end;
         errno = 0;
         long x = strtol(p, &end, 10);
-        if (errno || x < 1 || x > (1L << 24)) return bad_value(mt, "hidden", v, want);
-        cfg->hidden[k++] = (int)x;
+        if (errno || x < 1 || x > (1L << 24)) return bad_value(mt, key, v, want);
+        out[k++] = (int)x;
         if (*end == '\0') break;
-        if (*end != ',') return bad_value(mt, "hidden", v, want);
+        if (*end != ',') return bad_value(mt, key, v, want);
         p = end + 1;
     }
-    cfg->n_hidden = k;
+    *n = k;
     return VAE_OK;
 }
 
-static int parse_config(Meta *mt, VaeConfig *cfg) {
+static int parse_config(Meta *mt, long version, VaeConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
     const char *loss;
     if (meta_int(mt, "rows", 1, 65536, &cfg->rows) || meta_int(mt, "cols", 1, 65536, &cfg->cols) ||
-        meta_int(mt, "zdim", 1, 1 << 24, &cfg->zdim) || meta_hidden(mt, cfg) || !(loss = meta_need(mt, "loss")))
+        meta_int(mt, "zdim", 1, 1 << 24, &cfg->zdim) ||
+        meta_list(mt, "hidden", VAE_MAX_HIDDEN, 0, cfg->hidden, &cfg->n_hidden) || !(loss = meta_need(mt, "loss")))
         return VAE_ERR;
+    cfg->arch = VAE_ARCH_MLP;   /* version 1 knew only the MLP */
+    if (version >= 2) {
+        const char *arch = meta_need(mt, "arch");
+        if (!arch) return VAE_ERR;
+        int a = vae_arch_parse(arch);
+        if (a < 0) return bad_value(mt, "arch", arch, "\"mlp\", \"conv\" or \"resnet\"");
+        cfg->arch = (VaeArch)a;
+        if (meta_list(mt, "channels", VAE_MAX_CHANNELS, cfg->arch == VAE_ARCH_MLP, cfg->channels, &cfg->n_channels))
+            return VAE_ERR;
+        if (cfg->arch == VAE_ARCH_MLP && cfg->n_channels != 0)
+            return bad_value(mt, "channels", st_meta_get(mt->f, "channels"), "\"\" for an mlp");
+    }
     if (strcmp(loss, "bce") == 0) cfg->loss = VAE_LOSS_BCE;
     else if (strcmp(loss, "mse") == 0) cfg->loss = VAE_LOSS_MSE;
     else return bad_value(mt, "loss", loss, "\"bce\" or \"mse\"");
     if (meta_float(mt, "alpha", &cfg->alpha) || meta_float(mt, "beta", &cfg->beta)) return VAE_ERR;
     return VAE_OK;
-}
-
-/* Parameter count of the declared architecture, computed without allocating,
- * so a header declaring a huge model is refused before vae_init tries. */
-static uint64_t arch_params(const VaeConfig *c) {
-    uint64_t D = (uint64_t)c->rows * (uint64_t)c->cols, Z = (uint64_t)c->zdim, n = 0;
-    int k = c->n_hidden;
-    uint64_t prev = D;
-    for (int i = 0; i < k; i++) {
-        n += prev * (uint64_t)c->hidden[i] + (uint64_t)c->hidden[i];
-        prev = (uint64_t)c->hidden[i];
-    }
-    n += prev * 2 * Z + 2 * Z;
-    prev = Z;
-    for (int i = k - 1; i >= 0; i--) {
-        n += prev * (uint64_t)c->hidden[i] + (uint64_t)c->hidden[i];
-        prev = (uint64_t)c->hidden[i];
-    }
-    n += prev * D + D; /* dims <= 2^24 and <= 18 layers: no overflow in 64 bits */
-    return n;
 }
 
 static int parse_state(Meta *mt, TrainState *st) {
@@ -370,14 +371,17 @@ static int check_tensor(const StTensor *t, const char *tname, StDtype dtype, int
     int same = t->ndim == ndim;
     for (int d = 0; d < ndim && same; d++) same = t->shape[d] == shape[d];
     if (!same) {
-        char got[ST_MAX_DIMS * 24 + 8] = "[", want[64];
+        char got[ST_MAX_DIMS * 24 + 8] = "[", want[ST_MAX_DIMS * 24 + 8] = "[";
         for (int d = 0; d < t->ndim; d++) {
             size_t u = strlen(got);
             snprintf(got + u, sizeof got - u, d ? ", %llu" : "%llu", (unsigned long long)t->shape[d]);
         }
         strcat(got, "]");
-        if (ndim == 2) snprintf(want, sizeof want, "[%llu, %llu]", (unsigned long long)shape[0], (unsigned long long)shape[1]);
-        else snprintf(want, sizeof want, "[%llu]", (unsigned long long)shape[0]);
+        for (int d = 0; d < ndim; d++) {
+            size_t u = strlen(want);
+            snprintf(want + u, sizeof want - u, d ? ", %llu" : "%llu", (unsigned long long)shape[d]);
+        }
+        strcat(want, "]");
         return vae_fail(err, "%s: tensor '%s' has shape %s, but the declared architecture needs %s", name, tname, got, want);
     }
     return VAE_OK;
@@ -388,7 +392,8 @@ static int check_tensor(const StTensor *t, const char *tname, StDtype dtype, int
 static int load_from(const StFile *f, const char *name, Vae *m, TrainState *state, int *has_state, VaeError *err) {
     Meta mt = {f, name, err};
     const char *fmt = st_meta_get(f, "format");
-    if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) != 0)
+    int v1 = fmt && strcmp(fmt, CHECKPOINT_FORMAT_V1) == 0;
+    if (!fmt || (!v1 && strcmp(fmt, CHECKPOINT_FORMAT) != 0))
         return vae_fail(err, "%s: not a vae checkpoint (__metadata__ 'format' is %s%s%s, expected \"%s\")", name,
                         fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "", CHECKPOINT_FORMAT);
     long version;
@@ -396,9 +401,13 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
     if (version > CHECKPOINT_VERSION)
         return vae_fail(err, "%s: format version %ld is newer than this vae supports (%d); upgrade vae", name, version,
                         CHECKPOINT_VERSION);
+    /* "vae-mlp" is version 1 and only version 1; "vae" starts at 2 */
+    if (v1 != (version == 1))
+        return vae_fail(err, "%s: format \"%s\" with format_version %ld is not a combination vae writes", name, fmt,
+                        version);
 
     VaeConfig cfg;
-    if (parse_config(&mt, &cfg) != VAE_OK) return VAE_ERR;
+    if (parse_config(&mt, version, &cfg) != VAE_OK) return VAE_ERR;
     long adam_t;
     if (meta_long(&mt, "adam_t", 0, 1L << 62, &adam_t) != VAE_OK) return VAE_ERR;
     uint64_t crc_word;
@@ -413,26 +422,36 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
     }
     int want_order = *has_state && state->epoch_step > 0;
 
-    uint64_t np = arch_params(&cfg);
-    if (np > f->data_len / 12)
-        return vae_fail(err, "%s: the declared architecture (%dx%d, hidden %s, zdim %d) needs %llu parameters, "
-                        "more than the %zu-byte data section holds", name, cfg.rows, cfg.cols,
-                        st_meta_get(f, "hidden"), cfg.zdim, (unsigned long long)np, f->data_len);
+    /* the layout alone (no allocation) says how many parameters the header
+     * declares, so a huge declared model is refused before vae_init tries */
     VaeError ierr;
+    VaeLayout *lay = malloc(sizeof *lay);
+    if (!lay) return vae_fail(err, "%s: out of memory", name);
+    if (vae_layout(&cfg, lay, &ierr) != VAE_OK) {
+        free(lay);
+        return vae_fail(err, "%s: the declared architecture is invalid: %s", name, ierr.msg);
+    }
+    uint64_t np = lay->n_params;
+    free(lay);
+    if (np > f->data_len / 12)
+        return vae_fail(err, "%s: the declared architecture (%s, %dx%d, hidden %s, zdim %d) needs %llu parameters, "
+                        "more than the %zu-byte data section holds", name, vae_arch_name(cfg.arch), cfg.rows, cfg.cols,
+                        st_meta_get(f, "hidden"), cfg.zdim, (unsigned long long)np, f->data_len);
     if (vae_init(m, &cfg, &ierr) != VAE_OK) return vae_fail(err, "%s: %s", name, ierr.msg);
     m->adam_t = adam_t;
 
     /* every expected tensor, with exact dtype and shape */
     float *blocks[3] = {m->params, m->adam_m, m->adam_v};
     for (int b = 0; b < 3; b++)
-        for (int i = 0; i < m->n_tensors; i++) {
-            const VaeTensor *vt = &m->tensors[i];
+        for (int i = 0; i < m->lay.n_tensors; i++) {
+            const VaeTensor *vt = &m->lay.tensors[i];
             char tn[48];
             if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
             else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
             const StTensor *t = st_find(f, tn);
             if (!t) return vae_fail(err, "%s: tensor '%s' is missing", name, tn);
-            uint64_t shape[2] = {(uint64_t)vt->shape[0], (uint64_t)vt->shape[1]};
+            uint64_t shape[VAE_MAX_NDIM];
+            for (int d = 0; d < VAE_MAX_NDIM; d++) shape[d] = (uint64_t)vt->shape[d];
             if (check_tensor(t, tn, ST_F32, vt->ndim, shape, name, err) != VAE_OK) return VAE_ERR;
         }
     const StTensor *ot = st_find(f, "train.order");
@@ -443,7 +462,7 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
         if (shape[0] < 1 || shape[0] > UINT32_MAX)
             return vae_fail(err, "%s: tensor 'train.order' has %llu entries", name, (unsigned long long)shape[0]);
     }
-    int expected = 3 * m->n_tensors + (want_order ? 1 : 0);
+    int expected = 3 * m->lay.n_tensors + (want_order ? 1 : 0);
     if (f->n != expected) {
         /* all expected ones were found, so some other name is extra */
         for (int i = 0; i < f->n; i++) {
@@ -457,14 +476,29 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
         return vae_fail(err, "%s: %d tensors, expected %d", name, f->n, expected);
     }
 
+    if (version >= 2) {
+        /* the stored layer list must be the one this configuration lays out
+         * (checked after the tensors, whose messages are more specific) */
+        const char *stored = meta_need(&mt, "layers");
+        if (!stored) return VAE_ERR;
+        char *want = vae_layout_json(&m->cfg, &m->lay);
+        if (!want) return vae_fail(err, "%s: out of memory", name);
+        int same = strcmp(stored, want) == 0;
+        free(want);
+        if (!same)
+            return vae_fail(err, "%s: __metadata__ 'layers' does not match the declared architecture (%s, %dx%d, "
+                            "hidden %s, channels %s, zdim %d)", name, vae_arch_name(cfg.arch), cfg.rows, cfg.cols,
+                            st_meta_get(f, "hidden"), st_meta_get(f, "channels"), cfg.zdim);
+    }
+
     unsigned long crc = crc_update(crc32(0L, Z_NULL, 0), f->data, f->data_len);
     if ((crc & 0xffffffffUL) != (unsigned long)crc_word)
         return vae_fail(err, "%s: data CRC-32 is %08lx but the header says %08lx: the file is damaged", name,
                         crc & 0xffffffffUL, (unsigned long)crc_word);
 
     for (int b = 0; b < 3; b++)
-        for (int i = 0; i < m->n_tensors; i++) {
-            const VaeTensor *vt = &m->tensors[i];
+        for (int i = 0; i < m->lay.n_tensors; i++) {
+            const VaeTensor *vt = &m->lay.tensors[i];
             char tn[48];
             if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
             else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);

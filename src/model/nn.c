@@ -38,10 +38,10 @@ void linear_backward(float *din, float *dW, float *db, const float *dout,
         const float *d = dout + (size_t)r * OUT;
         for (int j = 0; j < OUT; j++) db[j] += d[j];
     }
-    /* din (B, IN) = dout (B, OUT) . W (OUT, IN) */
+    /* din (B, IN) += dout (B, OUT) . W (OUT, IN) */
     if (din)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT,
-                    1.0f, dout, OUT, W, IN, 0.0f, din, IN);
+                    1.0f, dout, OUT, W, IN, 1.0f, din, IN);
 }
 
 VAE_HOT void relu_backward(float *dx, const float *y, size_t n) {
@@ -171,13 +171,13 @@ void reparam_kl_backward(float *dh, const float *dz, const float *h, const float
             const float *er = eps + (size_t)r * Z;
             for (int j = 0; j < Z; j++) {
                 float sd = expf(0.5f * lv[j]);
-                dmu[j] = dzr[j] + kl_scale * mu[j];
-                dlv[j] = dzr[j] * er[j] * 0.5f * sd + half_kl * (sd * sd - 1.0f);
+                dmu[j] += dzr[j] + kl_scale * mu[j];
+                dlv[j] += dzr[j] * er[j] * 0.5f * sd + half_kl * (sd * sd - 1.0f);
             }
         } else {
             for (int j = 0; j < Z; j++) {
-                dmu[j] = dzr[j] + kl_scale * mu[j];
-                dlv[j] = half_kl * (expf(lv[j]) - 1.0f);
+                dmu[j] += dzr[j] + kl_scale * mu[j];
+                dlv[j] += half_kl * (expf(lv[j]) - 1.0f);
             }
         }
     }

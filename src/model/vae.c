@@ -1,86 +1,39 @@
-/* Model layout and lifecycle: checks the configuration, lays every tensor out
- * in one flat block (parameters, gradients and Adam moments share the
- * layout), initialises like PyTorch and allocates the activation block.
- * The forward and backward passes live in vae_forward.c. */
+/* Model lifecycle: lays the model out (vae_layout), allocates one flat block
+ * (parameters, gradients and Adam moments share the layout), initialises
+ * like PyTorch and allocates the activation block. The forward and backward
+ * walks over the layer list live in vae_forward.c. */
 #include "vae/vae.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Sizes beyond this are refused: they would not fit in memory anyway and the
- * products below stay far from overflow. */
-#define VAE_MAX_DIM (1 << 24)
-
-static void add_tensor(Vae *m, const char *name, int ndim, int d0, int d1, size_t *offset) {
-    VaeTensor *t = &m->tensors[m->n_tensors++];
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->ndim = ndim;
-    t->shape[0] = d0;
-    t->shape[1] = ndim == 2 ? d1 : 0;
-    t->size = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
-    t->offset = *offset;
-    *offset += t->size;
-}
-
-static void add_linear(Vae *m, int li, const char *prefix, int in, int out, int relu, size_t *offset) {
-    char name[32];
-    VaeLinear *L = &m->layers[li];
-    L->in = in;
-    L->out = out;
-    L->relu = relu;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    L->w = *offset;
-    add_tensor(m, name, 2, out, in, offset);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    L->b = *offset;
-    add_tensor(m, name, 1, out, 0, offset);
-}
-
 int vae_init(Vae *m, const VaeConfig *cfg, VaeError *err) {
     memset(m, 0, sizeof *m);
-    if (cfg->rows < 1 || cfg->cols < 1 || cfg->rows > 65536 || cfg->cols > 65536 ||
-        (long long)cfg->rows * cfg->cols > VAE_MAX_DIM)
-        return vae_fail(err, "image size %dx%d is out of range", cfg->rows, cfg->cols);
-    if (cfg->zdim < 1 || cfg->zdim > VAE_MAX_DIM / 2)
-        return vae_fail(err, "zdim %d is out of range (1..%d)", cfg->zdim, VAE_MAX_DIM / 2);
-    if (cfg->n_hidden < 1 || cfg->n_hidden > VAE_MAX_HIDDEN)
-        return vae_fail(err, "%d hidden layers is out of range (1..%d)", cfg->n_hidden, VAE_MAX_HIDDEN);
-    for (int i = 0; i < cfg->n_hidden; i++)
-        if (cfg->hidden[i] < 1 || cfg->hidden[i] > VAE_MAX_DIM)
-            return vae_fail(err, "hidden layer size %d is out of range (1..%d)", cfg->hidden[i], VAE_MAX_DIM);
-    if (cfg->loss != VAE_LOSS_BCE && cfg->loss != VAE_LOSS_MSE)
-        return vae_fail(err, "unknown loss kind %d", (int)cfg->loss);
-    if (!isfinite(cfg->alpha) || !isfinite(cfg->beta) || cfg->alpha < 0 || cfg->beta < 0)
-        return vae_fail(err, "loss weights must be finite and >= 0");
-
+    if (vae_layout(cfg, &m->lay, err) != VAE_OK) {
+        memset(m, 0, sizeof *m);
+        return VAE_ERR;
+    }
     m->cfg = *cfg;
-    m->in_dim = cfg->rows * cfg->cols;
-    int k = cfg->n_hidden, D = m->in_dim, Z = cfg->zdim;
-    size_t off = 0;
-    char prefix[16];
-    int li = 0;
-    for (int i = 0; i < k; i++) {
-        snprintf(prefix, sizeof prefix, "enc.%d", i);
-        add_linear(m, li++, prefix, i == 0 ? D : cfg->hidden[i - 1], cfg->hidden[i], 1, &off);
+    if (cfg->arch == VAE_ARCH_MLP) {
+        /* channels mean nothing to an MLP; keep them out of its description */
+        m->cfg.n_channels = 0;
+        memset(m->cfg.channels, 0, sizeof m->cfg.channels);
     }
-    add_linear(m, li++, "head", cfg->hidden[k - 1], 2 * Z, 0, &off);
-    m->n_enc = li;
-    for (int i = 0; i < k; i++) {
-        snprintf(prefix, sizeof prefix, "dec.%d", i);
-        add_linear(m, li++, prefix, i == 0 ? Z : cfg->hidden[k - i], cfg->hidden[k - 1 - i], 1, &off);
-    }
-    snprintf(prefix, sizeof prefix, "dec.%d", k);
-    add_linear(m, li++, prefix, cfg->hidden[0], D, 0, &off);
-    m->n_dec = li - m->n_enc;
+    m->in_dim = m->lay.in_dim;
+    size_t off = m->lay.n_params, total;
     m->n_params = off;
-
-    size_t total;
-    if (vae_mul_size(off, 4 * sizeof(float), &total) != 0)
+    if (vae_mul_size(off, 4 * sizeof(float), &total) != 0) {
+        memset(m, 0, sizeof *m);
         return vae_fail(err, "model of %zu parameters is too large", off);
+    }
     float *block = calloc(off * 4, sizeof(float));
-    if (!block) return vae_fail(err, "out of memory for %zu parameters", off);
+    if (!block) {
+        memset(m, 0, sizeof *m);
+        return vae_fail(err, "out of memory for %zu parameters", off);
+    }
     m->params = block;
     m->grads = block + off;
     m->adam_m = block + 2 * off;
@@ -95,58 +48,87 @@ void vae_free(Vae *m) {
 }
 
 void vae_init_params(Vae *m, Rng *rng) {
-    for (int l = 0; l < m->n_enc + m->n_dec; l++) {
-        const VaeLinear *L = &m->layers[l];
-        float bound = 1.0f / sqrtf((float)L->in);
-        size_t nw = (size_t)L->out * L->in;
-        for (size_t i = 0; i < nw; i++) m->params[L->w + i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
-        for (int i = 0; i < L->out; i++) m->params[L->b + i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
+    for (int t = 0; t < m->lay.n_tensors; t++) {
+        const VaeTensor *T = &m->lay.tensors[t];
+        float bound = 1.0f / sqrtf((float)T->fan_in);
+        float *p = m->params + T->offset;
+        for (size_t i = 0; i < T->size; i++) p[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
     }
 }
 
 const VaeTensor *vae_find_tensor(const Vae *m, const char *name) {
-    for (int i = 0; i < m->n_tensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+    for (int i = 0; i < m->lay.n_tensors; i++)
+        if (strcmp(m->lay.tensors[i].name, name) == 0) return &m->lay.tensors[i];
     return NULL;
 }
 
-void vae_hidden_str(const VaeConfig *cfg, char *buf, size_t len) {
+static void list_str(const int *v, int n, char *buf, size_t len) {
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; i < cfg->n_hidden && used < len; i++) {
-        int w = snprintf(buf + used, len - used, i ? ",%d" : "%d", cfg->hidden[i]);
+    for (int i = 0; i < n && used < len; i++) {
+        int w = snprintf(buf + used, len - used, i ? ",%d" : "%d", v[i]);
         if (w < 0) break;
         used += (size_t)w;
     }
 }
 
+void vae_hidden_str(const VaeConfig *cfg, char *buf, size_t len) { list_str(cfg->hidden, cfg->n_hidden, buf, len); }
+
+void vae_channels_str(const VaeConfig *cfg, char *buf, size_t len) {
+    list_str(cfg->channels, cfg->arch == VAE_ARCH_MLP ? 0 : cfg->n_channels, buf, len);
+}
+
 void vae_zero_grad(Vae *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+static size_t layer_floats(const VaeLayer *L) { return (size_t)L->c * L->h * L->w; }
 
 int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
     memset(a, 0, sizeof *a);
     if (max_batch < 1) return vae_fail(err, "batch size %d must be >= 1", max_batch);
-    int D = m->in_dim, Z = m->cfg.zdim, nl = m->n_enc + m->n_dec;
-    /* per row: x, xhat, eps, z, dz, and each layer's output and its gradient */
-    size_t per_row = (size_t)2 * D + 3 * (size_t)Z;
-    for (int l = 0; l < nl; l++) per_row += 2 * (size_t)m->layers[l].out;
+    const VaeLayout *lay = &m->lay;
+    size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim, B = (size_t)max_batch;
+    /* per row: x, xhat, eps, then each layer's output and its gradient */
+    size_t per_row = 2 * D + Z, grads_per_row = 0, scratch = 0, t;
+    for (int l = 0; l < lay->n_layers; l++) {
+        const VaeLayer *L = &lay->layers[l];
+        size_t n = layer_floats(L);
+        /* every GEMM dimension and loop bound must fit an int */
+        if (vae_mul_size(n, B, &t) != 0 || t > INT_MAX)
+            return vae_fail(err, "batch of %d is too large for this model", max_batch);
+        per_row += n;
+        grads_per_row += n;
+        const VaeLayerOps *ops = &vae_layer_ops[L->kind];
+        if (ops->scratch_floats) {
+            /* K (<= 4096*k*k) times N (<= an activation's size, checked above) */
+            size_t s = ops->scratch_floats(L, max_batch);
+            if (s > scratch) scratch = s;
+        }
+    }
     size_t total;
-    if (vae_mul_size(per_row, (size_t)max_batch, &total) != 0 || vae_mul_size(total, sizeof(float), &total) != 0)
+    if (vae_add_size(per_row, grads_per_row, &total) != 0 || vae_mul_size(total, B, &total) != 0 ||
+        vae_add_size(total, scratch, &total) != 0 || vae_mul_size(total, sizeof(float), &total) != 0)
         return vae_fail(err, "batch of %d is too large for this model", max_batch);
-    float *p = malloc(total);
+    float *p = calloc(total / sizeof(float), sizeof(float));
     if (!p) return vae_fail(err, "out of memory for a batch of %d", max_batch);
-    memset(p, 0, total);
     a->block = p;
     a->max_batch = max_batch;
-    size_t B = (size_t)max_batch;
     a->x = p; p += B * D;
     a->xhat = p; p += B * D;
     a->eps = p; p += B * Z;
-    a->z = p; p += B * Z;
-    a->dz = p; p += B * Z;
-    for (int l = 0; l < nl; l++) {
-        a->act[l] = p; p += B * m->layers[l].out;
-        a->dact[l] = p; p += B * m->layers[l].out;
+    for (int l = 0; l < lay->n_layers; l++) {
+        a->act[l] = p;
+        p += B * layer_floats(&lay->layers[l]);
     }
+    a->dblock = p;
+    a->dblock_len = B * grads_per_row;
+    for (int l = 0; l < lay->n_layers; l++) {
+        a->dact[l] = p;
+        p += B * layer_floats(&lay->layers[l]);
+    }
+    a->scratch = p;
+    a->z = a->act[lay->gaussian];
+    a->dz = a->dact[lay->gaussian];
+    a->inv_batch = 1.0f / (float)max_batch;
     return VAE_OK;
 }
 

@@ -1,7 +1,8 @@
-/* Forward and backward passes of the MLP VAE over the layer list laid out by
- * vae_init: encoder layers (head last) are m->layers[0..n_enc), decoder
- * layers m->layers[n_enc..n_enc+n_dec). No allocation: every buffer lives in
- * the model's parameter block or the VaeActs block. */
+/* Forward and backward passes: walks over the layer list (vae/layers.h),
+ * calling each kind's pair from the registry, then the loss at the end.
+ * Input gradients accumulate, so the activation-gradient block is zeroed
+ * once per step (in the forward pass that wants gradients). No allocation:
+ * every buffer lives in the parameter block or the VaeActs block. */
 #include "vae/vae.h"
 
 #include <math.h>
@@ -9,39 +10,69 @@
 
 #include "vae/nn.h"
 
-static const float *W_of(const Vae *m, const VaeLinear *L) { return m->params + L->w; }
-static const float *b_of(const Vae *m, const VaeLinear *L) { return m->params + L->b; }
+static const float *input_of(const VaeActs *a, int idx) {
+    if (idx == VAE_INPUT_X) return a->x;
+    if (idx == VAE_INPUT_Y) return a->y;
+    return a->act[idx];
+}
 
-/* Encoder and head: a->x (B, D) -> a->act[n_enc-1] (B, 2Z) = [mu | logvar]. */
-static void encode(Vae *m, VaeActs *a, int B) {
-    const float *in = a->x;
-    for (int l = 0; l < m->n_enc; l++) {
-        const VaeLinear *L = &m->layers[l];
-        linear_forward(a->act[l], in, W_of(m, L), b_of(m, L), B, L->in, L->out, L->relu);
-        in = a->act[l];
+/* the gradient buffer of an input; NULL for the data (never needed) */
+static float *dinput_of(const VaeActs *a, int idx) { return idx >= 0 ? a->dact[idx] : NULL; }
+
+static void setup(VaeLayerRun *r, const Vae *m, VaeActs *a, int l, int B, int grads) {
+    const VaeLayer *L = &m->lay.layers[l];
+    memset(r, 0, sizeof *r);
+    r->L = L;
+    r->B = B;
+    for (int k = 0; k < L->n_in; k++) {
+        r->in[k] = input_of(a, L->in[k]);
+        r->din[k] = grads ? dinput_of(a, L->in[k]) : NULL;
+    }
+    r->out = a->act[l];
+    r->dout = a->dact[l];
+    for (int k = 0; k < L->n_params; k++) {
+        const VaeTensor *T = &m->lay.tensors[L->param[k]];
+        r->p[k] = m->params + T->offset;
+        r->g[k] = m->grads + T->offset;
+    }
+    r->scratch = a->scratch;
+    r->eps = a->used_eps ? a->eps : NULL;
+}
+
+/* layers [from, to) forward; returns the KL sum if the gaussian layer ran */
+static double run_forward(Vae *m, VaeActs *a, int from, int to, int B) {
+    double kl = 0;
+    VaeLayerRun r;
+    for (int l = from; l < to; l++) {
+        setup(&r, m, a, l, B, 0);
+        vae_layer_ops[m->lay.layers[l].kind].forward(&r);
+        if (m->lay.layers[l].kind == LAYER_GAUSSIAN) kl += r.kl;
+    }
+    return kl;
+}
+
+static void logits_to_xhat(const float *l, float *xhat, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        /* stable sigmoid, as in the loss kernels */
+        float e = expf(-fabsf(l[i]));
+        float inv = 1.0f / (1.0f + e);
+        xhat[i] = l[i] >= 0.0f ? inv : e * inv;
     }
 }
 
-/* Decoder: z (B, Z) -> logits in a->act[n_enc+n_dec-1] (B, D). */
-static void decode_logits(Vae *m, VaeActs *a, const float *z, int B) {
-    const float *in = z;
-    for (int l = m->n_enc; l < m->n_enc + m->n_dec; l++) {
-        const VaeLinear *L = &m->layers[l];
-        linear_forward(a->act[l], in, W_of(m, L), b_of(m, L), B, L->in, L->out, L->relu);
-        in = a->act[l];
-    }
-}
-
-void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss *out) {
-    int Z = m->cfg.zdim, D = m->in_dim, last = m->n_enc + m->n_dec - 1;
+void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, int want_grad, VaeLoss *out) {
+    int D = m->in_dim, last = m->lay.n_layers - 1;
     float alpha = m->cfg.alpha;
-    encode(m, a, B);
     a->used_eps = use_eps ? 1 : 0;
-    double kl = reparam_kl_forward(a->z, a->act[m->n_enc - 1], use_eps ? a->eps : NULL, B, Z);
-    decode_logits(m, a, a->z, B);
+    a->inv_batch = 1.0f / (float)B_global;
+    double kl = run_forward(m, a, 0, m->lay.n_layers, B);
+    float *dlogits = NULL;
+    if (want_grad) {
+        memset(a->dblock, 0, a->dblock_len * sizeof(float));
+        dlogits = a->dact[last];
+    }
     /* gradient of the batch mean of alpha * R w.r.t. the logits */
-    float *dlogits = want_grad ? a->dact[last] : NULL;
-    float scale = alpha / (float)B;
+    float scale = alpha * a->inv_batch;
     double recon = m->cfg.loss == VAE_LOSS_MSE
         ? sse_sigmoid_forward_backward(dlogits, a->xhat, a->act[last], a->x, B, D, scale)
         : bce_logits_forward_backward(dlogits, a->xhat, a->act[last], a->x, B, D, scale);
@@ -50,50 +81,38 @@ void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss 
     out->loss = (double)alpha * recon + (double)m->cfg.beta * kl;
 }
 
-/* Walks the layers from the logits back to the input. dact[l] holds the
- * gradient w.r.t. layer l's output (post-ReLU) until the ReLU mask is applied
- * in place, which turns it into the gradient w.r.t. the pre-activation. */
+void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss *out) {
+    vae_forward_scaled(m, a, B, B, use_eps, want_grad, out);
+}
+
+/* From the logits back to the input: each layer reads its output gradient
+ * (complete, since every consumer comes later in the list and has already
+ * added its share) and adds into its inputs' gradients. */
 void vae_backward(Vae *m, VaeActs *a, int B) {
-    int Z = m->cfg.zdim, first_dec = m->n_enc, last = m->n_enc + m->n_dec - 1;
-    for (int l = last; l >= first_dec; l--) {
-        const VaeLinear *L = &m->layers[l];
-        if (L->relu) relu_backward(a->dact[l], a->act[l], (size_t)B * L->out);
-        const float *in = l == first_dec ? a->z : a->act[l - 1];
-        float *din = l == first_dec ? a->dz : a->dact[l - 1];
-        linear_backward(din, m->grads + L->w, m->grads + L->b, a->dact[l], in,
-                        W_of(m, L), B, L->in, L->out);
-    }
-    int head = m->n_enc - 1;
-    reparam_kl_backward(a->dact[head], a->dz, a->act[head], a->used_eps ? a->eps : NULL,
-                        B, Z, m->cfg.beta / (float)B);
-    for (int l = head; l >= 0; l--) {
-        const VaeLinear *L = &m->layers[l];
-        if (L->relu) relu_backward(a->dact[l], a->act[l], (size_t)B * L->out);
-        const float *in = l == 0 ? a->x : a->act[l - 1];
-        /* the input's gradient is never needed */
-        float *din = l == 0 ? NULL : a->dact[l - 1];
-        linear_backward(din, m->grads + L->w, m->grads + L->b, a->dact[l], in,
-                        W_of(m, L), B, L->in, L->out);
+    VaeLayerRun r;
+    for (int l = m->lay.n_layers - 1; l >= 0; l--) {
+        setup(&r, m, a, l, B, 1);
+        r.kl_scale = m->cfg.beta * a->inv_batch;
+        vae_layer_ops[m->lay.layers[l].kind].backward(&r);
     }
 }
 
-void vae_encode_mean(Vae *m, VaeActs *a, int B, float *mu_out) {
-    int Z = m->cfg.zdim;
-    encode(m, a, B);
-    const float *h = a->act[m->n_enc - 1];
-    for (int r = 0; r < B; r++)
+void vae_encode(Vae *m, VaeActs *a, int B, float *mu_out, float *logvar_out) {
+    int Z = m->cfg.zdim, g = m->lay.gaussian;
+    run_forward(m, a, 0, g, B);
+    /* the gaussian layer's input: rows of [mu | logvar] */
+    const float *h = input_of(a, m->lay.layers[g].in[0]);
+    for (int r = 0; r < B; r++) {
         memcpy(mu_out + (size_t)r * Z, h + (size_t)r * 2 * Z, (size_t)Z * sizeof(float));
+        if (logvar_out) memcpy(logvar_out + (size_t)r * Z, h + (size_t)r * 2 * Z + Z, (size_t)Z * sizeof(float));
+    }
 }
+
+void vae_encode_mean(Vae *m, VaeActs *a, int B, float *mu_out) { vae_encode(m, a, B, mu_out, NULL); }
 
 void vae_decode(Vae *m, VaeActs *a, const float *z, int B) {
-    int last = m->n_enc + m->n_dec - 1;
-    decode_logits(m, a, z, B);
-    const float *l = a->act[last];
-    size_t n = (size_t)B * m->in_dim;
-    for (size_t i = 0; i < n; i++) {
-        /* stable sigmoid, as in the loss kernels */
-        float e = expf(-fabsf(l[i]));
-        float inv = 1.0f / (1.0f + e);
-        a->xhat[i] = l[i] >= 0.0f ? inv : e * inv;
-    }
+    int g = m->lay.gaussian, last = m->lay.n_layers - 1;
+    if (z != a->z) memcpy(a->z, z, (size_t)B * m->cfg.zdim * sizeof(float));
+    run_forward(m, a, g + 1, m->lay.n_layers, B);
+    logits_to_xhat(a->act[last], a->xhat, (size_t)B * m->in_dim);
 }

@@ -10,7 +10,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_model(const Vae *m) {
-    if (!m->params || m->n_params == 0 || m->n_tensors < 4) abort();
+    if (!m->params || m->n_params == 0 || m->lay.n_tensors < 4) abort();
     /* touch the last moment: the block must hold 4 * n_params floats */
     volatile float last = m->adam_v[m->n_params - 1];
     (void)last;

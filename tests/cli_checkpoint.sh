@@ -114,7 +114,7 @@ for c in "${CASES[@]}"; do
     expect 1 "vae: $p: " reconstruct --model "$p" -o "$WORK/r.png" --data "$T/d"
     expect 1 "vae: $p: " train --resume "$p" --out "$WORK/run" --data "$T/d" --no-images
     for cmd in $EXTRA; do
-        expect 1 "vae: $p: " "$cmd" --model "$p" --data "$T/d" -o "$WORK/x.out"
+        expect 1 "vae: $p: " "$cmd" --model "$p" --data "$T/d" -o "$WORK/x.png"
     done
 done
 

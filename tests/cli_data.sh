@@ -34,9 +34,9 @@ try_all "$T/nowhere" "$T/nowhere/" "missing"
 # commands added later that read the test split, when this build has them
 run_vae --help
 for cmd in $(sed -n '/^Commands:/,/^$/p' "$OUT" | awk 'NF >= 2 { print $1 }' | grep -xE 'latent|scatter|interpolate'); do
-    expect 1 "vae: $T/nowhere/t10k-images-idx3-ubyte: missing" "$cmd" --model "$MODEL" --data "$T/nowhere" -o "$WORK/x.out"
+    expect 1 "vae: $T/nowhere/t10k-images-idx3-ubyte: missing" "$cmd" --model "$MODEL" --data "$T/nowhere" -o "$WORK/x.png"
     make_data "$T/nine" 200 50 9 9
-    expect 1 "images are 9x9 but the model was trained on 8x8" "$cmd" --model "$MODEL" --data "$T/nine" -o "$WORK/x.out"
+    expect 1 "images are 9x9 but the model was trained on 8x8" "$cmd" --model "$MODEL" --data "$T/nine" -o "$WORK/x.png"
 done
 : >"$T/plainfile"
 try_all "$T/plainfile" "$T/plainfile" ""

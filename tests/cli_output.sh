@@ -49,7 +49,7 @@ run_vae --help
 EXTRA=$(sed -n '/^Commands:/,/^$/p' "$OUT" | awk 'NF >= 2 && $1 != "Commands:" { print $1 }' |
     grep -xE 'latent|scatter|manifold|interpolate' || true)
 for cmd in $EXTRA; do
-    expect 1 "vae: $WORK/no/such/dir/x.out: No such file or directory" "$cmd" --model "$MODEL" --data "$T/d" -o "$WORK/no/such/dir/x.out"
+    expect 1 "vae: $WORK/no/such/dir/x.png: No such file or directory" "$cmd" --model "$MODEL" --data "$T/d" -o "$WORK/no/such/dir/x.png"
     expect 1 "vae: /dev/full: No space left on device" "$cmd" --model "$MODEL" --data "$T/d" -o /dev/full
     mkdir -p "$WORK/adir"
     expect 1 "vae: $WORK/adir: is a directory" "$cmd" --model "$MODEL" --data "$T/d" -o "$WORK/adir"

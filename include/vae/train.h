@@ -38,7 +38,7 @@ typedef struct {
     const char *data_dir;
     const char *out_dir;
     const char *resume;             /* checkpoint to continue, or NULL */
-    int artifacts;                  /* write sample-NN.png / recon-NN.png each epoch */
+    int artifacts;                  /* write sample-NN.png / recon-NN.png / curves.png each epoch */
     volatile sig_atomic_t *stop;    /* set asynchronously to request a clean stop */
     void (*on_progress)(const TrainProgress *p, void *ctx);
     void (*on_epoch)(const TrainEpoch *e, void *ctx);

@@ -58,6 +58,10 @@ typedef struct {
 /* Parses argv[1..argc) (argv[0] is the command name). Returns 0 on success,
  * 1 when --help was printed (exit 0), or EXIT_USAGE after printing the error. */
 int opt_parse(const CommandSpec *cmd, int argc, char **argv);
+/* The same for a command that takes operands (vae plot RUN_DIR...): arguments
+ * that are not options, and everything after "--", go to operands[0..max)
+ * with their count in *n; more than max is a usage error. */
+int opt_parse_operands(const CommandSpec *cmd, int argc, char **argv, const char **operands, int max, int *n);
 void opt_print_help(const CommandSpec *cmd, FILE *out);
 /* `vae: --name: message` and "Try 'vae CMD --help'." on stderr; returns EXIT_USAGE. */
 int usage_error(const CommandSpec *cmd, const char *opt, const char *fmt, ...)
@@ -114,6 +118,12 @@ int cmd_scatter(int argc, char **argv);
 int cmd_manifold(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+/* The image format of -o PATH (cmd_plot.c): 0 with *fmt set; else prints the
+ * error and returns EXIT_USAGE (an unknown extension) or EXIT_RUNTIME (PATH
+ * is a directory). fmt is an int so cli.h need not include vae/plot.h. */
+int cli_plot_format(const CommandSpec *cmd, const char *path, int *fmt);
 
 /* Shared by the commands that read a checkpoint (model_common.c), wrappers of
  * vae/loader.h that print the error and return EXIT_RUNTIME (0 on success).

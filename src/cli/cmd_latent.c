@@ -251,7 +251,7 @@ int cmd_scatter(int argc, char **argv) {
     Opt opts[] = {
         OPT_MODEL(&model),
         OPT_DATA(&data, "data folder (its test split is used)"),
-        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "latent.png", "output PNG", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "latent.png", "output image: .png, .svg or .pdf", NULL, 0},
         {"n", 'n', OPT_INT, &n, 2, 1 << 20, 0, "N", "2000 for t-SNE, all for means", "test images to plot (a seeded random subsample)", NULL, 0},
         {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne", "auto", "plot the means (zdim 2) or a t-SNE map; auto picks means for zdim 2", METHODS, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the subsample and the t-SNE start", NULL, 0},
@@ -267,7 +267,8 @@ int cmd_scatter(int argc, char **argv) {
     };
     CommandSpec cmd = {
         "scatter", "", "vae scatter [-o PATH] [-n N] [--method auto|means|tsne] [--seed S] [--csv PATH]",
-        "Plots the latent means of test images as discs coloured by label (tab10), with a legend.\n"
+        "Plots the latent means of test images as discs coloured by label (a colour-blind-safe\n"
+        "palette), with axes, a legend and a title, as PNG, SVG or PDF (by the extension of -o).\n"
         "For zdim 2 the means themselves are plotted (all test images unless -n); otherwise an exact\n"
         "t-SNE map (perplexity 30, 1000 iterations, early exaggeration 12 for 250, momentum 0.5 then\n"
         "0.8) of a random subsample of N test images (default 2000; about 10-20 s on 2 cores, growing\n"
@@ -276,6 +277,8 @@ int cmd_scatter(int argc, char **argv) {
         "vae scatter --model runs/z20/model.safetensors -o latent.png --seed 1", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    int fmt;
+    if ((rc = cli_plot_format(&cmd, out, &fmt)) != 0) return rc;
     set_threads(threads);
     Loaded l;
     if ((rc = load_all(&l, model, data, 1)) != 0) {
@@ -363,9 +366,11 @@ int cmd_scatter(int argc, char **argv) {
     st.height = height;
     st.radius = radius;
     st.title = title ? title : auto_title;
+    st.xlabel = method == METHOD_MEANS ? "\u03bc0" : "t-SNE 1";
+    st.ylabel = method == METHOD_MEANS ? "\u03bc1" : "t-SNE 2";
     if (strstr(l.dir, "fashion")) st.class_names = FASHION_NAMES;
     VaeError err;
-    if (plot_scatter_png(out, &st, xy, labels, (int)want, NULL, &err) != VAE_OK) rc = runtime_error("%s", err.msg);
+    if (plot_scatter_write(out, &st, xy, labels, (int)want, NULL, &err) != VAE_OK) rc = runtime_error("%s", err.msg);
 done:
     free(idx);
     free(mu);

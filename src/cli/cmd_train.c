@@ -83,7 +83,7 @@ int cmd_train(int argc, char **argv) {
         {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads", NULL, 0},
         {"limit", 0, OPT_LONG, &limit, 1, 1L << 32, 0, "N", "all", "train on the first N training images", NULL, 0},
         {"resume", 0, OPT_STRING, &resume, 0, 0, 0, "PATH", "none", "continue from a checkpoint (model, Adam, RNG, data order)", NULL, 0},
-        {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch sample/recon PNGs", NULL, 0},
+        {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch PNGs (sample/recon grids, curves.png)", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
         OPT_END,
     };
@@ -98,8 +98,9 @@ int cmd_train(int argc, char **argv) {
         "  loss = alpha * R + beta * KL,  R = BCE or SSE summed over the pixels of one image,\n"
         "  KL = -1/2 sum_j (1 + log s2_j - mu_j^2 - s2_j) summed over latent dimensions,\n"
         "and every number printed is the mean of that over images. After each epoch the test set is\n"
-        "evaluated (loss with a sampled z, and with z = mu), a row goes to OUT/metrics.csv, grids to\n"
-        "OUT/sample-NN.png and OUT/recon-NN.png, and the checkpoint to OUT/model.safetensors.\n"
+        "evaluated (loss with a sampled z, and with z = mu), a row goes to OUT/metrics.csv, its curves\n"
+        "to OUT/curves.png, grids to OUT/sample-NN.png and OUT/recon-NN.png, and the checkpoint to\n"
+        "OUT/model.safetensors.\n"
         "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves the checkpoint and exits 130/143;\n"
         "continue with --resume OUT/model.safetensors.",
         "vae train --zdim 20 --epochs 15 --out runs/default", opts};

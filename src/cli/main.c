@@ -28,6 +28,7 @@ static const Command COMMANDS[] = {
     {"manifold", cmd_manifold, "decode a grid over the latent plane, or traversals of each dimension"},
     {"interpolate", cmd_interpolate, "decode the straight line between two test images' means"},
     {"layers", cmd_layers, "the layer list of a model or of --arch options (table or --json)"},
+    {"plot", cmd_plot, "training curves of run folders, or columns of a sweep's results.csv"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -232,15 +232,29 @@ static int set_value(const CommandSpec *cmd, Opt *o, const char *shown, const ch
     return usage_error(cmd, shown, "internal: unknown option type");
 }
 
-int opt_parse(const CommandSpec *cmd, int argc, char **argv) {
+int opt_parse(const CommandSpec *cmd, int argc, char **argv) { return opt_parse_operands(cmd, argc, argv, NULL, 0, NULL); }
+
+int opt_parse_operands(const CommandSpec *cmd, int argc, char **argv, const char **operands, int max, int *n) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             opt_print_help(cmd, stdout);
             return 1;
         }
+    int operands_only = 0;
+    if (n) *n = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         Opt *o = NULL;
+        if (!operands_only && strcmp(arg, "--") == 0 && operands) {
+            operands_only = 1;
+            continue;
+        }
+        if (operands_only || arg[0] != '-' || arg[1] == '\0') {
+            if (!operands) return usage_error(cmd, NULL, "unexpected argument '%s'", arg);
+            if (*n == max) return usage_error(cmd, NULL, "too many arguments (at most %d)", max);
+            operands[(*n)++] = arg;
+            continue;
+        }
         const char *inline_val = NULL;
         char shown[96];
         if (arg[0] == '-' && arg[1] == '-' && arg[2]) {

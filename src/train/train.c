@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "vae/adam.h"
+#include "vae/curves.h"
 #include "vae/fileio.h"
 #include "vae/idx.h"
 #include "vae/image.h"
@@ -295,6 +296,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         epoch = ep;
         epoch_step = 0;
         if (write_metrics_row(cfg->out_dir, &e, err) != VAE_OK) goto done;
+        if (cfg->artifacts && train_write_curves(cfg->out_dir, err) != VAE_OK) goto done;
         if (cfg->artifacts && write_grids(&m, &grid, &test.images, cfg->seed, cfg->out_dir, ep, err) != VAE_OK)
             goto done;
         fill_state(&st, cfg, epoch, step, 0, &rng, NULL, 0, 0, 0, 0, 0);

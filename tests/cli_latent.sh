@@ -98,6 +98,21 @@ EOF'
 check '"$VAE" scatter --model "$M3" -n 37 --perplexity 5 --iterations 200 --csv "$T/t1.csv" -o "$T/s3.png" 2>/dev/null'
 check '"$VAE" scatter --model "$M3" -n 37 --perplexity 5 --iterations 200 --csv "$T/t2.csv" -o "$T/s3b.png" 2>/dev/null && cmp -s "$T/t1.csv" "$T/t2.csv"'
 check '[ "$(png_size "$T/s3.png")" = 800x640 ] && [ "$(tail -n +2 "$T/t1.csv" | wc -l)" -eq 37 ]'
+# Barnes-Hut: same seed, same map for 1 and 2 threads; another map than exact's;
+# the summary on stderr names the method, and --quiet leaves stderr empty
+check '"$VAE" scatter --model "$M3" --tsne bh --perplexity 5 --iterations 200 --threads 1 --csv "$T/b1.csv" -o "$T/b1.png" 2>"$T/b1.err"'
+check '"$VAE" scatter --model "$M3" --tsne bh --perplexity 5 --iterations 200 --threads 2 --csv "$T/b2.csv" -o "$T/b2.png" -q 2>"$T/b2.err"'
+check 'cmp -s "$T/b1.csv" "$T/b2.csv" && ! cmp -s "$T/b1.csv" "$T/t1.csv" && [ "$(tail -n +2 "$T/b1.csv" | wc -l)" -eq 37 ]'
+check 'grep -q "t-SNE (Barnes-Hut, theta 0.5): 37 points" "$T/b1.err" && [ ! -s "$T/b2.err" ]' "(stderr: $(cat "$T/b1.err" "$T/b2.err" 2>/dev/null))"
+check 'grep -q "t-SNE (exact): 37 points" <("$VAE" scatter --model "$M3" --perplexity 5 --iterations 20 -o "$T/e.png" 2>&1 >/dev/null)'
+# the progress line goes to a terminal only, and not with --quiet (script(1) gives a pty)
+if command -v script >/dev/null; then
+    script -qec "\"$VAE\" scatter --model \"$M3\" --perplexity 5 --iterations 60 -o \"$T/p.png\"" /dev/null >"$T/tty.out" 2>&1
+    check 'grep -q "t-SNE iteration 50/60" "$T/tty.out"' "(tty output: $(head -c 300 "$T/tty.out"))"
+    script -qec "\"$VAE\" scatter --model \"$M3\" --perplexity 5 --iterations 60 --quiet -o \"$T/p.png\"" /dev/null >"$T/tty.out" 2>&1
+    check '! grep -q "t-SNE" "$T/tty.out"' "(tty output with --quiet: $(head -c 300 "$T/tty.out"))"
+fi
+check '! grep -q "t-SNE iteration" "$T/b1.err"'
 
 # ---- manifold: N x N grid (zdim 2), one row per dimension (zdim 3); 8x8 tiles, 2-px border ----
 check '"$VAE" manifold --model "$M2" --steps 5 -o "$T/m2.png" && [ "$(png_size "$T/m2.png")" = 52x52 ]' "(got $(png_size "$T/m2.png" 2>/dev/null))"

@@ -125,7 +125,8 @@ range_cases() {   # range_cases CMD "OPT VALUE"...
 range_cases latent "--threads 0" "-t 1025"
 range_cases scatter "-n 1" "-n 0" "-n 1048577" "--perplexity 0" "--perplexity -1" "--perplexity 1001" \
     "--iterations 0" "--iterations 100001" "--width 299" "--width 8193" "--height 299" "--height 9000" \
-    "--radius -1" "--radius 21" "--seed -1" "--threads 0" "--threads 65" "--method pca"
+    "--radius -1" "--radius 21" "--seed -1" "--threads 0" "--threads 65" "--method pca" \
+    "--tsne fast" "--theta -0.1" "--theta 1.5"
 range_cases manifold "--steps 1" "-s 201" "--index -1" "-i 4294967297" "--dims 0" "--dims 4097" "--threads 0"
 range_cases interpolate "--from -1" "--to -1" "--from 4294967297" "--steps 1" "-s 1001" "--threads 0"
 

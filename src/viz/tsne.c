@@ -1,7 +1,8 @@
-/* Exact t-SNE: perplexity calibration, the symmetric affinities P, and the
- * gradient descent on a 2-D map (see include/vae/tsne.h). The two O(n^2)
- * loops (calibration and gradient) are split by rows over a few threads; each
- * row's work is independent, so the result does not depend on the count. */
+/* Exact t-SNE (perplexity calibration, dense P, O(n^2) gradient) and the
+ * gradient descent both methods share (see include/vae/tsne.h); Barnes-Hut's
+ * trees are in tsne_bh.c. The per-point loops are split by rows over a few
+ * threads; each row's work is independent and sums over rows are taken in row
+ * order afterwards, so the result does not depend on the thread count. */
 #include "vae/tsne.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "vae/rng.h"
+#include "tsne_internal.h"
 
 void tsne_default_config(TsneConfig *c) {
     memset(c, 0, sizeof *c);
@@ -24,6 +26,13 @@ void tsne_default_config(TsneConfig *c) {
     c->min_gain = 0.01;
     c->seed = 1;
     c->threads = 1;
+    c->method = TSNE_AUTO;
+    c->theta = 0.5;
+}
+
+TsneMethod tsne_method_for(const TsneConfig *c, int n) {
+    if (c->method != TSNE_AUTO) return c->method;
+    return n <= TSNE_EXACT_MAX_N ? TSNE_EXACT : TSNE_BARNES_HUT;
 }
 
 /* ---- a minimal "run f over row ranges on T threads" helper ---- */
@@ -40,11 +49,7 @@ static void *row_job_main(void *arg) {
     return NULL;
 }
 
-#define TSNE_MAX_THREADS 64
-
-/* Splits [0, n) into `threads` contiguous parts; part k runs fn(ctx, a, b, k).
- * Falls back to running a part on the caller if a thread cannot start. */
-static void run_rows(int n, int threads, void (*fn)(void *, int, int, int), void *ctx) {
+void tsne_run_rows(int n, int threads, void (*fn)(void *, int, int, int), void *ctx) {
     if (threads < 1) threads = 1;
     if (threads > TSNE_MAX_THREADS) threads = TSNE_MAX_THREADS;
     if (threads > n) threads = n;
@@ -70,61 +75,63 @@ static void run_rows(int n, int threads, void (*fn)(void *, int, int, int), void
 
 /* ---- input affinities ---- */
 
+void tsne_calibrate_row(const double *dist2, int m, double log_perp, double *p) {
+    double dmin = INFINITY;
+    for (int j = 0; j < m; j++)
+        if (dist2[j] < dmin) dmin = dist2[j];
+    double beta = 1.0, lo = 0.0, hi = INFINITY, sum = 0;
+    for (int it = 0; it < 200; it++) {
+        double wsum = 0;
+        sum = 0;
+        for (int j = 0; j < m; j++) {
+            double e = exp(-beta * (dist2[j] - dmin));
+            sum += e;
+            wsum += e * (dist2[j] - dmin);
+        }
+        double h = log(sum) + beta * wsum / sum;
+        double diff = h - log_perp;
+        if (fabs(diff) < 1e-5) break;
+        if (diff > 0) { /* too flat: sharpen */
+            lo = beta;
+            beta = isinf(hi) ? beta * 2 : (beta + hi) / 2;
+        } else {
+            hi = beta;
+            beta = (beta + lo) / 2;
+        }
+    }
+    for (int j = 0; j < m; j++) p[j] = exp(-beta * (dist2[j] - dmin)) / sum;
+}
+
 typedef struct {
     const float *x;
     int n, d;
     double log_perp;
     float *p;           /* (n, n): row i holds p_{j|i} */
-    double *dist;       /* (threads, n) scratch: squared distances of one row */
+    double *dist;       /* (threads, 2n) scratch: squared distances of one row, and their p */
 } CalibCtx;
 
-/* Row i: p_{j|i} = exp(-beta d_ij) / sum_k exp(-beta d_ik), with beta found
- * by bisection so the row's entropy (nats) equals log(perplexity). Distances
- * are shifted by their minimum before exp so nothing underflows to 0. */
+/* Row i: p_{j|i} = exp(-beta d_ij) / sum_k exp(-beta d_ik) over every j != i. */
 static void calibrate_rows(void *arg, int row0, int row1, int part) {
     CalibCtx *c = arg;
     int n = c->n, d = c->d;
-    double *dist = c->dist + (size_t)part * n;
+    double *dist = c->dist + (size_t)part * 2 * n, *prow = dist + n;
     for (int i = row0; i < row1; i++) {
         const float *xi = c->x + (size_t)i * d;
-        double dmin = INFINITY;
+        int m = 0;
         for (int j = 0; j < n; j++) {
-            if (j == i) {
-                dist[j] = 0;
-                continue;
-            }
+            if (j == i) continue;
             const float *xj = c->x + (size_t)j * d;
             double s = 0;
             for (int k = 0; k < d; k++) {
                 double t = (double)xi[k] - (double)xj[k];
                 s += t * t;
             }
-            dist[j] = s;
-            if (s < dmin) dmin = s;
+            dist[m++] = s;
         }
-        double beta = 1.0, lo = 0.0, hi = INFINITY, sum = 0;
+        tsne_calibrate_row(dist, m, c->log_perp, prow);
         float *pi = c->p + (size_t)i * n;
-        for (int it = 0; it < 200; it++) {
-            double wsum = 0;
-            sum = 0;
-            for (int j = 0; j < n; j++) {
-                if (j == i) continue;
-                double e = exp(-beta * (dist[j] - dmin));
-                sum += e;
-                wsum += e * (dist[j] - dmin);
-            }
-            double h = log(sum) + beta * wsum / sum;
-            double diff = h - c->log_perp;
-            if (fabs(diff) < 1e-5) break;
-            if (diff > 0) { /* too flat: sharpen */
-                lo = beta;
-                beta = isinf(hi) ? beta * 2 : (beta + hi) / 2;
-            } else {
-                hi = beta;
-                beta = (beta + lo) / 2;
-            }
-        }
-        for (int j = 0; j < n; j++) pi[j] = j == i ? 0.0f : (float)(exp(-beta * (dist[j] - dmin)) / sum);
+        m = 0;
+        for (int j = 0; j < n; j++) pi[j] = j == i ? 0.0f : (float)prow[m++];
     }
 }
 
@@ -199,7 +206,7 @@ static void kl_rows(void *arg, int row0, int row1, int part) {
 /* KL(P || Q) for the current map; needs Z from the last gradient pass. */
 static double tsne_kl(const float *p, const double *y, int n, double zsum, int threads, double *klrow) {
     KlCtx k = {p, y, n, log(zsum), klrow};
-    run_rows(n, threads, kl_rows, &k);
+    tsne_run_rows(n, threads, kl_rows, &k);
     double s = 0;
     for (int i = 0; i < n; i++) s += klrow[i];
     return s;
@@ -207,13 +214,13 @@ static double tsne_kl(const float *p, const double *y, int n, double zsum, int t
 
 /* gradient terms of every row into g, and Z = sum of num_ij over i != j */
 static double tsne_gradient(GradCtx *g, int threads) {
-    run_rows(g->n, threads, gradient_rows, g);
+    tsne_run_rows(g->n, threads, gradient_rows, g);
     double z = 0;
     for (int i = 0; i < g->n; i++) z += g->zrow[i];
     return z;
 }
 
-static int check_input(const float *x, int n, int d, double perplexity, VaeError *err) {
+int tsne_check_input(const float *x, int n, int d, double perplexity, VaeError *err) {
     if (n < 2 || d < 1) return vae_fail(err, "t-SNE: needs at least 2 points of dimension >= 1 (got %d x %d)", n, d);
     if (!(perplexity >= 1.0) || 3.0 * perplexity > (double)(n - 1))
         return vae_fail(err, "t-SNE: perplexity %g is out of range for %d points (needs 1 <= perplexity <= %g)",
@@ -227,41 +234,31 @@ static int check_input(const float *x, int n, int d, double perplexity, VaeError
     return VAE_OK;
 }
 
-static int clamp_threads(int t) { return t < 1 ? 1 : (t > TSNE_MAX_THREADS ? TSNE_MAX_THREADS : t); }
-
 int tsne_conditional_affinities(const float *x, int n, int d, double perplexity, int threads, float *p,
                                 VaeError *err) {
-    if (check_input(x, n, d, perplexity, err) != VAE_OK) return VAE_ERR;
-    threads = clamp_threads(threads);
-    double *dist = malloc((size_t)threads * (size_t)n * sizeof(double));
+    if (tsne_check_input(x, n, d, perplexity, err) != VAE_OK) return VAE_ERR;
+    threads = tsne_clamp_threads(threads);
+    double *dist = malloc((size_t)threads * 2 * (size_t)n * sizeof(double));
     if (!dist) return vae_fail(err, "t-SNE: out of memory for %d points", n);
     CalibCtx cc = {x, n, d, log(perplexity), p, dist};
-    run_rows(n, threads, calibrate_rows, &cc);
+    tsne_run_rows(n, threads, calibrate_rows, &cc);
     free(dist);
     return VAE_OK;
 }
 
-int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, double *kl_out, VaeError *err) {
-    if (check_input(x, n, d, c->perplexity, err) != VAE_OK) return VAE_ERR;
-    if (c->iterations < 1 || !(c->learning_rate > 0) || !(c->exaggeration >= 1) || !(c->min_gain > 0))
-        return vae_fail(err, "t-SNE: invalid settings (iterations %d, learning rate %g, exaggeration %g)",
-                        c->iterations, c->learning_rate, c->exaggeration);
-    int threads = clamp_threads(c->threads);
-    size_t nn_bytes = (size_t)n * (size_t)n * sizeof(float); /* checked by check_input */
-    float *p = malloc(nn_bytes);
-    /* per point: attr (2), rep (2), update (2), gains (2), row Z (1), row KL (1) */
-    double *work = malloc((size_t)n * 10 * sizeof(double));
-    if (!p || !work) {
-        free(p);
-        free(work);
-        return vae_fail(err, "t-SNE: out of memory for %d points (%zu MB)", n, nn_bytes >> 20);
+/* Exact t-SNE's P (n, n): calibrated rows, symmetrised p_ij = (p_{j|i} + p_{i|j}) / 2n,
+ * floored at 1e-12 so log() stays finite. NULL with a message on failure. */
+static float *dense_affinities(const float *x, int n, int d, double perplexity, int threads, VaeError *err) {
+    float *p = malloc((size_t)n * (size_t)n * sizeof(float)); /* size checked by tsne_check_input */
+    if (!p) {
+        vae_fail(err, "t-SNE: out of memory for %d points (%zu MB); use Barnes-Hut", n,
+                 ((size_t)n * (size_t)n * sizeof(float)) >> 20);
+        return NULL;
     }
-    if (tsne_conditional_affinities(x, n, d, c->perplexity, threads, p, err) != VAE_OK) {
+    if (tsne_conditional_affinities(x, n, d, perplexity, threads, p, err) != VAE_OK) {
         free(p);
-        free(work);
-        return VAE_ERR;
+        return NULL;
     }
-    /* symmetrize: p_ij = (p_{j|i} + p_{i|j}) / 2n, floored so log() stays finite */
     for (int i = 0; i < n; i++) {
         for (int j = i + 1; j < n; j++) {
             float v = (float)(((double)p[(size_t)i * n + j] + (double)p[(size_t)j * n + i]) / (2.0 * n));
@@ -270,8 +267,87 @@ int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, doubl
         }
         p[(size_t)i * n + i] = 0.0f;
     }
+    return p;
+}
+
+void tsne_gradient_exact(const float *p, const double *y, int n, double exag, int threads, double *grad) {
+    double *work = malloc((size_t)n * 5 * sizeof(double));
+    if (!work) { /* a void function for tests; they pass small n */
+        for (int i = 0; i < 2 * n; i++) grad[i] = NAN;
+        return;
+    }
+    GradCtx g = {p, y, n, exag, work, work + 2 * (size_t)n, work + 4 * (size_t)n};
+    double z = tsne_gradient(&g, tsne_clamp_threads(threads));
+    for (int i = 0; i < 2 * n; i++) grad[i] = 4.0 * (exag * g.attr[i] - g.rep[i] / z);
+    free(work);
+}
+
+int tsne_gradient_bh(const TsneSparse *p, const double *y, int n, double exag, double theta, int threads,
+                     double *grad, VaeError *err) {
+    TsneBh *bh = NULL;
+    double *work = malloc((size_t)n * 5 * sizeof(double));
+    if (!work || tsne_bh_init(&bh, n, err) != VAE_OK) {
+        free(work);
+        return work ? VAE_ERR : vae_fail(err, "t-SNE: out of memory for %d points", n);
+    }
+    double *attr = work, *rep = work + 2 * (size_t)n, *zrow = work + 4 * (size_t)n;
+    double z = tsne_bh_terms(bh, p, y, theta, tsne_clamp_threads(threads), attr, rep, zrow);
+    tsne_bh_free(bh);
+    if (z < 0) {
+        free(work);
+        return vae_fail(err, "t-SNE: out of memory for the quadtree of %d points", n);
+    }
+    for (int i = 0; i < 2 * n; i++) grad[i] = 4.0 * (exag * attr[i] - rep[i] / z);
+    free(work);
+    return VAE_OK;
+}
+
+int tsne_kl_divergence(const float *x, int n, int d, double perplexity, const double *y, int threads, double *kl,
+                       VaeError *err) {
+    if (tsne_check_input(x, n, d, perplexity, err) != VAE_OK) return VAE_ERR;
+    threads = tsne_clamp_threads(threads);
+    float *p = dense_affinities(x, n, d, perplexity, threads, err);
+    double *work = p ? malloc((size_t)n * 6 * sizeof(double)) : NULL;
+    if (!work) {
+        free(p);
+        return p ? vae_fail(err, "t-SNE: out of memory for %d points", n) : VAE_ERR;
+    }
+    GradCtx g = {p, y, n, 1.0, work, work + 2 * (size_t)n, work + 4 * (size_t)n};
+    double z = tsne_gradient(&g, threads);
+    *kl = tsne_kl(p, y, n, z, threads, work + 5 * (size_t)n);
+    free(p);
+    free(work);
+    return VAE_OK;
+}
+
+int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, double *kl_out, VaeError *err) {
+    if (tsne_check_input(x, n, d, c->perplexity, err) != VAE_OK) return VAE_ERR;
+    if (c->iterations < 1 || !(c->learning_rate > 0) || !(c->exaggeration >= 1) || !(c->min_gain > 0) ||
+        !(c->theta >= 0 && c->theta <= 10) || c->method < TSNE_AUTO || c->method > TSNE_BARNES_HUT)
+        return vae_fail(err, "t-SNE: invalid settings (iterations %d, learning rate %g, exaggeration %g, theta %g)",
+                        c->iterations, c->learning_rate, c->exaggeration, c->theta);
+    int threads = tsne_clamp_threads(c->threads);
+    int bh_method = tsne_method_for(c, n) == TSNE_BARNES_HUT;
+    float *p = NULL;
+    TsneSparse sp = {0};
+    TsneBh *bh = NULL;
+    /* per point: attr (2), rep (2), update (2), gains (2), row Z (1), row KL (1) */
+    double *work = malloc((size_t)n * 10 * sizeof(double));
+    if (!work) return vae_fail(err, "t-SNE: out of memory for %d points", n);
+    if (bh_method) {
+        if (tsne_sparse_affinities(x, n, d, c->perplexity, threads, &sp, err) != VAE_OK ||
+            tsne_bh_init(&bh, n, err) != VAE_OK) {
+            tsne_sparse_free(&sp);
+            free(work);
+            return VAE_ERR;
+        }
+    } else if (!(p = dense_affinities(x, n, d, c->perplexity, threads, err))) {
+        free(work);
+        return VAE_ERR;
+    }
 
     double *attr = work, *rep = work + 2 * (size_t)n, *upd = work + 4 * (size_t)n, *gains = work + 6 * (size_t)n;
+    double *zrow = work + 8 * (size_t)n, *klrow = work + 9 * (size_t)n;
     Rng r;
     rng_seed(&r, c->seed);
     for (int i = 0; i < 2 * n; i++) {
@@ -281,15 +357,25 @@ int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, doubl
         upd[i] = 0;
         gains[i] = 1;
     }
-    double *zrow = work + 8 * (size_t)n, *klrow = work + 9 * (size_t)n;
+    int rc = VAE_OK;
     double zsum = 1;
-    for (int it = 0; it < c->iterations; it++) {
+    /* it == iterations: one more pass for the final map's Z and KL */
+    for (int it = 0; it <= c->iterations; it++) {
         double exag = it < c->exaggeration_iters ? c->exaggeration : 1.0;
         double mom = it < c->momentum_switch ? c->momentum_initial : c->momentum_final;
-        GradCtx g = {p, y, n, exag, attr, rep, zrow};
-        zsum = tsne_gradient(&g, threads);
+        if (bh_method) {
+            zsum = tsne_bh_terms(bh, &sp, y, c->theta, threads, attr, rep, zrow);
+            if (zsum < 0) {
+                rc = vae_fail(err, "t-SNE: out of memory for the quadtree of %d points", n);
+                break;
+            }
+        } else {
+            GradCtx g = {p, y, n, exag, attr, rep, zrow};
+            zsum = tsne_gradient(&g, threads);
+        }
+        if (it == c->iterations) break;
         if (c->on_report && c->report_every > 0 && it > 0 && it % c->report_every == 0)
-            c->on_report(it, tsne_kl(p, y, n, zsum, threads, klrow), c->ctx);
+            c->on_report(it, bh_method ? tsne_bh_kl(&sp, y, zsum) : tsne_kl(p, y, n, zsum, threads, klrow), c->ctx);
         double mean0 = 0, mean1 = 0;
         for (int i = 0; i < 2 * n; i++) {
             double grad = 4.0 * (exag * attr[i] - rep[i] / zsum);
@@ -310,16 +396,17 @@ int tsne_run(const TsneConfig *c, const float *x, int n, int d, double *y, doubl
             y[2 * i + 1] -= mean1 / n;
         }
     }
-    /* final KL needs Z of the final map */
-    GradCtx g = {p, y, n, 1.0, attr, rep, zrow};
-    zsum = tsne_gradient(&g, threads);
-    double kl = tsne_kl(p, y, n, zsum, threads, klrow);
-    if (c->on_report && c->report_every > 0) c->on_report(c->iterations, kl, c->ctx);
-    if (kl_out) *kl_out = kl;
-    int ok = 1;
-    for (int i = 0; i < 2 * n; i++) ok &= isfinite(y[i]) != 0;
+    if (rc == VAE_OK) {
+        double kl = bh_method ? tsne_bh_kl(&sp, y, zsum) : tsne_kl(p, y, n, zsum, threads, klrow);
+        if (c->on_report && c->report_every > 0) c->on_report(c->iterations, kl, c->ctx);
+        if (kl_out) *kl_out = kl;
+        int ok = 1;
+        for (int i = 0; i < 2 * n; i++) ok &= isfinite(y[i]) != 0;
+        if (!ok) rc = vae_fail(err, "t-SNE: the map diverged (non-finite coordinates)");
+    }
     free(p);
+    tsne_sparse_free(&sp);
+    tsne_bh_free(bh);
     free(work);
-    if (!ok) return vae_fail(err, "t-SNE: the map diverged (non-finite coordinates)");
-    return VAE_OK;
+    return rc;
 }

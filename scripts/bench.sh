@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Speed benchmark: vae against an independent PyTorch reference of the same
 # model (784-400-20, BCE, batch 128, one epoch of MNIST), alternating A B runs,
-# plus a GEMM-only bound (tests/bench/gemm_probe.c), load/sample times and a
-# batch-size curve. Prints a table; writes <out>/results.json and every raw run.
+# each at its best setting (PyTorch's includes OPENBLAS_CORETYPE: Debian's
+# PyTorch links the same OpenBLAS), plus a GEMM-only bound with the kernel set
+# vae uses (tests/bench/gemm_probe.c), load/sample times and a batch-size
+# curve. Speeds are training images/s as each program measures its own
+# training loop, not whole-process time (which mostly measures Python's
+# start-up). Prints a table; writes <out>/results.json and every raw run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +24,8 @@ CURVE="32 128 512 2048"
 TORCH_CURVE=1
 QUICK=0
 FIX_VAE_T=""      # --vae-threads: skip the vae thread selection
-FIX_TORCH_T=""    # --torch-threads T:B: skip the PyTorch thread selection
+FIX_TORCH_T=""    # --torch-threads T:B[:CORE]: skip the PyTorch setting selection
+ARCH=""           # --arch: passed to both trainers (conv/resnet models)
 NPROC=$(nproc 2>/dev/null || echo 1)
 
 usage() {
@@ -28,9 +33,16 @@ usage() {
 usage: scripts/bench.sh [options]
   Trains the default model (784-400-20, BCE, batch 128) for one epoch on MNIST
   with vae and with PyTorch (scripts/reference/train_torch.py), A B A B ...,
-  and reports medians of training images/s, process wall time and peak RSS,
-  the GEMM-only bound from gemm_probe, MNIST load times, 'vae sample -n 128'
-  time and a batch-size curve.
+  each at its fastest setting, and reports medians of training images/s (each
+  trainer's own timing of its training loop), the ratio per pair and its
+  spread (the noise of the machine), process wall time and peak RSS, the
+  GEMM-only bound from gemm_probe with the kernel set vae uses, MNIST load
+  times, 'vae sample -n 128' time and a batch-size curve.
+  PyTorch's setting is picked from {1, cores} intra-op threads x {1, cores}
+  OpenBLAS threads x OPENBLAS_CORETYPE {OpenBLAS's default, SkylakeX (on
+  AVX-512 CPUs)}; vae's from --threads {1, cores} (vae picks its kernel set
+  itself, see README "BLAS kernels"). An OPENBLAS_CORETYPE already set in the
+  environment is used for both and not varied.
 
   --data DIR       MNIST IDX files (default data/mnist; fetched with
                    scripts/get-data.sh when that default is missing)
@@ -45,8 +57,12 @@ usage: scripts/bench.sh [options]
   --no-torch-curve measure the batch-size curve for vae only
   --vae-threads T  use 'vae train --threads T' instead of picking the faster of
                    1 and all cores with one trial epoch each
-  --torch-threads T:B  PyTorch set_num_threads(T) with OPENBLAS_NUM_THREADS=B,
-                   instead of picking the fastest of {1, cores} x {1, cores}
+  --torch-threads T:B[:CORE]  PyTorch set_num_threads(T) with
+                   OPENBLAS_NUM_THREADS=B (and OPENBLAS_CORETYPE=CORE; "default"
+                   leaves it unset), instead of picking the fastest setting
+  --arch A         model architecture passed to both trainers (mlp, conv,
+                   resnet; default: the trainers' default, mlp). The GEMM-only
+                   bound is measured for the MLP only.
   --quick          1 pair, vae-only curve, fewer repetitions (about a minute)
   -h, --help       this text
 Example: scripts/bench.sh --quick --out /tmp/bench
@@ -67,7 +83,8 @@ while [ $# -gt 0 ]; do
         --curve) CURVE=${2?--curve needs a list}; shift 2 ;;
         --no-torch-curve) TORCH_CURVE=0; shift ;;
         --vae-threads) FIX_VAE_T=${2:?--vae-threads needs a number}; shift 2 ;;
-        --torch-threads) FIX_TORCH_T=${2:?--torch-threads needs T:B}; shift 2 ;;
+        --torch-threads) FIX_TORCH_T=${2:?--torch-threads needs T:B[:CORE]}; shift 2 ;;
+        --arch) ARCH=${2:?--arch needs a name}; shift 2 ;;
         --quick) QUICK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option '$1'" ;;
@@ -76,7 +93,8 @@ done
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "--pairs: '$PAIRS' is not an integer >= 1"
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "--seed: '$SEED' is not a non-negative integer"
 [ -z "$FIX_VAE_T" ] || [[ "$FIX_VAE_T" =~ ^[1-9][0-9]*$ ]] || die "--vae-threads: '$FIX_VAE_T' is not an integer >= 1"
-[ -z "$FIX_TORCH_T" ] || [[ "$FIX_TORCH_T" =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "--torch-threads: '$FIX_TORCH_T' is not T:B (e.g. 1:1)"
+[ -z "$FIX_TORCH_T" ] || [[ "$FIX_TORCH_T" =~ ^[1-9][0-9]*:[1-9][0-9]*(:[A-Za-z0-9]+)?$ ]] || die "--torch-threads: '$FIX_TORCH_T' is not T:B or T:B:CORE (e.g. 2:1:SkylakeX)"
+[ -z "$ARCH" ] || [[ "$ARCH" =~ ^[a-z0-9_-]+$ ]] || die "--arch: '$ARCH' is not an architecture name"
 for b in $CURVE; do [[ "$b" =~ ^[1-9][0-9]*$ ]] || die "--curve: '$b' is not a batch size"; done
 if [ "$QUICK" = 1 ]; then PAIRS=1; TORCH_CURVE=0; fi
 REPS=3; [ "$QUICK" = 1 ] && REPS=1
@@ -162,30 +180,59 @@ progress() { echo "bench.sh: $*" >&2; }
 
 VAE_OUTS="$RAW/vae-out"
 mkdir -p "$VAE_OUTS"
+ARCH_ARGS=(); [ -n "$ARCH" ] && ARCH_ARGS=(--arch "$ARCH")
+# PyTorch's twin takes --arch only once it has the other architectures
+TORCH_ARCH_ARGS=()
+if [ -n "$ARCH" ] && [ "$ARCH" != mlp ]; then
+    "$PY" "$TORCH_SCRIPT" --help 2>/dev/null | grep -q -- '--arch' ||
+        die "--arch $ARCH: $TORCH_SCRIPT has no --arch option yet"
+    TORCH_ARCH_ARGS=(--arch "$ARCH")
+fi
 vae_train() {   # vae_train KIND PARAM NAME THREADS BATCH
     run_timed "$1" "$2" "$3" "$VAE" train --data "$DATA" --out "$VAE_OUTS/$3" --epochs 1 \
-        --batch "$5" --threads "$4" --seed "$SEED" --no-images --json
+        --batch "$5" --threads "$4" --seed "$SEED" --no-images --json "${ARCH_ARGS[@]}"
 }
 TORCH_EVAL=--eval
-torch_train() { # torch_train KIND PARAM NAME THREADS BLAS_THREADS BATCH [extra...]
-    local kind=$1 param=$2 name=$3 th=$4 bt=$5 batch=$6; shift 6
-    run_timed "$kind" "$param" "$name" "$PY" "$TORCH_SCRIPT" --data "$DATA" --epochs 1 \
-        --batch "$batch" --threads "$th" --blas-threads "$bt" --seed "$SEED" --json "$@"
+# torch_train KIND PARAM NAME THREADS BLAS_THREADS CORE BATCH [extra...]; CORE "default" = unset
+torch_train() {
+    local kind=$1 param=$2 name=$3 th=$4 bt=$5 core=$6 batch=$7; shift 7
+    local envs=()
+    [ "$core" != default ] && envs=(OPENBLAS_CORETYPE="$core")
+    run_timed "$kind" "$param" "$name" env "${envs[@]}" "$PY" "$TORCH_SCRIPT" --data "$DATA" --epochs 1 \
+        --batch "$batch" --threads "$th" --blas-threads "$bt" --seed "$SEED" --json "${TORCH_ARCH_ARGS[@]}" "$@"
 }
+
+# The kernel sets: vae picks its own (README "BLAS kernels"); the GEMM bound
+# is measured with the same one. A user's OPENBLAS_CORETYPE holds for all.
+VAE_CORE=$("$VAE" --version | sed -n 's/^kernels: \([A-Za-z0-9_]*\).*/\1/p')
+[ -n "$VAE_CORE" ] || die "'$VAE --version' names no kernel set"
+CORES="default"
+if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+    CORES="$OPENBLAS_CORETYPE"
+    progress "OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE is set: both trainers use it"
+elif grep -q ' avx512f ' /proc/cpuinfo 2>/dev/null && grep -q ' avx512bw ' /proc/cpuinfo &&
+     grep -q ' avx512dq ' /proc/cpuinfo && grep -q ' avx512vl ' /proc/cpuinfo; then
+    CORES="default SkylakeX"
+fi
 
 T_START=$(now_ns)
 
 # ---------------------------------------------------------------- 1. GEMM-only bound
-progress "gemm_probe (batch 128, 1 and $NPROC threads)"
 THREAD_SET="1"; [ "$NPROC" -gt 1 ] && THREAD_SET="1 $NPROC"
-for t in $THREAD_SET; do
-    run_timed probe "128:$t" "probe-b128-t$t" "$PROBE" --batch 128 --threads "$t" --json
-done
+probe() {   # probe PARAM NAME BATCH THREADS: the bound with vae's kernel set
+    run_timed probe "$1" "$2" env OPENBLAS_CORETYPE="$VAE_CORE" "$PROBE" --batch "$3" --threads "$4" --json
+}
+MLP=1; [ -n "$ARCH" ] && [ "$ARCH" != mlp ] && MLP=0
+if [ "$MLP" = 1 ]; then
+    progress "gemm_probe (batch 128, 1 and $NPROC threads, $VAE_CORE kernels)"
+    for t in $THREAD_SET; do probe "128:$t" "probe-b128-t$t" 128 "$t"; done
+fi
 
-# ---------------------------------------------------------------- 2. thread settings
+# ---------------------------------------------------------------- 2. settings
 # Each trainer is measured at its best setting. PyTorch: intra-op threads
-# (torch.set_num_threads) x OpenBLAS threads, 1 or all cores each; vae: --threads.
-progress "choosing thread settings (vae: $THREAD_SET; PyTorch: threads x BLAS threads)"
+# (torch.set_num_threads) x OpenBLAS threads, 1 or all cores each, x kernel
+# set; vae: --threads.
+progress "choosing settings (vae --threads: $THREAD_SET; PyTorch: threads x BLAS threads x kernels {$CORES})"
 best_vae_t=1; best_vae_ips=0
 # two trials per setting, best kept: one run disturbed by the shared machine
 # must not decide the setting of the whole benchmark
@@ -202,28 +249,32 @@ done
 sel_json="$RAW/select-vae-t$best_vae_t-1.out"
 if [ -n "$(jget "$sel_json" loss_mu)$(jget "$sel_json" test_loss)" ]; then TORCH_EVAL=--eval; else TORCH_EVAL=--no-eval; fi
 
-best_torch="1:1"; best_torch_ips=0
+best_torch="1:1:default"; best_torch_ips=0
 SEL_LIMIT=30000; [ "$QUICK" = 1 ] && SEL_LIMIT=15000
-TORCH_SET=$(for th in $THREAD_SET; do for bt in $THREAD_SET; do echo "$th:$bt"; done; done)
-for tb in ${FIX_TORCH_T:-$TORCH_SET}; do
-    th=${tb%%:*}; bt=${tb##*:}
+TORCH_SET=$(for th in $THREAD_SET; do for bt in $THREAD_SET; do for c in $CORES; do echo "$th:$bt:$c"; done; done; done)
+if [ -n "$FIX_TORCH_T" ]; then
+    TORCH_SET=$FIX_TORCH_T
+    [[ "$TORCH_SET" =~ ^[0-9]+:[0-9]+$ ]] && TORCH_SET="$TORCH_SET:${OPENBLAS_CORETYPE:-default}"
+fi
+for tbc in $TORCH_SET; do
+    IFS=: read -r th bt c <<<"$tbc"
     for trial in 1 2; do
-        torch_train sel_torch "$th:$bt" "select-torch-t$th-b$bt-$trial" "$th" "$bt" 128 --no-eval --limit "$SEL_LIMIT"
-        ips=$(jget "$RAW/select-torch-t$th-b$bt-$trial.out" train_images_per_sec)
-        if awk -v a="$ips" -v b="$best_torch_ips" 'BEGIN{exit !(a > b)}'; then best_torch="$th:$bt"; best_torch_ips=$ips; fi
+        torch_train sel_torch "$th:$bt:$c" "select-torch-t$th-b$bt-$c-$trial" "$th" "$bt" "$c" 128 --no-eval --limit "$SEL_LIMIT"
+        ips=$(jget "$RAW/select-torch-t$th-b$bt-$c-$trial.out" train_images_per_sec)
+        if awk -v a="$ips" -v b="$best_torch_ips" 'BEGIN{exit !(a > b)}'; then best_torch="$th:$bt:$c"; best_torch_ips=$ips; fi
     done
 done
-TT=${best_torch%%:*}; TB=${best_torch##*:}
-progress "chosen: vae --threads $best_vae_t; PyTorch set_num_threads($TT), OPENBLAS_NUM_THREADS=$TB"
+IFS=: read -r TT TB TC <<<"$best_torch"
+progress "chosen: vae --threads $best_vae_t ($VAE_CORE kernels); PyTorch set_num_threads($TT), OPENBLAS_NUM_THREADS=$TB, OPENBLAS_CORETYPE=$TC"
 
 # ---------------------------------------------------------------- 3. A/B pairs
 for i in $(seq 1 "$PAIRS"); do
     progress "pair $i/$PAIRS: vae"
     vae_train pair_vae "$i" "pair$i-vae" "$best_vae_t" 128
     progress "pair $i/$PAIRS: PyTorch"
-    torch_train pair_torch "$i" "pair$i-torch" "$TT" "$TB" 128 "$TORCH_EVAL"
+    torch_train pair_torch "$i" "pair$i-torch" "$TT" "$TB" "$TC" 128 "$TORCH_EVAL"
     # the bound again beside each pair: on a shared machine it drifts with the load
-    run_timed probe "128:$best_vae_t" "probe-b128-t$best_vae_t-pair$i" "$PROBE" --batch 128 --threads "$best_vae_t" --json
+    if [ "$MLP" = 1 ]; then probe "128:$best_vae_t" "probe-b128-t$best_vae_t-pair$i" 128 "$best_vae_t"; fi
 done
 
 # ---------------------------------------------------------------- 4. load and sample times
@@ -268,19 +319,19 @@ for b in $CURVE; do
         vae_train curve_vae "$b" "curve-vae-b$b" "$best_vae_t" "$b"
         if [ "$TORCH_CURVE" = 1 ]; then
             progress "curve: PyTorch batch $b"
-            torch_train curve_torch "$b" "curve-torch-b$b" "$TT" "$TB" "$b" --no-eval
+            torch_train curve_torch "$b" "curve-torch-b$b" "$TT" "$TB" "$TC" "$b" --no-eval
         fi
     fi
-    run_timed probe "$b:$best_vae_t" "probe-b$b-t$best_vae_t" "$PROBE" --batch "$b" --threads "$best_vae_t" --json
+    if [ "$MLP" = 1 ]; then probe "$b:$best_vae_t" "probe-b$b-t$best_vae_t" "$b" "$best_vae_t"; fi
 done
 
 T_END=$(now_ns)
 
 # ---------------------------------------------------------------- 6. summary
-"$PY" - "$RAW" "$OUT" "$PAIRS" "$CURVE" "$T_START" "$T_END" "$VAE" "$DATA" <<'EOF'
+"$PY" - "$RAW" "$OUT" "$PAIRS" "$CURVE" "$T_START" "$T_END" "$VAE" "$DATA" "$VAE_CORE" "${ARCH:-mlp}" <<'EOF'
 import json, os, platform, re, statistics, subprocess, sys, time
 
-raw, out, pairs, curve, t_start, t_end, vae_bin, data = sys.argv[1:9]
+raw, out, pairs, curve, t_start, t_end, vae_bin, data, vae_core, arch = sys.argv[1:11]
 curve = [int(b) for b in curve.split()]
 runs = [l.rstrip("\n").split("\t") for l in open(os.path.join(raw, "manifest.tsv")) if l.strip()]
 
@@ -348,7 +399,7 @@ def best_by_param(kind):
 sel_vae = best_by_param("sel_vae")
 sel_torch = best_by_param("sel_torch")
 vae_threads = int(max(sel_vae, key=lambda k: sel_vae[k]))
-tt, tb = max(sel_torch, key=lambda k: sel_torch[k]).split(":")
+tt, tb, tc = max(sel_torch, key=lambda k: sel_torch[k]).split(":")
 # several probe runs of one (batch, threads): keep the median run's numbers
 probes = {}
 for r in of("probe"):
@@ -401,15 +452,18 @@ ratio = (vae_s["train_images_per_sec"] / torch_s["train_images_per_sec"]
 res = {
     "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "openblas": bound.get("openblas_config")},
+    "arch": arch, "vae_kernels": vae_core, "torch_kernels": tc,
     "git": git_rev(), "vae_binary": vae_bin, "data": data,
     "torch_version": (pt[0]["json"].get("torch_version") if pt else None),
     "pairs": int(pairs), "batch": 128, "epochs": 1,
-    "threads": {"vae": vae_threads, "torch_intra_op": int(tt), "torch_blas": int(tb),
+    "threads": {"vae": vae_threads, "torch_intra_op": int(tt), "torch_blas": int(tb), "torch_coretype": tc,
                 "selection_vae": sel_vae, "selection_torch": sel_torch},
     "torch_eval": any(r["json"].get("test_loss") is not None for r in pt),
     "vae_eval": any(r["json"].get("test_loss") is not None for r in pv),
     "vae": vae_s, "torch": torch_s,
     "ratio_train_images_per_sec": ratio, "ratio_per_pair": pair_ratios,
+    "ratio_median_of_pairs": med(pair_ratios), "ratio_min": min(pair_ratios) if pair_ratios else None,
+    "ratio_max": max(pair_ratios) if pair_ratios else None,
     "gemm_probe": probes,
     "vae_pct_of_gemm_bound": (100.0 * vae_s["train_images_per_sec"] / bound["images_per_sec"]
                               if bound and vae_s["train_images_per_sec"] else None),
@@ -428,11 +482,13 @@ def fmt(x, spec="{:,.0f}", none="-"):
 L = []
 L.append("vae speed benchmark, %s, %s (%d cores), %s, torch %s"
          % (res["date"], res["machine"]["cpu"], res["machine"]["cores"], res["machine"]["openblas"], res["torch_version"]))
-L.append("one epoch of %s MNIST images, 784-400-20, BCE, batch 128; medians of %d A/B pair(s)"
-         % (fmt(pv[0]["json"].get("train_images") if pv else None), res["pairs"]))
+L.append("one epoch of %s MNIST images, %s, BCE, batch 128; medians of %d A/B pair(s)"
+         % (fmt(pv[0]["json"].get("train_images") if pv else None),
+            "784-400-20" if arch == "mlp" else "--arch " + arch, res["pairs"]))
 L.append("")
 L.append("%-30s %14s %14s %9s" % ("", "vae", "PyTorch", "vae/PT"))
 L.append("%-30s %14s %14s" % ("threads", "%d" % vae_threads, "%s (BLAS %s)" % (tt, tb)))
+L.append("%-30s %14s %14s" % ("BLAS kernels", vae_core, "OpenBLAS's own" if tc == "default" else tc))
 L.append("%-30s %14s %14s %9s" % ("train images/s", fmt(vae_s["train_images_per_sec"]), fmt(torch_s["train_images_per_sec"]),
                                   fmt(ratio, "{:.2f}x")))
 L.append("%-30s %14s %14s" % ("train seconds", fmt(vae_s["train_seconds"], "{:.2f}"), fmt(torch_s["train_seconds"], "{:.2f}")))
@@ -447,18 +503,22 @@ if vae_s["test_loss"] is not None or torch_s["test_loss"] is not None:
     L.append("%-30s %14s %14s" % ("test loss (z = mu)", fmt(vae_s["test_loss_mu"], "{:.2f}"), fmt(torch_s["test_loss_mu"], "{:.2f}")))
 L.append("per pair images/s  vae: %s" % ", ".join(fmt(x) for x in vae_s["train_images_per_sec_all"]))
 L.append("                   PyTorch: %s" % ", ".join(fmt(x) for x in torch_s["train_images_per_sec_all"]))
-L.append("thread selection (images/s)  vae --threads: %s;  PyTorch threads:BLAS: %s"
+if pair_ratios:
+    L.append("per pair vae/PyTorch: %s (median %.2fx, spread %.2f-%.2fx: the machine's noise)"
+             % (", ".join("%.2f" % r for r in pair_ratios), med(pair_ratios), min(pair_ratios), max(pair_ratios)))
+L.append("setting selection (images/s)  vae --threads: %s;  PyTorch threads:BLAS:kernels: %s"
          % (", ".join("%s=%s" % (k, fmt(v)) for k, v in sel_vae.items()),
             ", ".join("%s=%s" % (k, fmt(v)) for k, v in sel_torch.items())))
 L.append("")
-L.append("GEMM-only bound (gemm_probe, the step's 11 cblas_sgemm calls, batch 128):")
+L.append("GEMM-only bound (gemm_probe, the step's 11 cblas_sgemm calls, batch 128, %s kernels):" % vae_core
+         if probes else "GEMM-only bound: measured for the MLP only (this run: --arch %s)" % arch)
 for k in sorted(probes):
     b, t = k.split(":")
     if b == "128":
         p = probes[k]
         L.append("  %s thread(s): %.2f ms/step -> %s images/s (%.0f GFLOP/s), median of %d run(s)"
                  % (t, p["ms_per_step"], fmt(p["images_per_sec"]), p["gflops"], p["runs"]))
-L.append("  vae reaches %s of the %d-thread bound; PyTorch %s"
+if probes: L.append("  vae reaches %s of the %d-thread bound; PyTorch %s"
          % (fmt(res["vae_pct_of_gemm_bound"], "{:.0f}%"), vae_threads, fmt(res["torch_pct_of_gemm_bound"], "{:.0f}%")))
 L.append("")
 L.append("MNIST load (vae data --json, median of %d): raw %s s, .gz %s s (process wall %s / %s s)"

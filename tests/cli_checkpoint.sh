@@ -1,7 +1,7 @@
-# Damaged checkpoints at the command level: `vae eval --model BAD`,
-# `vae sample --model BAD`, `vae reconstruct --model BAD` and
-# `vae train --resume BAD` exit 1 with "vae: BAD: <problem>", never crash, and
-# write nothing. Also --resume options that contradict the checkpoint (exit 2).
+# Damaged checkpoints at the command level: every command that reads one
+# (eval, sample, reconstruct, latent, scatter, manifold, interpolate, and
+# train --resume) exits 1 with "vae: BAD: <problem>", never crashes, and
+# writes nothing. Also --resume options that contradict the checkpoint (exit 2).
 . "$(dirname "$0")/cli_lib.sh"
 
 make_data "$T/d" 200 50 8 8
@@ -13,7 +13,9 @@ expect 0 "" eval --model "$GOOD"
 
 # ck_edit OUT PERL: rewrites the good checkpoint with PERL applied to $h (the
 # JSON header text) and $d (the data section); the header length is recomputed.
-# With FIXCRC=1 the crc32 in the header is recomputed over the new data.
+# With FIXCRC=1 the crc32 in the header is recomputed the way vae writes it:
+# CRC-32 of the whole file with the crc32 value's 8 hex digits read as '0'
+# (plain perl, so no module is needed and no case is ever skipped).
 ck_edit() {
     local out=$1 code=$2
     FIXCRC=${FIXCRC:-0} perl -e '
@@ -23,16 +25,22 @@ ck_edit() {
         our $h = substr($all, 8, $n);
         our $d = substr($all, 8 + $n);
         eval $code; die $@ if $@;
+        my $file;
         if ($ENV{FIXCRC}) {
-            require Compress::Zlib;
-            my $c = sprintf("%08x", Compress::Zlib::crc32($d));
-            $h =~ s/"crc32":"[0-9a-f]+"/"crc32":"$c"/;
+            my @t = map { my $c = $_; $c = $c & 1 ? 0xEDB88320 ^ ($c >> 1) : $c >> 1 for 1 .. 8; $c } 0 .. 255;
+            $h =~ s/"crc32":"[0-9a-f]+"/"crc32":"00000000"/ or die "no crc32";
+            my $c = 0xffffffff;
+            $c = $t[($c ^ $_) & 0xff] ^ ($c >> 8) for unpack("C*", pack("Q<", length $h) . $h . $d);
+            $c = sprintf("%08x", $c ^ 0xffffffff);
+            $h =~ s/"crc32":"00000000"/"crc32":"$c"/;
         }
         open(my $g, ">:raw", $out) or die; print $g pack("Q<", length $h), $h, $d; close $g;
     ' "$GOOD" "$out" "$code"
 }
-HAVE_ZLIB=0
-perl -MCompress::Zlib -e 1 2>/dev/null && HAVE_ZLIB=1
+# the round trip itself: a rewrite that changes nothing but recomputes the CRC loads
+FIXCRC=1 ck_edit "$T/same-crc.safetensors" '1'
+expect 0 "" eval --model "$T/same-crc.safetensors" --data "$T/d"
+check "the perl CRC matches vae's" cmp -s "$T/same-crc.safetensors" "$GOOD"
 
 B="$T/bad"
 mkdir -p "$B"
@@ -64,9 +72,9 @@ ck_edit "$B/json-empty-object.safetensors" '$h = "{}"'; add json-empty-object.sa
 ck_edit "$B/meta-not-object.safetensors" '$h =~ s/"__metadata__":\{[^}]*\}/"__metadata__":5/'; add meta-not-object.safetensors ""
 ck_edit "$B/meta-number.safetensors" '$h =~ s/"zdim":"2"/"zdim":2/'; add meta-number.safetensors "zdim"
 ck_edit "$B/no-meta.safetensors" '$h =~ s/"__metadata__":\{[^}]*\},//'; add no-meta.safetensors ""
-ck_edit "$B/version-3.safetensors" '$h =~ s/"format_version":"2"/"format_version":"3"/'; add version-3.safetensors "version"
-ck_edit "$B/version-999.safetensors" '$h =~ s/"format_version":"2"/"format_version":"999"/'; add version-999.safetensors "version"
-ck_edit "$B/other-format.safetensors" '$h =~ s/"format":"vae"/"format":"gpt2"/'; add other-format.safetensors "format"
+ck_edit "$B/version-4.safetensors" '$h =~ s/"format_version":"3"/"format_version":"4"/ or die'; add version-4.safetensors "version"
+ck_edit "$B/version-999.safetensors" '$h =~ s/"format_version":"3"/"format_version":"999"/ or die'; add version-999.safetensors "version"
+ck_edit "$B/other-format.safetensors" '$h =~ s/"format":"vae"/"format":"gpt2"/ or die'; add other-format.safetensors "format"
 ck_edit "$B/crc-text.safetensors" '$h =~ s/"crc32":"[0-9a-f]+"/"crc32":"zz"/'; add crc-text.safetensors "crc"
 ck_edit "$B/missing-tensor.safetensors" '$h =~ s/,"dec\.1\.bias":\{[^}]*\}//'; add missing-tensor.safetensors "no tensor"
 ck_edit "$B/missing-adam.safetensors" '$h =~ s/,"adam\.v\.head\.weight":\{[^}]*\}//'; add missing-adam.safetensors "no tensor"
@@ -88,21 +96,42 @@ ck_edit "$B/shape-huge.safetensors" '$h =~ s/("dec\.1\.bias":\{"dtype":"F32","sh
 # the data section changed, the CRC in the header did not
 ck_edit "$B/crc-mismatch.safetensors" 'substr($d, 100, 1) = chr(ord(substr($d, 100, 1)) ^ 1)'; add crc-mismatch.safetensors "CRC"
 ck_edit "$B/crc-last-byte.safetensors" 'substr($d, -1, 1) = chr(ord(substr($d, -1, 1)) ^ 0x80)'; add crc-last-byte.safetensors "CRC"
-if [ "$HAVE_ZLIB" = 1 ]; then
-    # structural damage with a matching CRC, so the structure check itself is what refuses it
-    FIXCRC=1 ck_edit "$B/extra-tensor.safetensors" '$h =~ s/ +$//; $h =~ s/\}$/,"extra.weight":{"dtype":"F32","shape":[1],"data_offsets":[LEN,LEN4]}}/; my $l = length $d; $h =~ s/LEN4/$l + 4/e; $h =~ s/LEN/$l/; $d .= "\0\0\0\0"'
-    add extra-tensor.safetensors "extra.weight"
-    FIXCRC=1 ck_edit "$B/gap.safetensors" '$d .= "\0" x 8'; add gap.safetensors ""
-else
-    echo "note: perl Compress::Zlib missing; skipping the cases that need a recomputed CRC"
-fi
+# structural damage with a matching CRC, so the structure check itself is what refuses it
+FIXCRC=1 ck_edit "$B/extra-tensor.safetensors" '$h =~ s/ +$//; $h =~ s/\}$/,"extra.weight":{"dtype":"F32","shape":[1],"data_offsets":[LEN,LEN4]}}/; my $l = length $d; $h =~ s/LEN4/$l + 4/e; $h =~ s/LEN/$l/; $d .= "\0\0\0\0"'
+add extra-tensor.safetensors "extra.weight"
+FIXCRC=1 ck_edit "$B/gap.safetensors" '$d .= "\0" x 8'; add gap.safetensors ""
+# loading is total: an edited header value is caught by the whole-file CRC ...
+ck_edit "$B/edit-seed.safetensors" '$h =~ s/"seed":"1"/"seed":"7"/ or die'; add edit-seed.safetensors "CRC"
+ck_edit "$B/edit-beta.safetensors" '$h =~ s/"beta":"1"/"beta":"4"/ or die'; add edit-beta.safetensors ""
+ck_edit "$B/edit-lr.safetensors" '$h =~ s/"lr":"[^"]*"/"lr":"0.5"/ or die'; add edit-lr.safetensors "CRC"
+ck_edit "$B/edit-dataset.safetensors" '$h =~ s/"dataset":"[^"]*"/"dataset":"elsewhere"/ or die'; add edit-dataset.safetensors "CRC"
+# ... and a value out of range is refused even with a matching CRC
+FIXCRC=1 ck_edit "$B/lr-negative.safetensors" '$h =~ s/"lr":"[^"]*"/"lr":"-0.001"/ or die'; add lr-negative.safetensors "'lr'"
+FIXCRC=1 ck_edit "$B/lr-zero.safetensors" '$h =~ s/"lr":"[^"]*"/"lr":"0"/ or die'; add lr-zero.safetensors "'lr'"
+FIXCRC=1 ck_edit "$B/epoch-past.safetensors" '$h =~ s/"epoch":"2"/"epoch":"7"/ or die'; add epoch-past.safetensors "'epochs'"
+FIXCRC=1 ck_edit "$B/batch-huge.safetensors" '$h =~ s/"batch":"32"/"batch":"99999999"/ or die'; add batch-huge.safetensors "'batch'"
+FIXCRC=1 ck_edit "$B/rng-zero.safetensors" '$h =~ s/"rng":"[0-9a-f]+"/"rng":"${\("0" x 64)}"/ or die'; add rng-zero.safetensors "'rng'"
+FIXCRC=1 ck_edit "$B/dataset-long.safetensors" '$h =~ s/"dataset":"[^"]*"/"dataset":"${\("d" x 5000)}"/ or die'; add dataset-long.safetensors "'dataset' is longer"
+# non-finite parameters and a negative Adam second moment, named
+FIXCRC=1 ck_edit "$B/nan-param.safetensors" 'substr($d, 8, 4) = pack("L<", 0x7fc00000)'; add nan-param.safetensors "holds nan"
+FIXCRC=1 ck_edit "$B/inf-param.safetensors" 'substr($d, 8, 4) = pack("f<", 9**9**9)'; add inf-param.safetensors "holds inf"
+FIXCRC=1 ck_edit "$B/adam-v-negative.safetensors" 'substr($d, -4, 4) = pack("f<", -1)'; add adam-v-negative.safetensors "second moments"
+# a tensor removed together with its bytes is named, not reported as a too-small data section
+FIXCRC=1 ck_edit "$B/removed-with-bytes.safetensors" '
+    $h =~ s/,?"adam\.v\.dec\.1\.bias":\{"dtype":"F32","shape":\[64\],"data_offsets":\[(\d+),(\d+)\]\}// or die;
+    die "not last" unless $2 == length $d; $d = substr($d, 0, $1)'
+add removed-with-bytes.safetensors "tensor 'adam.v.dec.1.bias' is missing"
 mkdir "$B/dir.safetensors"; add dir.safetensors "directory"
 add does-not-exist.safetensors "No such file"
 
-# commands added later that read a checkpoint, when this build has them
+# every command that reads a checkpoint, listed here rather than found by
+# scraping --help: a command that disappears fails the test instead of
+# silently dropping its cases
+VIEWS=(latent scatter manifold interpolate)
 run_vae --help
-EXTRA=$(sed -n '/^Commands:/,/^$/p' "$OUT" | awk 'NF >= 2 && $1 != "Commands:" { print $1 }' |
-    grep -xE 'latent|scatter|manifold|interpolate' || true)
+for cmd in eval sample reconstruct "${VIEWS[@]}"; do
+    check "vae --help lists $cmd" grep -qE "^  $cmd " "$OUT"
+done
 
 for c in "${CASES[@]}"; do
     f=${c%%|*}
@@ -113,7 +142,7 @@ for c in "${CASES[@]}"; do
     expect 1 "vae: $p: " sample --model "$p" -o "$WORK/s.png"
     expect 1 "vae: $p: " reconstruct --model "$p" -o "$WORK/r.png" --data "$T/d"
     expect 1 "vae: $p: " train --resume "$p" --out "$WORK/run" --data "$T/d" --no-images
-    for cmd in $EXTRA; do
+    for cmd in "${VIEWS[@]}"; do
         expect 1 "vae: $p: " "$cmd" --model "$p" --data "$T/d" -o "$WORK/x.png"
     done
 done

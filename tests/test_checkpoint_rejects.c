@@ -1,7 +1,10 @@
 /* Damaged or foreign checkpoints are refused with a message naming the file
  * and the problem, and leave nothing allocated. Each case starts from a valid
  * saved checkpoint and changes one thing: bytes, the JSON header, or one
- * metadata value. */
+ * metadata value. Cases marked "with a matching CRC" recompute the whole-file
+ * CRC, so the range or value check itself is what refuses them; without it,
+ * any edit of a header value is caught by the CRC. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "vae/fileio.h"
 
 static uint8_t *orig;
+static int fix_crc; /* recompute the CRC of the rebuilt file (see fix_file_crc) */
 static size_t orig_len;
 static uint64_t orig_hlen;
 
@@ -26,6 +30,19 @@ static uint8_t *assemble(const char *header, size_t hl, const uint8_t *data, siz
     memcpy(b + 8, header, hl);
     if (dl) memcpy(b + 8 + hl, data, dl);
     return b;
+}
+
+/* The whole-file CRC a vae writes: CRC-32 of every byte, the 8 hex digits of
+ * the crc32 value itself read as '0'. */
+static void fix_file_crc(uint8_t *b, size_t len) {
+    char *at = NULL;
+    for (size_t i = 8; i + 9 < len && !at; i++)
+        if (memcmp(b + i, "\"crc32\":\"", 9) == 0) at = (char *)b + i + 9;
+    if (!at) return;
+    memcpy(at, "00000000", 8);
+    char crc[16];
+    snprintf(crc, sizeof crc, "%08lx", crc32(0L, b, (uInt)len));
+    memcpy(at, crc, 8);
 }
 
 /* Parses buf and expects a failure whose message holds needle; also checks
@@ -58,6 +75,7 @@ static void expect_fail_json(const char *what, cJSON *h, const uint8_t *data, si
     size_t len;
     uint8_t *b = txt ? assemble(txt, strlen(txt), data, dl, &len) : NULL;
     CHECK(b != NULL);
+    if (b && fix_crc) fix_file_crc(b, len);
     if (b) expect_fail(what, b, len, needle);
     free(b);
     free(txt);
@@ -106,7 +124,7 @@ int main(void) {
     vae_init_params(&m, &r);
     m.adam_t = 4;
     uint32_t order[10] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
-    TrainState st = {.epoch = 0, .step = 4, .epoch_step = 4, .order = order, .n_order = 10, .lr = 1e-3f,
+    TrainState st = {.epoch = 0, .step = 4, .epoch_step = 4, .order = order, .n_order = 10, .sum_images = 8, .lr = 1e-3f,
                      .batch = 2, .seed = 3, .limit = 10, .epochs = 1};
     rng_seed(&st.rng, 3);
     strcpy(st.dataset, "d");
@@ -127,7 +145,15 @@ int main(void) {
         cJSON_Delete(h0);
         size_t len;
         uint8_t *b = assemble(txt, strlen(txt), orig_data(), orig_data_len(), &len);
-        CHECK(checkpoint_parse(b, len, "t.ckpt", &l, &ls, &err) == VAE_OK);
+        /* the rebuilt header differs in its bytes (padding), so the
+           whole-file CRC must be recomputed: this also checks that
+           fix_file_crc computes what vae writes */
+        if (len != orig_len || memcmp(b, orig, len) != 0) {
+            CHECK(checkpoint_parse(b, len, "t.ckpt", &l, &ls, &err) == VAE_ERR);
+            check_contains("rebuilt header, old CRC", err.msg, "CRC-32");
+        }
+        fix_file_crc(b, len);
+        CHECK_MSG(checkpoint_parse(b, len, "t.ckpt", &l, &ls, &err) == VAE_OK, "rebuilt header: %s", err.msg);
         vae_free(&l);
         train_state_free(&ls);
         free(b);
@@ -231,7 +257,7 @@ int main(void) {
     /* format and version */
     expect_bad_meta("format", "pytorch", "not a vae checkpoint");
     expect_bad_meta("format", NULL, "not a vae checkpoint");
-    expect_bad_meta("format_version", "3", "format version 3 is newer than this vae supports (2); upgrade vae");
+    expect_bad_meta("format_version", "4", "format version 4 is newer than this vae supports (3); upgrade vae");
     /* "vae-mlp" is version 1 only, "vae" version 2 on */
     expect_bad_meta("format_version", "1", "not a combination vae writes");
     expect_bad_meta("format", "vae-mlp", "not a combination vae writes");
@@ -260,7 +286,7 @@ int main(void) {
     expect_bad_meta("loss", "l1", "'loss'");
     expect_bad_meta("alpha", "nan", "'alpha'");
     expect_bad_meta("alpha", "1e99", "'alpha'");
-    expect_bad_meta("beta", "-1", "loss weights");
+    expect_bad_meta("beta", "-1", "'beta'");
     expect_bad_meta("adam_t", "-1", "'adam_t'");
     expect_bad_meta("crc32", "xyz", "'crc32'");
     expect_bad_meta("crc32", "0000000g", "'crc32'");
@@ -273,7 +299,7 @@ int main(void) {
     expect_bad_meta("sum_loss", "1e400", "'sum_loss'");
     expect_bad_meta("rng", NULL, "has no 'rng'");
     expect_bad_meta("step", "5", "disagrees");
-    char longname[300];
+    char longname[5000];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     expect_bad_meta("dataset", longname, "'dataset' is longer");
@@ -289,11 +315,97 @@ int main(void) {
     memcpy(d, orig_data(), orig_data_len());
     uint32_t dupv = 3;
     memcpy(d + (size_t)ob, &dupv, 4);
-    char crc[16];
-    snprintf(crc, sizeof crc, "%08lx", crc32(0L, d, (uInt)orig_data_len()));
-    set_meta(h, "crc32", crc);
+    fix_crc = 1;
     expect_fail_json("order", h, d, orig_data_len(), "not a permutation");
+    fix_crc = 0;
     free(d);
+
+    /* ---- loading is total: every header value is covered and range-checked ---- */
+    /* an in-range edit of a header value: only the whole-file CRC sees it */
+    expect_bad_meta("seed", "4", "CRC-32");
+    expect_bad_meta("lr", "0.0005", "CRC-32");
+    expect_bad_meta("dataset", "elsewhere", "CRC-32");
+    /* two same-shape tensors swapped in the header: the data bytes are intact */
+    h = header();
+    double w0 = offset_of(h, "enc.0.weight", 0), w1 = offset_of(h, "enc.0.weight", 1);
+    double m0 = offset_of(h, "adam.m.enc.0.weight", 0), m1 = offset_of(h, "adam.m.enc.0.weight", 1);
+    set_offsets(h, "enc.0.weight", m0, m1);
+    set_offsets(h, "adam.m.enc.0.weight", w0, w1);
+    expect_fail_json("swapped tensors", h, orig_data(), orig_data_len(), "CRC-32");
+    /* out of range, with a matching CRC */
+    fix_crc = 1;
+    expect_bad_meta("lr", "-0.001", "'lr' is \"-0.001\", expected a number in (0, 10]");
+    expect_bad_meta("lr", "0", "'lr'");
+    expect_bad_meta("lr", "11", "'lr'");
+    expect_bad_meta("alpha", "2e6", "'alpha'");
+    expect_bad_meta("batch", "70000", "'batch'");
+    expect_bad_meta("limit", "4294967297", "'limit'");
+    expect_bad_meta("epochs", "0", "'epochs'");
+    expect_bad_meta("epoch", "2", "past 'epochs'");
+    expect_bad_meta("epoch_step", "5", "more than 'step'");
+    expect_bad_meta("sum_images", "6", "'sum_images' (6) disagrees");
+    expect_bad_meta("sum_images", "-1", "'sum_images'");
+    /* the data path is stored whole up to the system's limit, refused beyond */
+    expect_bad_meta("dataset", longname, "'dataset' is longer than 4095 bytes");
+    /* non-finite parameters and moments, and a negative second moment, by name */
+    {
+        struct { const char *tensor; float value; const char *needle; } bad_values[] = {
+            {"enc.0.weight", NAN, "tensor 'enc.0.weight' holds nan at element 3"},
+            {"dec.0.bias", INFINITY, "tensor 'dec.0.bias' holds inf"},
+            {"adam.m.head.weight", -INFINITY, "tensor 'adam.m.head.weight' holds -inf"},
+            {"adam.v.head.bias", -1e-3f, "tensor 'adam.v.head.bias' holds -0.001 at element 3; second moments"},
+        };
+        for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
+            h = header();
+            size_t at = (size_t)offset_of(h, bad_values[i].tensor, 0) + 3 * sizeof(float);
+            d = malloc(orig_data_len());
+            memcpy(d, orig_data(), orig_data_len());
+            memcpy(d + at, &bad_values[i].value, sizeof(float));
+            expect_fail_json(bad_values[i].tensor, h, d, orig_data_len(), bad_values[i].needle);
+            free(d);
+        }
+    }
+    /* a tensor removed with its bytes (the data section shrinks): named as
+     * missing, not reported as an architecture larger than the data */
+    h = header();
+    double vb = offset_of(h, "adam.v.dec.1.bias", 0), ve = offset_of(h, "adam.v.dec.1.bias", 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(h, "adam.v.dec.1.bias");
+    set_offsets(h, "train.order", ob - (ve - vb), offset_of(h, "train.order", 1) - (ve - vb));
+    d = malloc(orig_data_len());
+    memcpy(d, orig_data(), (size_t)vb);
+    memcpy(d + (size_t)vb, orig_data() + (size_t)ve, orig_data_len() - (size_t)ve);
+    expect_fail_json("removed with bytes", h, d, orig_data_len() - (size_t)(ve - vb),
+                     "tensor 'adam.v.dec.1.bias' is missing");
+    free(d);
+    fix_crc = 0;
+
+    /* the size a checkpoint would have is known before allocating the model:
+     * the 784-11000-11000 model (3.1 GB) is refused, the default one is not */
+    VaeConfig big = {.rows = 28, .cols = 28, .zdim = 20, .n_hidden = 2, .hidden = {11000, 11000},
+                     .loss = VAE_LOSS_BCE, .alpha = 1.0f, .beta = 1.0f};
+    CHECK(checkpoint_check_size(&big, 60000, "data/mnist", &err) == VAE_ERR);
+    check_contains("size", err.msg, "more than the 2147483648-byte limit");
+    VaeConfig def = {.rows = 28, .cols = 28, .zdim = 20, .n_hidden = 1, .hidden = {400},
+                     .loss = VAE_LOSS_BCE, .alpha = 1.0f, .beta = 1.0f};
+    CHECK(checkpoint_check_size(&def, 60000, "data/mnist", &err) == VAE_OK);
+
+    /* a data path longer than the old 255-byte field is stored and read whole */
+    {
+        char longpath[1200];
+        memset(longpath, 'p', sizeof longpath - 1);
+        longpath[0] = '/';
+        longpath[sizeof longpath - 1] = '\0';
+        TrainState s2 = st;
+        snprintf(s2.dataset, sizeof s2.dataset, "%s", longpath);
+        const char *p2 = check_path("long.safetensors");
+        CHECK(checkpoint_save(p2, &m, &s2, &err) == VAE_OK);
+        Vae l2;
+        TrainState t2;
+        CHECK(checkpoint_load(p2, &l2, &t2, &err) == VAE_OK);
+        CHECK_MSG(strcmp(t2.dataset, longpath) == 0, "dataset came back as %zu bytes", strlen(t2.dataset));
+        vae_free(&l2);
+        train_state_free(&t2);
+    }
 
     free(orig);
     vae_free(&m);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vae/checkpoint.h"
 #include "vae/idx.h"
 #include "vae/vae.h"
 
@@ -128,7 +129,8 @@ int cli_plot_format(const CommandSpec *cmd, const char *path, int *fmt);
 /* Shared by the commands that read a checkpoint (model_common.c), wrappers of
  * vae/loader.h that print the error and return EXIT_RUNTIME (0 on success).
  * cli_load_model: a full or weights-only checkpoint into *m, and the data
- * folder it was trained on into dataset ("" if unknown).
+ * folder it was trained on into dataset ("" if unknown), which must hold
+ * CHECKPOINT_DATASET_MAX bytes (a path is never cut short).
  * cli_pick_data: the --data value if given, else the checkpoint's, else data/mnist.
  * cli_load_test_split: the test split of dir, checked against the model's image size. */
 int cli_load_model(const char *path, Vae *m, char *dataset, size_t dlen);

@@ -23,6 +23,8 @@
 #define ENC_BATCH 500
 #define DECODE_CHUNK 256
 #define GRID_PAD 2
+/* latent vectors a manifold may decode at once: 2^27 floats, 512 MB */
+#define MANIFOLD_MAX_LATENT ((uint64_t)1 << 27)
 
 static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -33,7 +35,7 @@ typedef struct {
     Vae m;
     int have_model;
     IdxSplit test;
-    char ds[256];
+    char ds[CHECKPOINT_DATASET_MAX];
     const char *dir;
 } Loaded;
 
@@ -431,6 +433,21 @@ int cmd_manifold(int argc, char **argv) {
     }
     int Z = l.m.cfg.zdim, D = l.m.in_dim;
     int rows = latent_manifold_rows(Z, steps, dims);
+    int tiles = rows * steps, gw, gh;
+    VaeError gerr;
+    /* sizes known from the model are checked before anything is allocated */
+    if (image_grid_size(tiles, steps, l.m.cfg.rows, l.m.cfg.cols, GRID_PAD, &gw, &gh, &gerr) != VAE_OK) {
+        loaded_free(&l);
+        if (Z > 2 && !opt_given(&cmd, "dims"))
+            return runtime_error("%s: %s; traverse fewer of the model's %d dimensions with --dims", out, gerr.msg, Z);
+        return runtime_error("%s: %s", out, gerr.msg);
+    }
+    if ((uint64_t)tiles * (uint64_t)Z > MANIFOLD_MAX_LATENT) {
+        loaded_free(&l);
+        return runtime_error("%s: %d tiles of zdim %d are %llu latent values, more than the limit of %llu; use fewer "
+                             "--steps or --dims", out, tiles, Z, (unsigned long long)tiles * (unsigned long long)Z,
+                             (unsigned long long)MANIFOLD_MAX_LATENT);
+    }
     float *mu = NULL;
     if (Z > 2) {
         if ((rc = cli_load_test_split(&l.test, l.dir, &l.m)) != 0) {
@@ -455,7 +472,6 @@ int cmd_manifold(int argc, char **argv) {
             return rc;
         }
     }
-    int tiles = rows * steps;
     float *z = malloc((size_t)tiles * (size_t)Z * sizeof(float));
     float *imgs = malloc((size_t)tiles * (size_t)D * sizeof(float));
     if (!z || !imgs) {

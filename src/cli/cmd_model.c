@@ -114,7 +114,7 @@ int cmd_reconstruct(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     set_threads(threads);
     Vae m;
-    char ds[256];
+    char ds[CHECKPOINT_DATASET_MAX];
     if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
     const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
@@ -171,7 +171,7 @@ int cmd_eval(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     set_threads(threads);
     Vae m;
-    char ds[256];
+    char ds[CHECKPOINT_DATASET_MAX];
     if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
     const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};

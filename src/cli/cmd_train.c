@@ -107,6 +107,9 @@ int cmd_train(int argc, char **argv) {
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     cli_model_finish(&cmd, &model, arch);
+    if (strlen(data) >= CHECKPOINT_DATASET_MAX)
+        return usage_error(&cmd, "--data", "is %zu bytes long; a checkpoint records a data path of at most %d bytes",
+                           strlen(data), CHECKPOINT_DATASET_MAX - 1);
     model.loss = (VaeLossKind)loss;
     model.alpha = alpha;
     model.beta = beta;
@@ -144,7 +147,7 @@ int cmd_train(int argc, char **argv) {
         limit = st.limit;
         if (!opt_given(&cmd, "epochs")) epochs = st.epochs > st.epoch ? st.epochs : st.epoch;
         if (!opt_given(&cmd, "data") && st.dataset[0]) {
-            static char ds[256];
+            static char ds[CHECKPOINT_DATASET_MAX];
             snprintf(ds, sizeof ds, "%s", st.dataset);
             data = ds;
         }

@@ -1,7 +1,8 @@
 /* Checkpoints: the model's parameters, Adam moments and training state as a
  * safetensors file (see checkpoint.h for the layout). Saving is atomic;
- * loading checks the format, every metadata field, every tensor's dtype and
- * shape against the declared architecture, and a CRC-32 of the data. */
+ * loading checks the format, every metadata field and its range, every
+ * tensor's name, dtype, shape and values against the declared architecture,
+ * and a CRC-32 of the whole file. */
 #include "vae/checkpoint.h"
 
 #include <errno.h>
@@ -17,8 +18,12 @@
 #include "vae/fileio.h"
 #include "vae/safetensors.h"
 
-/* Largest checkpoint the loader reads (a 400-hidden MNIST model is ~7.5 MB). */
-#define CHECKPOINT_MAX_BYTES ((size_t)2 << 30)
+/* Ranges of the settings a checkpoint records: those `vae train` accepts. */
+#define LR_MAX 10.0
+#define LOSS_WEIGHT_MAX 1e6
+#define BATCH_MAX (1 << 16)
+#define EPOCHS_MAX 100000
+#define LIMIT_MAX (1L << 32)
 
 void train_state_free(TrainState *st) {
     if (!st) return;
@@ -38,6 +43,40 @@ static unsigned long crc_update(unsigned long crc, const uint8_t *p, size_t n) {
     return crc;
 }
 
+/* ---- the whole-file CRC ----
+ * Version 3 and later: CRC-32 of the whole file (length prefix, header, data)
+ * with the 8 hex digits of the crc32 value itself read as '0', so every
+ * header value (architecture, loss weights, lr, epoch, RNG state, data path,
+ * tensor offsets) is covered, not only the data. Versions 1 and 2: the data
+ * section only. */
+
+/* Offset in buf of the crc32 value's 8 hex digits: the only place where the
+ * raw header holds the key "crc32" with a string value (a quote inside a
+ * JSON string is escaped, and tensor entries have no such field). 0 when it
+ * is missing, not 8 characters, or there twice. */
+static size_t crc_digits_at(const uint8_t *buf, size_t header_end) {
+    static const char key[] = "\"crc32\"";
+    size_t found = 0, kl = sizeof key - 1;
+    for (size_t i = 8; i + kl <= header_end; i++) {
+        if (memcmp(buf + i, key, kl) != 0) continue;
+        size_t j = i + kl;
+        while (j < header_end && (buf[j] == ' ' || buf[j] == '\t' || buf[j] == '\n' || buf[j] == '\r')) j++;
+        if (j >= header_end || buf[j] != ':') continue;
+        j++;
+        while (j < header_end && (buf[j] == ' ' || buf[j] == '\t' || buf[j] == '\n' || buf[j] == '\r')) j++;
+        if (j + 10 > header_end || buf[j] != '"' || buf[j + 9] != '"') continue;
+        if (found) return 0;
+        found = j + 1;
+    }
+    return found;
+}
+
+static unsigned long whole_file_crc(const uint8_t *buf, size_t len, size_t at) {
+    unsigned long crc = crc_update(crc32(0L, Z_NULL, 0), buf, at);
+    crc = crc_update(crc, (const uint8_t *)"00000000", 8);
+    return crc_update(crc, buf + at + 8, len - at - 8) & 0xffffffffUL;
+}
+
 /* ---- saving ---- */
 
 static int meta_add(cJSON *meta, const char *key, const char *fmt, ...)
@@ -55,7 +94,7 @@ static int meta_add(cJSON *meta, const char *key, const char *fmt, ...) {
     return cJSON_AddStringToObject(meta, key, buf) ? 0 : -1;
 }
 
-static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st, unsigned long crc) {
+static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st) {
     const VaeConfig *c = &m->cfg;
     char hidden[128], channels[128];
     vae_hidden_str(c, hidden, sizeof hidden);
@@ -93,10 +132,40 @@ static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st, unsig
         bad |= meta_add(meta, "seed", "%llu", (unsigned long long)st->seed);
         bad |= meta_add(meta, "limit", "%ld", st->limit);
         bad |= meta_add(meta, "epochs", "%d", st->epochs);
-        bad |= meta_add(meta, "dataset", "%s", st->dataset);
+        /* not through meta_add's buffer: a path of any length is stored whole */
+        bad |= cJSON_AddStringToObject(meta, "dataset", st->dataset) ? 0 : -1;
     }
-    bad |= meta_add(meta, "crc32", "%08lx", crc & 0xffffffffUL);
+    /* a placeholder: checkpoint_save fills in the CRC of the finished file */
+    bad |= meta_add(meta, "crc32", "00000000");
     return bad ? -1 : 0;
+}
+
+int checkpoint_check_size(const VaeConfig *cfg, uint32_t n_order, const char *dataset, VaeError *err) {
+    VaeLayout *lay = malloc(sizeof *lay);
+    if (!lay) return vae_fail(err, "out of memory");
+    if (vae_layout(cfg, lay, err) != VAE_OK) {
+        free(lay);
+        return VAE_ERR;
+    }
+    /* an upper bound on the header: each tensor entry (name, dtype, shape,
+       offsets) takes well under 200 bytes, the layer list is stored escaped
+       (at most 6 bytes a character), the other metadata under 4 KB */
+    char *layers = vae_layout_json(cfg, lay);
+    uint64_t header = (3 * (uint64_t)lay->n_tensors + 1) * 200 + 4096 + 6 * (uint64_t)(layers ? strlen(layers) : 0) +
+                      6 * (uint64_t)(dataset ? strlen(dataset) : 0);
+    free(layers);
+    uint64_t np = lay->n_params;
+    free(lay);
+    uint64_t bytes = np * 12 + (uint64_t)n_order * 4 + header;
+    if (bytes > (uint64_t)CHECKPOINT_MAX_BYTES) {
+        char hidden[128];
+        vae_hidden_str(cfg, hidden, sizeof hidden);
+        return vae_fail(err, "a %s model of %dx%d images, hidden %s, zdim %d has %llu parameters; its checkpoint "
+                        "(parameters and both Adam moments) would be %.2f GB, more than the %zu-byte limit "
+                        "a checkpoint may have to be loaded again", vae_arch_name(cfg->arch), cfg->rows, cfg->cols,
+                        hidden, cfg->zdim, (unsigned long long)np, (double)bytes / 1e9, CHECKPOINT_MAX_BYTES);
+    }
+    return VAE_OK;
 }
 
 int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeError *err) {
@@ -107,6 +176,8 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
                         path, st->epoch_step);
     if (st && memchr(st->dataset, '\0', sizeof st->dataset) == NULL)
         return vae_fail(err, "%s: dataset path is not terminated", path);
+    if (st && !(st->lr > 0))
+        return vae_fail(err, "%s: learning rate %g is not positive", path, (double)st->lr);
 
     /* names for the moments: "adam.m.<name>", "adam.v.<name>" */
     int nt = m->lay.n_tensors, n = 3 * nt + (with_order ? 1 : 0);
@@ -140,16 +211,8 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
         o->data = st->order;
     }
 
-    /* the data section is the tensors back to back in this order, so its
-     * CRC is known before the header is written */
-    unsigned long crc = crc32(0L, Z_NULL, 0);
-    for (int i = 0; i < n; i++) {
-        size_t nb = (i < 3 * nt ? m->lay.tensors[i % nt].size * sizeof(float) : (size_t)st->n_order * sizeof(uint32_t));
-        crc = crc_update(crc, outs[i].data, nb);
-    }
-
     cJSON *meta = cJSON_CreateObject();
-    if (!meta || build_metadata(meta, m, st, crc) != 0) {
+    if (!meta || build_metadata(meta, m, st) != 0) {
         cJSON_Delete(meta);
         return vae_fail(err, "%s: out of memory building the header", path);
     }
@@ -162,6 +225,22 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
         snprintf(inner, sizeof inner, "%s", err ? err->msg : "");
         return vae_fail(err, "%s: %s", path, inner);
     }
+    /* never write what the loader would refuse for its size */
+    if (len > CHECKPOINT_MAX_BYTES) {
+        free(buf);
+        return vae_fail(err, "%s: the checkpoint would be %zu bytes, more than the %zu-byte limit of the loader; "
+                        "nothing written", path, len, CHECKPOINT_MAX_BYTES);
+    }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
+    size_t at = crc_digits_at(buf, 8 + (size_t)hlen);
+    if (!at) {
+        free(buf);
+        return vae_fail(err, "%s: internal error: no crc32 placeholder in the header", path);
+    }
+    char digits[9];
+    snprintf(digits, sizeof digits, "%08lx", whole_file_crc(buf, len, at));
+    memcpy(buf + at, digits, 8);
     rc = vae_write_file(path, buf, len, err);
     free(buf);
     return rc;
@@ -245,6 +324,17 @@ static int meta_float(Meta *mt, const char *key, float *out) {
     return VAE_OK;
 }
 
+/* a float in [lo, hi], or (lo, hi] with lo_open */
+static int meta_float_in(Meta *mt, const char *key, double lo, double hi, int lo_open, float *out) {
+    if (meta_float(mt, key, out) != VAE_OK) return VAE_ERR;
+    if ((lo_open ? !(*out > lo) : !(*out >= lo)) || !(*out <= hi)) {
+        char want[96];
+        snprintf(want, sizeof want, "a number in %c%g, %g]", lo_open ? '(' : '[', lo, hi);
+        return bad_value(mt, key, st_meta_get(mt->f, key), want);
+    }
+    return VAE_OK;
+}
+
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -318,29 +408,80 @@ static int parse_config(Meta *mt, long version, VaeConfig *cfg) {
     if (strcmp(loss, "bce") == 0) cfg->loss = VAE_LOSS_BCE;
     else if (strcmp(loss, "mse") == 0) cfg->loss = VAE_LOSS_MSE;
     else return bad_value(mt, "loss", loss, "\"bce\" or \"mse\"");
-    if (meta_float(mt, "alpha", &cfg->alpha) || meta_float(mt, "beta", &cfg->beta)) return VAE_ERR;
+    if (meta_float_in(mt, "alpha", 0, LOSS_WEIGHT_MAX, 0, &cfg->alpha) ||
+        meta_float_in(mt, "beta", 0, LOSS_WEIGHT_MAX, 0, &cfg->beta))
+        return VAE_ERR;
     return VAE_OK;
 }
 
+/* Every value in the ranges `vae train` can produce, and consistent with the
+ * others: a state that no run could have written is refused, so a resumed run
+ * never starts from one (a negative lr would be gradient ascent). */
 static int parse_state(Meta *mt, TrainState *st) {
     memset(st, 0, sizeof *st);
     long v;
-    if (meta_int(mt, "epoch", 0, 1 << 30, &st->epoch) || meta_long(mt, "step", 0, 1L << 62, &st->step) ||
+    if (meta_int(mt, "epoch", 0, EPOCHS_MAX, &st->epoch) || meta_long(mt, "step", 0, 1L << 62, &st->step) ||
         meta_long(mt, "epoch_step", 0, 1L << 62, &st->epoch_step) || meta_hex(mt, "rng", 64, st->rng.s) ||
         meta_double(mt, "sum_loss", &st->sum_loss) || meta_double(mt, "sum_recon", &st->sum_recon) ||
         meta_double(mt, "sum_kl", &st->sum_kl) || meta_long(mt, "sum_images", 0, 1L << 62, &st->sum_images) ||
-        meta_float(mt, "lr", &st->lr) || meta_int(mt, "batch", 1, 1 << 30, &st->batch) ||
-        meta_u64(mt, "seed", &st->seed) || meta_long(mt, "limit", 0, 1L << 62, &v) ||
-        meta_int(mt, "epochs", 0, 1 << 30, &st->epochs))
+        meta_float_in(mt, "lr", 0, LR_MAX, 1, &st->lr) || meta_int(mt, "batch", 1, BATCH_MAX, &st->batch) ||
+        meta_u64(mt, "seed", &st->seed) || meta_long(mt, "limit", 0, LIMIT_MAX, &v) ||
+        meta_int(mt, "epochs", 1, EPOCHS_MAX, &st->epochs))
         return VAE_ERR;
     st->limit = v;
+    const char *name = mt->name;
     if (!(st->rng.s[0] | st->rng.s[1] | st->rng.s[2] | st->rng.s[3]))
-        return vae_fail(mt->err, "%s: __metadata__ 'rng' is all zero, which is not a valid generator state", mt->name);
+        return vae_fail(mt->err, "%s: __metadata__ 'rng' is all zero, which is not a valid generator state", name);
+    if (st->epoch > st->epochs)
+        return vae_fail(mt->err, "%s: __metadata__ 'epoch' (%d) is past 'epochs' (%d), the total the run asked for",
+                        name, st->epoch, st->epochs);
+    if (st->epoch_step > st->step)
+        return vae_fail(mt->err, "%s: __metadata__ 'epoch_step' (%ld) is more than 'step' (%ld), the steps taken in all",
+                        name, st->epoch_step, st->step);
+    if (st->epoch_step == 0 && (st->sum_images != 0 || st->sum_loss != 0 || st->sum_recon != 0 || st->sum_kl != 0))
+        return vae_fail(mt->err, "%s: __metadata__ holds partial sums of an epoch ('sum_images' %ld) but 'epoch_step' "
+                        "is 0", name, st->sum_images);
     const char *ds = meta_need(mt, "dataset");
     if (!ds) return VAE_ERR;
     if (strlen(ds) >= sizeof st->dataset)
-        return vae_fail(mt->err, "%s: __metadata__ 'dataset' is longer than %zu bytes", mt->name, sizeof st->dataset - 1);
+        return vae_fail(mt->err, "%s: __metadata__ 'dataset' is longer than %zu bytes (the longest path this system "
+                        "allows)", name, sizeof st->dataset - 1);
     snprintf(st->dataset, sizeof st->dataset, "%s", ds);
+    return VAE_OK;
+}
+
+/* Inside an epoch: the steps done and the images summed must fit the data
+ * order (the last step may be short). */
+static int check_epoch_progress(const TrainState *st, const char *name, VaeError *err) {
+    uint64_t n = st->n_order, steps = (n + (uint64_t)st->batch - 1) / (uint64_t)st->batch;
+    if ((uint64_t)st->epoch_step > steps)
+        return vae_fail(err, "%s: __metadata__ 'epoch_step' (%ld) is past the %llu steps an epoch of %u images in "
+                        "batches of %d has", name, st->epoch_step, (unsigned long long)steps, st->n_order, st->batch);
+    uint64_t images = (uint64_t)st->epoch_step * (uint64_t)st->batch;
+    if (images > n) images = n;
+    if ((uint64_t)st->sum_images != images)
+        return vae_fail(err, "%s: __metadata__ 'sum_images' (%ld) disagrees with %ld steps of batch %d (%llu images)",
+                        name, st->sum_images, st->epoch_step, st->batch, (unsigned long long)images);
+    return VAE_OK;
+}
+
+/* Parameters and first moments finite, second moments finite and >= 0: a
+ * model that would decode black images or print nan is refused, by name. */
+static int check_values(const Vae *m, const char *name, VaeError *err) {
+    const float *blocks[3] = {m->params, m->adam_m, m->adam_v};
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < m->lay.n_tensors; i++) {
+            const VaeTensor *vt = &m->lay.tensors[i];
+            const float *x = blocks[b] + vt->offset;
+            for (size_t j = 0; j < vt->size; j++) {
+                if (isfinite(x[j]) && (b < 2 || x[j] >= 0)) continue;
+                char tn[48];
+                if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
+                else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
+                return vae_fail(err, "%s: tensor '%s' holds %g at element %zu; %s", name, tn, (double)x[j], j,
+                                b < 2 ? "every value must be finite" : "second moments must be finite and >= 0");
+            }
+        }
     return VAE_OK;
 }
 
@@ -398,6 +539,7 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
                         fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "", CHECKPOINT_FORMAT);
     long version;
     if (meta_long(&mt, "format_version", 1, 1L << 30, &version) != VAE_OK) return VAE_ERR;
+    /* versions 1 and 2 differ from 3 in what the CRC covers (the data only) */
     if (version > CHECKPOINT_VERSION)
         return vae_fail(err, "%s: format version %ld is newer than this vae supports (%d); upgrade vae", name, version,
                         CHECKPOINT_VERSION);
@@ -422,8 +564,9 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
     }
     int want_order = *has_state && state->epoch_step > 0;
 
-    /* the layout alone (no allocation) says how many parameters the header
-     * declares, so a huge declared model is refused before vae_init tries */
+    /* The layout alone (no allocation) gives the tensor names and the
+     * parameter count: a missing or extra tensor is named, and a huge
+     * declared model refused, before vae_init allocates anything. */
     VaeError ierr;
     VaeLayout *lay = malloc(sizeof *lay);
     if (!lay) return vae_fail(err, "%s: out of memory", name);
@@ -431,8 +574,28 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
         free(lay);
         return vae_fail(err, "%s: the declared architecture is invalid: %s", name, ierr.msg);
     }
+    const char *missing = NULL, *extra = NULL;
+    char tn[48];
+    for (int b = 0; b < 3 && !missing; b++)
+        for (int i = 0; i < lay->n_tensors && !missing; i++) {
+            if (b == 0) snprintf(tn, sizeof tn, "%s", lay->tensors[i].name);
+            else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', lay->tensors[i].name);
+            if (!st_find(f, tn)) missing = tn;
+        }
+    for (int i = 0; i < f->n && !missing && !extra; i++) {
+        const char *nm = f->tensors[i].name;
+        const char *param = strncmp(nm, "adam.m.", 7) == 0 || strncmp(nm, "adam.v.", 7) == 0 ? nm + 7 : nm;
+        int known = strcmp(nm, "train.order") == 0 ? want_order : 0;
+        for (int k = 0; k < lay->n_tensors && !known; k++) known = strcmp(lay->tensors[k].name, param) == 0;
+        if (!known) extra = nm;
+    }
     uint64_t np = lay->n_params;
     free(lay);
+    if (missing) return vae_fail(err, "%s: tensor '%s' is missing", name, missing);
+    if (extra) return vae_fail(err, "%s: unexpected tensor '%s'", name, extra);
+    const StTensor *ot = st_find(f, "train.order");
+    if (want_order && !ot)
+        return vae_fail(err, "%s: tensor 'train.order' is missing (the checkpoint is inside an epoch)", name);
     if (np > f->data_len / 12)
         return vae_fail(err, "%s: the declared architecture (%s, %dx%d, hidden %s, zdim %d) needs %llu parameters, "
                         "more than the %zu-byte data section holds", name, vae_arch_name(cfg.arch), cfg.rows, cfg.cols,
@@ -445,35 +608,17 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
     for (int b = 0; b < 3; b++)
         for (int i = 0; i < m->lay.n_tensors; i++) {
             const VaeTensor *vt = &m->lay.tensors[i];
-            char tn[48];
             if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
             else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
-            const StTensor *t = st_find(f, tn);
-            if (!t) return vae_fail(err, "%s: tensor '%s' is missing", name, tn);
             uint64_t shape[VAE_MAX_NDIM];
             for (int d = 0; d < VAE_MAX_NDIM; d++) shape[d] = (uint64_t)vt->shape[d];
-            if (check_tensor(t, tn, ST_F32, vt->ndim, shape, name, err) != VAE_OK) return VAE_ERR;
+            if (check_tensor(st_find(f, tn), tn, ST_F32, vt->ndim, shape, name, err) != VAE_OK) return VAE_ERR;
         }
-    const StTensor *ot = st_find(f, "train.order");
     if (want_order) {
-        if (!ot) return vae_fail(err, "%s: tensor 'train.order' is missing (the checkpoint is inside an epoch)", name);
         uint64_t shape[1] = {ot->ndim == 1 ? ot->shape[0] : 0};
         if (check_tensor(ot, "train.order", ST_I32, 1, shape, name, err) != VAE_OK) return VAE_ERR;
         if (shape[0] < 1 || shape[0] > UINT32_MAX)
             return vae_fail(err, "%s: tensor 'train.order' has %llu entries", name, (unsigned long long)shape[0]);
-    }
-    int expected = 3 * m->lay.n_tensors + (want_order ? 1 : 0);
-    if (f->n != expected) {
-        /* all expected ones were found, so some other name is extra */
-        for (int i = 0; i < f->n; i++) {
-            const char *tn = f->tensors[i].name;
-            int known = strcmp(tn, "train.order") == 0 ? want_order
-                        : strncmp(tn, "adam.m.", 7) == 0 || strncmp(tn, "adam.v.", 7) == 0
-                            ? vae_find_tensor(m, tn + 7) != NULL
-                            : vae_find_tensor(m, tn) != NULL;
-            if (!known) return vae_fail(err, "%s: unexpected tensor '%s'", name, tn);
-        }
-        return vae_fail(err, "%s: %d tensors, expected %d", name, f->n, expected);
     }
 
     if (version >= 2) {
@@ -491,26 +636,36 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
                             st_meta_get(f, "hidden"), st_meta_get(f, "channels"), cfg.zdim);
     }
 
-    unsigned long crc = crc_update(crc32(0L, Z_NULL, 0), f->data, f->data_len);
-    if ((crc & 0xffffffffUL) != (unsigned long)crc_word)
-        return vae_fail(err, "%s: data CRC-32 is %08lx but the header says %08lx: the file is damaged", name,
-                        crc & 0xffffffffUL, (unsigned long)crc_word);
+    unsigned long crc;
+    if (version >= 3) {
+        size_t at = crc_digits_at(f->buf, (size_t)(f->data - f->buf));
+        if (!at)
+            return vae_fail(err, "%s: the header's crc32 value is not a plain 8-character string in one place", name);
+        crc = whole_file_crc(f->buf, f->len, at);
+    } else {
+        crc = crc_update(crc32(0L, Z_NULL, 0), f->data, f->data_len) & 0xffffffffUL;
+    }
+    if (crc != (unsigned long)crc_word)
+        return vae_fail(err, "%s: CRC-32 is %08lx but the header says %08lx: the file is damaged or was edited "
+                        "(the CRC covers the %s)", name, crc, (unsigned long)crc_word,
+                        version >= 3 ? "whole file, header values included" : "data section");
 
     for (int b = 0; b < 3; b++)
         for (int i = 0; i < m->lay.n_tensors; i++) {
             const VaeTensor *vt = &m->lay.tensors[i];
-            char tn[48];
             if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
             else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
             const StTensor *t = st_find(f, tn);
             memcpy(blocks[b] + vt->offset, t->data, vt->size * sizeof(float));
         }
+    if (check_values(m, name, err) != VAE_OK) return VAE_ERR;
     if (want_order) {
         uint32_t n = (uint32_t)ot->shape[0];
         state->order = malloc((size_t)n * sizeof(uint32_t));
         if (!state->order) return vae_fail(err, "%s: out of memory for a data order of %u entries", name, n);
         state->n_order = n;
         if (check_order(ot, state->order, name, err) != VAE_OK) return VAE_ERR;
+        if (check_epoch_progress(state, name, err) != VAE_OK) return VAE_ERR;
     }
     return VAE_OK;
 }

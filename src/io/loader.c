@@ -11,9 +11,12 @@ int loader_model(const char *path, Vae *m, char *dataset, size_t dlen, VaeError 
     TrainState st;
     VaeError first;
     if (checkpoint_load(path, m, &st, &first) == VAE_OK) {
-        if (dataset && dlen) snprintf(dataset, dlen, "%s", st.dataset);
+        /* a path is never cut short: the caller's buffer must hold it */
+        int too_long = dataset && dlen && (size_t)snprintf(dataset, dlen, "%s", st.dataset) >= dlen;
         train_state_free(&st);
-        return VAE_OK;
+        if (!too_long) return VAE_OK;
+        vae_free(m);
+        return vae_fail(err, "%s: the data path it records is longer than %zu bytes", path, dlen - 1);
     }
     /* a weights-only checkpoint has no training state; load it without one,
        and report that attempt's error, which names what is wrong with the

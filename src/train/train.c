@@ -178,10 +178,15 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                      st.n_order, N);
             goto done;
         }
+        /* a checkpoint taken inside an epoch also holds the data order */
+        if (checkpoint_check_size(&m.cfg, N, cfg->data_dir, err) != VAE_OK) goto done;
     } else {
         VaeConfig mc = cfg->model;
         mc.rows = (int)train.images.rows;
         mc.cols = (int)train.images.cols;
+        /* before the first step (and before allocating): a model whose
+           checkpoint could not be loaded again would lose every epoch */
+        if (checkpoint_check_size(&mc, N, cfg->data_dir, err) != VAE_OK) goto done;
         if (vae_init(&m, &mc, err) != VAE_OK) goto done;
         rng_seed(&st.rng, cfg->seed);
         vae_init_params(&m, &st.rng);

@@ -49,7 +49,8 @@ int image_grid_size(int n, int ncols, int rows, int cols, int pad, int *width, i
     long long w = xmaps * ((long long)cols + pad) + pad;
     long long h = ymaps * ((long long)rows + pad) + pad;
     if (w > GRID_MAX_SIDE || h > GRID_MAX_SIDE || w * h > GRID_MAX_PIXELS)
-        return vae_fail(err, "image grid: %lldx%lld pixels is too large", w, h);
+        return vae_fail(err, "image grid: %lldx%lld pixels is too large (the limit is %d pixels a side and %lld in all)",
+                        w, h, GRID_MAX_SIDE, GRID_MAX_PIXELS);
     *width = (int)w;
     *height = (int)h;
     return VAE_OK;

@@ -13,6 +13,8 @@
 typedef struct {
     uint8_t *pixels;   /* (count, rows, cols), row-major */
     uint32_t count, rows, cols;
+    const uint8_t *labels;  /* borrowed: the split's labels, one per image (set by
+                               idx_load_split; NULL for images loaded alone) */
 } IdxImages;
 
 typedef struct {

@@ -55,5 +55,9 @@ int latent_encode_means(Vae *m, const IdxImages *im, const uint32_t *index, uint
 /* imgs (n, D) in [0, 1] = decoder(z (n, Z)), in chunks of at most `chunk`
  * latent vectors through one activation buffer. */
 int latent_decode(Vae *m, const float *z, size_t n, int chunk, float *imgs, VaeError *err);
+/* The same for a conditional model: row i is decoded with label labels[i]
+ * (labels NULL: as latent_decode). */
+int latent_decode_labeled(Vae *m, const float *z, const uint8_t *labels, size_t n, int chunk, float *imgs,
+                          VaeError *err);
 
 #endif

@@ -36,6 +36,9 @@ typedef enum {
     LAYER_ADD,          /* two inputs of one shape and layout -> their sum */
     LAYER_CONCAT,       /* two flat inputs (B, F1), (B, F2) -> (B, F1+F2) */
     LAYER_GAUSSIAN,     /* flat (B, 2Z) = [mu | logvar] -> z (B, Z); adds KL to the loss */
+    LAYER_LATENT_BN,    /* flat (B, Z) -> z (B, Z): batch norm without scale/shift (running
+                           mean/var as tensors with no gradient); adds -H(z) to the loss
+                           (the entropic autoencoder's latent layer) */
     LAYER_KIND_COUNT
 } VaeLayerKind;
 
@@ -43,7 +46,10 @@ typedef enum { VAE_ACT_NONE = 0, VAE_ACT_RELU = 1, VAE_ACT_COUNT } VaeAct;
 
 /* Inputs that are not layers (negative input indices). */
 #define VAE_INPUT_X (-1)        /* the image batch, (B, rows*cols) = (1, B, rows, cols) */
-#define VAE_INPUT_Y (-2)        /* reserved: one-hot labels (B, n_classes) of a conditional model */
+#define VAE_INPUT_Y (-2)        /* one-hot labels (B, n_classes) of a conditional model */
+
+#define VAE_INIT_ZEROS 0
+#define VAE_INIT_ONES (-1)
 
 #define VAE_MAX_LAYERS 96
 #define VAE_MAX_TENSORS 128
@@ -56,7 +62,8 @@ typedef struct {
     int ndim;                   /* 1..4 */
     int shape[VAE_MAX_NDIM];    /* unused dims are 0 */
     size_t offset, size;        /* in floats, into Vae.params */
-    int fan_in;                 /* PyTorch's fan_in for the default init U(+-1/sqrt(fan_in)) */
+    int fan_in;                 /* PyTorch's fan_in for the default init U(+-1/sqrt(fan_in));
+                                   VAE_INIT_ZEROS / VAE_INIT_ONES: a constant (batch-norm buffers) */
 } VaeTensor;
 
 typedef struct {
@@ -68,6 +75,8 @@ typedef struct {
     int spatial;                /* output layout: 1 spatial (C, B, H, W), 0 flat (B, C*H*W) */
     VaeAct act;                 /* activation fused into the layer's output */
     int kernel, stride, pad;    /* conv2d / convt2d */
+    int knn;                    /* latent_bn: k of the nearest-neighbour entropy estimate */
+    float momentum;             /* latent_bn: running-average momentum (PyTorch's convention) */
     int n_params;
     int param[VAE_LAYER_MAX_PARAMS];    /* indices into the tensor list */
 } VaeLayer;
@@ -79,7 +88,8 @@ typedef struct {
     int in_dim;                 /* rows * cols */
     int n_layers;
     VaeLayer layers[VAE_MAX_LAYERS];
-    int gaussian;               /* index of the LAYER_GAUSSIAN layer: encoder before, decoder after */
+    int gaussian;               /* index of the latent layer (LAYER_GAUSSIAN, or LAYER_LATENT_BN of an
+                                   entropic autoencoder): encoder before, decoder after */
     int n_tensors;
     VaeTensor tensors[VAE_MAX_TENSORS];
     size_t n_params;
@@ -95,11 +105,16 @@ typedef struct {
     float *out, *dout;          /* output and its gradient (dout may be overwritten by backward) */
     const float *p[VAE_LAYER_MAX_PARAMS];   /* parameter tensors, in the layer's order */
     float *g[VAE_LAYER_MAX_PARAMS];         /* their gradients, ACCUMULATED */
+    float *state[VAE_LAYER_MAX_PARAMS];     /* the same tensors, writable: latent_bn's running
+                                               statistics, updated by a training forward pass */
+    int training;               /* latent_bn: batch statistics (1) or running ones (0) */
     float *scratch;             /* the kind's scratch_floats(L, B) floats */
     /* LAYER_GAUSSIAN only */
     const float *eps;           /* (B, Z), or NULL for z = mu */
-    double kl;                  /* forward: sum over the batch of the per-image KL */
-    float kl_scale;             /* backward: weight of the KL sum in the objective (beta / B_global) */
+    /* LAYER_GAUSSIAN and LAYER_LATENT_BN: the regulariser, as a sum over the batch
+     * of per-image terms (KL; for latent_bn -H of the batch counted once per image) */
+    double kl;                  /* forward: the sum */
+    float kl_scale;             /* backward: its weight in the objective (beta / B_global) */
 } VaeLayerRun;
 
 typedef struct {

@@ -33,6 +33,13 @@
 #define VAE_MAX_CHANNELS 6
 
 typedef enum { VAE_LOSS_BCE = 0, VAE_LOSS_MSE = 1 } VaeLossKind;
+/* vae: the variational autoencoder. eae: the entropic autoencoder, a
+ * deterministic encoder whose code goes through batch normalisation without
+ * scale/shift (z = BN(E(x))) and a loss alpha*R - lambda*H(z), H the
+ * Kozachenko-Leonenko k-nearest-neighbour entropy estimate over the batch. */
+typedef enum { VAE_MODEL_VAE = 0, VAE_MODEL_EAE = 1, VAE_MODEL_COUNT } VaeModelKind;
+
+#define VAE_MAX_CLASSES 256          /* IDX label files hold one byte per label */
 
 typedef struct {
     int rows, cols;                 /* image size; in_dim = rows * cols */
@@ -45,8 +52,21 @@ typedef struct {
     int channels[VAE_MAX_CHANNELS];
     VaeLossKind loss;
     float alpha, beta;
-    /* room for: n_classes (conditional models), model type (vae|eae) */
+    /* conditional models: 0 = unconditional; else the one-hot label (n_classes
+     * wide) is joined to the encoder's features (the image for an mlp, the
+     * flattened convolution output for conv/resnet) and to z at the decoder */
+    int n_classes;
+    VaeModelKind model;
+    float lambda;                   /* eae: weight of -H(z) (beta is unused) */
+    int knn;                        /* eae: k of the entropy estimate, 1 <= k < batch */
+    float bn_momentum;              /* eae: running mean/var momentum (PyTorch's: new = (1-m) old + m batch) */
 } VaeConfig;
+
+const char *vae_model_name(VaeModelKind k);
+/* "vae" -> VAE_MODEL_VAE; -1 if unknown */
+int vae_model_parse(const char *s);
+/* the weight of the regulariser (KL or -H) in the objective */
+float vae_reg_weight(const VaeConfig *cfg);
 
 typedef struct {
     VaeConfig cfg;
@@ -86,7 +106,8 @@ typedef struct {
     int max_batch;
     float *block;
     float *x;                               /* (B, D) input / target */
-    float *y;                               /* reserved: (B, n_classes) labels; NULL */
+    float *y;                               /* (B, n_classes) one-hot labels of a conditional
+                                               model (vae_set_labels); NULL otherwise */
     float *eps;                             /* (B, Z) */
     float *z, *dz;                          /* (B, Z): the gaussian layer's act / dact */
     float *xhat;                            /* (B, D) sigmoid of the logits */
@@ -96,6 +117,9 @@ typedef struct {
     size_t dblock_len;
     float *scratch;                         /* im2col and friends, shared by the layers */
     float inv_batch;                        /* set by vae_forward: 1 / B_global of the objective */
+    int training;                           /* set by vae_forward: want_grad; batch norm uses
+                                               batch statistics (and updates its running ones)
+                                               when set, the running ones otherwise */
     int used_eps;                           /* set by vae_forward: 1 if the last pass
                                                sampled z with eps, 0 if z = mu;
                                                vae_backward follows the same path */
@@ -125,7 +149,15 @@ void vae_zero_grad(Vae *m);
 /* Encoder only: mu (B, Z) of a->x into mu_out; logvar_out (B, Z) too if not NULL. */
 void vae_encode(Vae *m, VaeActs *a, int B, float *mu_out, float *logvar_out);
 void vae_encode_mean(Vae *m, VaeActs *a, int B, float *mu_out);
-/* Decoder only: z (B, Z) -> a->xhat (B, D) in [0, 1]. */
+/* Decoder only: z (B, Z) -> a->xhat (B, D) in [0, 1]. A conditional model
+ * reads the labels set in a->y. */
 void vae_decode(Vae *m, VaeActs *a, const float *z, int B);
+
+/* One-hot rows of a->y from labels[index[i]] (index NULL: labels[first + i])
+ * for i < B, as idx_gather picks images (conditional models; a no-op for
+ * others). Returns the first row whose label is >= n_classes, or -1. */
+int vae_set_labels(const Vae *m, VaeActs *a, const uint8_t *labels, const uint32_t *index, uint32_t first, int B);
+/* Every row of a->y set to one label (sampling a class). */
+void vae_fill_label(const Vae *m, VaeActs *a, int label, int B);
 
 #endif

@@ -41,11 +41,15 @@ def named_flat(tensors):
     return "{" + ",".join('"%s":%s' % (k, f32(v.detach().numpy())) for k, v in tensors) + "}"
 
 
-def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale, evals, arch="mlp", channels=()):
+def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale, evals, arch="mlp", channels=(),
+             classes=0, kind="vae", knn=5):
     torch.manual_seed(seed)
     D = rows * cols
-    spec = layers_from_vae(VAE_BIN, arch, ",".join(map(str, hidden)), ",".join(map(str, channels)), Z, rows, cols)
+    spec = layers_from_vae(VAE_BIN, arch, ",".join(map(str, hidden)), ",".join(map(str, channels)), Z, rows, cols,
+                           classes, kind, knn)
     model = LayerVAE(spec)
+    model.train()
+    # an entropic autoencoder's regulariser weight is lambda (passed as beta here)
     with torch.no_grad():
         for pname, p in model.named_parameters():
             if pname.endswith("weight"):
@@ -56,35 +60,46 @@ def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale
     x[u < 0.15] = 0.0
     x[u > 0.85] = 1.0
     eps = torch.randn(B, Z)
+    labels = torch.randint(0, max(classes, 1), (B,))
+    y = F.one_hot(labels, classes).float() if classes else None
 
+    cfg = dict(arch=arch, rows=rows, cols=cols, zdim=Z, hidden=hidden, channels=list(channels), loss=loss,
+               alpha=alpha, beta=beta, batch=B, model=kind, n_classes=classes)
+    if kind == "eae":
+        cfg.update(beta=1.0, **{"lambda": beta}, knn=knn, bn_momentum=0.1)
+    state = [(k, v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")]
+    buffers = [(k, v) for k, v in model.named_buffers() if not k.endswith("num_batches_tracked")]
     parts = [
         '"case":"%s"' % name,
         '"torch_version":"%s"' % torch.__version__,
-        '"config":%s' % json.dumps(dict(arch=arch, rows=rows, cols=cols, zdim=Z, hidden=hidden,
-                                        channels=list(channels), loss=loss, alpha=alpha, beta=beta, batch=B)),
+        '"config":%s' % json.dumps(cfg),
         '"tensors":[%s]' % ",".join(
             '{"name":"%s","shape":%s,"values":%s}' % (k, json.dumps(list(v.shape)), f32(v.detach().numpy()))
-            for k, v in model.state_dict().items()),
+            for k, v in state),
         '"x":%s' % f32(x.numpy()),
+        '"labels":%s' % json.dumps(labels.tolist() if classes else []),
         '"eps":%s' % f32(eps.numpy()),
     ]
     eval_parts, first_grads, worst = [], None, 0.0
     for use_eps in evals:
         e = eps if use_eps else None
         model.zero_grad()
-        recon, kl, xhat = model.terms(x, e, loss)
+        recon, kl, xhat = model.terms(x, e, loss, y)
         per_image = alpha * recon + beta * kl
         objective = per_image.mean()
         objective.backward()
+        # buffers (batch-norm running statistics) have no gradient: zeros, so every tensor is listed
         grads = [(k, p.grad.detach().clone()) for k, p in model.named_parameters()]
+        grads += [(k, torch.zeros_like(v)) for k, v in buffers]
         if first_grads is None:
             first_grads = grads
         # the same in float64, to measure float32's own gradient error
         m64 = copy.deepcopy(model).double()
         m64.zero_grad()
-        r64, k64, _ = m64.terms(x.double(), None if e is None else e.double(), loss)
+        r64, k64, _ = m64.terms(x.double(), None if e is None else e.double(), loss,
+                                None if y is None else y.double())
         (alpha * r64 + beta * k64).mean().backward()
-        for (k, g), (_, p64) in zip(grads, m64.named_parameters()):
+        for (k, g), (_, p64) in zip(grads[:len(list(model.parameters()))], m64.named_parameters()):
             worst = max(worst, float((g.double() - p64.grad).abs().max()))
         eval_parts.append(
             "{" + ",".join([
@@ -107,7 +122,7 @@ def run_case(name, rows, cols, hidden, Z, B, loss, alpha, beta, seed, init_scale
         for (_, g), p in zip(first_grads, model.parameters()):
             p.grad = g.clone()
         opt.step()
-        steps.append('{"t":%d,"params":%s}' % (t, named_flat(list(model.named_parameters()))))
+        steps.append('{"t":%d,"params":%s}' % (t, named_flat(list(model.named_parameters()) + buffers)))
     parts.append('"adam":{"lr":%r,"beta1":%r,"beta2":%r,"eps":%r,"grads_from_eval":0,"steps":[%s]}'
                  % (lr, b1, b2, aeps, ",".join(steps)))
     return "{" + ",\n".join(parts) + "}\n"
@@ -143,6 +158,11 @@ CASES = [
     ("conv", 8, 12, [7], 3, 3, "bce", 1.0, 1.0, 4, 1.0, [True, False], "conv", [3, 5]),
     ("conv_b1", 4, 8, [6, 5], 2, 1, "mse", 0.6, 0.4, 5, 1.0, [True], "conv", [3]),
     ("resnet", 8, 4, [6], 2, 3, "bce", 1.0, 1.0, 6, 1.0, [True, False], "resnet", [3, 5]),
+    # conditional (labels joined to the encoder's features and to z) and entropic autoencoders
+    ("cvae", 6, 5, [12], 3, 5, "bce", 1.0, 1.0, 7, 1.0, [True, False], "mlp", [], 4),
+    ("cvae_conv", 8, 4, [6], 2, 3, "mse", 0.5, 2.0, 8, 1.0, [True], "conv", [3], 3),
+    ("eae", 6, 6, [10], 3, 9, "mse", 1.0, 0.7, 9, 1.0, [True, False], "mlp", [], 0, "eae", 3),
+    ("eae_resnet_cond", 8, 8, [8], 2, 6, "mse", 1.0, 1.3, 10, 1.0, [True], "resnet", [2], 3, "eae", 2),
 ]
 
 

@@ -12,13 +12,17 @@ means in PyTorch is:
   add               a + b
   concat            torch.cat along features
   gaussian          [mu | logvar] -> z = mu + eps * exp(logvar / 2), KL
+  latent_bn         nn.BatchNorm1d(Z, affine=False) (the entropic autoencoder's
+                    code), regulariser -H(z): Kozachenko-Leonenko k-NN entropy
 
 A layer's "act" ("relu" or "none") is applied to its output. Parameters are
 registered under the layer's "name" (nested modules, so the state_dict names
 are the checkpoint's tensor names: "enc.0.weight", "enc.1.conv1.bias", ...),
-and their shapes are checked against the JSON. Input -1 is the image batch.
+and their shapes are checked against the JSON. Input -1 is the image batch,
+-2 the one-hot labels of a conditional model.
 """
 import json
+import math
 import subprocess
 
 import torch
@@ -26,12 +30,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def layers_from_vae(vae_bin, arch="mlp", hidden="400", channels="32,64", zdim=20, rows=28, cols=28):
+def layers_from_vae(vae_bin, arch="mlp", hidden="400", channels="32,64", zdim=20, rows=28, cols=28,
+                    classes=0, model="vae", knn=5):
     """Runs `vae layers --json` for these options and returns the parsed list."""
     cmd = [vae_bin, "layers", "--json", "--arch", arch, "--zdim", str(zdim), "--rows", str(rows),
            "--cols", str(cols), "--hidden", str(hidden)]
     if arch != "mlp":
         cmd += ["--channels", str(channels)]
+    if classes:
+        cmd += ["--classes", str(classes)]
+    if model != "vae":
+        cmd += ["--model-kind", model, "--knn", str(knn)]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE).stdout
     return json.loads(out)
 
@@ -71,6 +80,16 @@ class LayerVAE(nn.Module):
                 mod = nn.Conv2d(L["in_shape"][0], L["out_shape"][0], L["kernel"], L["stride"], L["padding"])
             elif kind == "conv_transpose2d":
                 mod = nn.ConvTranspose2d(L["in_shape"][0], L["out_shape"][0], L["kernel"], L["stride"], L["padding"])
+            elif kind == "latent_bn":
+                mod = nn.BatchNorm1d(L["in_shape"][0], eps=L["eps"], momentum=L["momentum"], affine=False)
+                self.knn = L["knn"]
+                parts = name.split(".")
+                _child(self, parts[:-1]).add_module(parts[-1], mod)
+                self.mods[L["index"]] = mod
+                have = {p["name"][len(name) + 1:] for p in L["params"]}
+                if have != {"running_mean", "running_var"}:
+                    raise ValueError("latent_bn: tensors %s" % sorted(have))
+                continue
             elif kind in ("relu", "flatten", "unflatten", "add", "concat", "gaussian"):
                 if L["params"]:
                     raise ValueError("layer %d (%s) should have no parameters" % (L["index"], kind))
@@ -86,12 +105,12 @@ class LayerVAE(nn.Module):
                 if short not in own or list(own[short].shape) != p["shape"]:
                     raise ValueError("%s: PyTorch has %s" % (p["name"], tuple(own[short].shape) if short in own else "no such tensor"))
 
-    def _run(self, x, eps, start, stop, outs):
+    def _run(self, x, eps, start, stop, outs, y=None):
         B = x.shape[0]
         kl = None
         for i in range(start, stop):
             L = self.layers[i]
-            ins = [x if j == -1 else outs[j] for j in L["inputs"]]
+            ins = [x if j == -1 else y if j == -2 else outs[j] for j in L["inputs"]]
             kind = L["kind"]
             if kind == "linear":
                 h = self.mods[i](ins[0].reshape(B, -1))
@@ -113,25 +132,31 @@ class LayerVAE(nn.Module):
                 h = mu if eps is None else mu + eps * torch.exp(0.5 * logvar)
                 kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
                 outs["mu"], outs["logvar"] = mu, logvar
+            elif kind == "latent_bn":
+                h = self.mods[i](ins[0].reshape(B, -1))
+                # -H counted once per image, as vae sums its regulariser over the batch
+                kl = -knn_entropy(h, self.knn).expand(B) if B > self.knn else h.new_zeros(B)
+                outs["mu"], outs["logvar"] = h, torch.zeros_like(h)
             if L["act"] == "relu":
                 h = F.relu(h)
             outs[i] = h
         return kl
 
-    def encode(self, x):
+    def encode(self, x, y=None):
         outs = {}
-        self._run(x, None, 0, self.g + 1, outs)
+        self._run(x, None, 0, self.g + 1, outs, y)
         return outs["mu"], outs["logvar"]
 
-    def decode_logits(self, z):
+    def decode_logits(self, z, y=None):
         outs = {self.g: z}
-        self._run(z, None, self.g + 1, len(self.layers), outs)
+        self._run(z, None, self.g + 1, len(self.layers), outs, y)
         return outs[len(self.layers) - 1].reshape(z.shape[0], -1)
 
-    def terms(self, x, eps, loss):
-        """Per-image reconstruction term, KL and xhat; eps None means z = mu."""
+    def terms(self, x, eps, loss, y=None):
+        """Per-image reconstruction term, regulariser (KL, or -H for an
+        entropic autoencoder) and xhat; eps None means z = mu."""
         outs = {}
-        kl = self._run(x, eps, 0, len(self.layers), outs)
+        kl = self._run(x, eps, 0, len(self.layers), outs, y)
         logits = outs[len(self.layers) - 1].reshape(x.shape[0], -1)
         if loss == "bce":
             recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
@@ -139,8 +164,30 @@ class LayerVAE(nn.Module):
             recon = ((torch.sigmoid(logits) - x) ** 2).sum(1)
         return recon, kl, torch.sigmoid(logits)
 
+    def reg_weight(self):
+        c = self.spec["config"]
+        return c.get("lambda", 1.0) if c.get("model", "vae") == "eae" else c["beta"]
+
     def forward(self, x, sample=True):
         """(logits, mu, logvar) with z sampled by torch.randn_like, or z = mu."""
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
         return self.decode_logits(z), mu, logvar
+
+
+def knn_entropy(z, k):
+    """Kozachenko-Leonenko estimate of the entropy of the rows of z (n, d):
+    (d/n) sum_i log eps_k(i) + log V_d + psi(n) - psi(k). The neighbour choice
+    is made on detached distances (ties to the lower index, as in vae);
+    the gradient flows through the distances."""
+    n, d = z.shape
+    with torch.no_grad():
+        d2 = ((z.unsqueeze(1) - z.unsqueeze(0)) ** 2).sum(2)
+        d2.fill_diagonal_(float("inf"))
+        # stable sort keeps equal distances in index order
+        order = torch.sort(d2, dim=1, stable=True).indices
+        nb = order[:, k - 1]
+    e2 = ((z - z[nb]) ** 2).sum(1).clamp_min(1e-12)
+    psi = lambda m: -0.5772156649015329 + sum(1.0 / j for j in range(1, m))
+    log_vd = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return d / n * (0.5 * torch.log(e2)).sum() + log_vd + psi(n) - psi(k)

@@ -97,6 +97,15 @@ extern const char *const ARCH_NAMES[];
     "fully connected layer sizes, e.g. 512,256,128 (decoder mirrored)", NULL, 0}
 #define OPT_CHANNEL_LIST(cfg) {"channels", 0, OPT_CHANNELS, (cfg), 0, 0, 0, "LIST", "32,64", \
     "conv/resnet: channels of the stride-2 convolutions; image sides must be divisible by 2^entries", NULL, 0}
+extern const char *const MODEL_KIND_NAMES[];
+#define OPT_MODEL_KIND(name, dest) {name, 0, OPT_CHOICE, (dest), 0, 0, 0, "vae|eae", "vae", \
+    "vae, or eae: the entropic autoencoder (batch-normalised code, loss alpha*R - lambda*H(z))", MODEL_KIND_NAMES, 0}
+#define OPT_EAE_LAMBDA(cfg) {"lambda", 0, OPT_FLOAT, &(cfg)->lambda, 0, 1e6, 0, "L", "1", \
+    "eae: weight of the entropy term (both terms are in nats)", NULL, 0}
+#define OPT_EAE_KNN(cfg) {"knn", 0, OPT_INT, &(cfg)->knn, 1, 4096, 0, "K", "5", \
+    "eae: k of the k-nearest-neighbour entropy estimate (must be < --batch)", NULL, 0}
+#define OPT_EAE_MOMENTUM(cfg) {"bn-momentum", 0, OPT_FLOAT, &(cfg)->bn_momentum, 1e-6, 1, 0, "M", "0.1", \
+    "eae: running mean/var momentum of the latent batch norm (PyTorch's convention)", NULL, 0}
 /* cfg starts as cli_model_defaults(); call cli_model_finish(cmd, cfg, arch) after opt_parse */
 void cli_model_defaults(VaeConfig *cfg);
 void cli_model_finish(const CommandSpec *cmd, VaeConfig *cfg, int arch);

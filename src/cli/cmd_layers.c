@@ -26,12 +26,13 @@ static void print_table(const VaeConfig *cfg, const VaeLayout *lay) {
         char ins[32], in[32], out[32];
         int in_sp = l->kind == LAYER_CONV2D || l->kind == LAYER_CONVT2D || l->kind == LAYER_FLATTEN ||
                     ((l->kind == LAYER_RELU || l->kind == LAYER_ADD) && l->spatial);
-        if (l->n_in == 1) snprintf(ins, sizeof ins, "%s", l->in[0] < 0 ? "x" : "");
-        else ins[0] = '\0';
-        if (l->in[0] >= 0) snprintf(ins, sizeof ins, "%d", l->in[0]);
-        if (l->n_in == 2) {
+        ins[0] = '\0';
+        for (int k = 0; k < l->n_in; k++) {
             size_t u = strlen(ins);
-            snprintf(ins + u, sizeof ins - u, ",%d", l->in[1]);
+            int j = l->in[k];
+            if (j == VAE_INPUT_X) snprintf(ins + u, sizeof ins - u, "%sx", k ? "," : "");
+            else if (j == VAE_INPUT_Y) snprintf(ins + u, sizeof ins - u, "%sy", k ? "," : "");
+            else snprintf(ins + u, sizeof ins - u, "%s%d", k ? "," : "", j);
         }
         shape_str(in, sizeof in, l->ic, l->ih, l->iw, in_sp);
         shape_str(out, sizeof out, l->c, l->h, l->w, l->spatial);
@@ -46,7 +47,7 @@ int cmd_layers(int argc, char **argv) {
     VaeConfig model;
     cli_model_defaults(&model);
     const char *ckpt = NULL;
-    int arch = VAE_ARCH_MLP, rows = 28, cols = 28, json = 0;
+    int arch = VAE_ARCH_MLP, rows = 28, cols = 28, json = 0, kind = VAE_MODEL_VAE;
     Opt opts[] = {
         {"model", 'm', OPT_STRING, &ckpt, 0, 0, 0, "PATH", "none", "describe this checkpoint instead of the options below", NULL, 0},
         OPT_ARCH(&arch),
@@ -55,6 +56,11 @@ int cmd_layers(int argc, char **argv) {
         {"zdim", 'z', OPT_INT, &model.zdim, 1, 4096, 0, "Z", "20", "latent dimensions", NULL, 0},
         {"rows", 0, OPT_INT, &rows, 1, 65536, 0, "N", "28", "image height", NULL, 0},
         {"cols", 0, OPT_INT, &cols, 1, 65536, 0, "N", "28", "image width", NULL, 0},
+        {"classes", 0, OPT_INT, &model.n_classes, 0, VAE_MAX_CLASSES, 0, "N", "0", "conditional model with N label classes (0: unconditional)", NULL, 0},
+        OPT_MODEL_KIND("model-kind", &kind),
+        OPT_EAE_LAMBDA(&model),
+        OPT_EAE_KNN(&model),
+        OPT_EAE_MOMENTUM(&model),
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print the layer list as JSON (the checkpoint's 'layers')", NULL, 0},
         OPT_END,
     };
@@ -74,6 +80,7 @@ int cmd_layers(int argc, char **argv) {
         if (cli_load_model(ckpt, &m, NULL, 0)) return EXIT_RUNTIME;
     } else {
         cli_model_finish(&cmd, &model, arch);
+        model.model = (VaeModelKind)kind;
         model.rows = rows;
         model.cols = cols;
         if ((rc = cli_model_check(&cmd, &model)) != 0) return rc;

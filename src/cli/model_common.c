@@ -24,6 +24,7 @@ int cli_load_test_split(IdxSplit *test, const char *dir, const Vae *m) {
 }
 
 const char *const ARCH_NAMES[] = {"mlp", "conv", "resnet", NULL};
+const char *const MODEL_KIND_NAMES[] = {"vae", "eae", NULL};
 
 void cli_model_defaults(VaeConfig *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -37,6 +38,10 @@ void cli_model_defaults(VaeConfig *cfg) {
     cfg->loss = VAE_LOSS_BCE;
     cfg->alpha = 1.0f;
     cfg->beta = 1.0f;
+    cfg->model = VAE_MODEL_VAE;
+    cfg->lambda = 1.0f;
+    cfg->knn = 5;
+    cfg->bn_momentum = 0.1f;
 }
 
 void cli_model_finish(const CommandSpec *cmd, VaeConfig *cfg, int arch) {

@@ -389,6 +389,8 @@ int idx_load_split(IdxSplit *out, const char *dir, IdxSplitKind which, VaeError 
                  out->labels.count);
         goto fail;
     }
+    /* a conditional model reads an image's label next to its pixels */
+    out->images.labels = out->labels.labels;
     return VAE_OK;
 fail:
     idx_split_free(out);

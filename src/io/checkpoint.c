@@ -115,6 +115,14 @@ static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st) {
     bad |= meta_add(meta, "loss", "%s", c->loss == VAE_LOSS_MSE ? "mse" : "bce");
     bad |= meta_add(meta, "alpha", "%.9g", (double)c->alpha);
     bad |= meta_add(meta, "beta", "%.9g", (double)c->beta);
+    /* conditional / entropic models; absent means an unconditional vae */
+    bad |= meta_add(meta, "model", "%s", vae_model_name(c->model));
+    bad |= meta_add(meta, "n_classes", "%d", c->n_classes);
+    if (c->model == VAE_MODEL_EAE) {
+        bad |= meta_add(meta, "lambda", "%.9g", (double)c->lambda);
+        bad |= meta_add(meta, "knn", "%d", c->knn);
+        bad |= meta_add(meta, "bn_momentum", "%.9g", (double)c->bn_momentum);
+    }
     bad |= meta_add(meta, "adam_t", "%ld", m->adam_t);
     if (st) {
         bad |= meta_add(meta, "epoch", "%d", st->epoch);
@@ -410,6 +418,19 @@ static int parse_config(Meta *mt, long version, VaeConfig *cfg) {
     else return bad_value(mt, "loss", loss, "\"bce\" or \"mse\"");
     if (meta_float_in(mt, "alpha", 0, LOSS_WEIGHT_MAX, 0, &cfg->alpha) ||
         meta_float_in(mt, "beta", 0, LOSS_WEIGHT_MAX, 0, &cfg->beta))
+        return VAE_ERR;
+    /* written since conditional and entropic models exist; older files are plain vaes */
+    const char *model = st_meta_get(mt->f, "model");
+    if (model) {
+        int k = vae_model_parse(model);
+        if (k < 0) return bad_value(mt, "model", model, "\"vae\" or \"eae\"");
+        cfg->model = (VaeModelKind)k;
+    }
+    if (st_meta_get(mt->f, "n_classes") && meta_int(mt, "n_classes", 0, VAE_MAX_CLASSES, &cfg->n_classes))
+        return VAE_ERR;
+    if (cfg->model == VAE_MODEL_EAE &&
+        (meta_float_in(mt, "lambda", 0, LOSS_WEIGHT_MAX, 0, &cfg->lambda) || meta_int(mt, "knn", 1, 4096, &cfg->knn) ||
+         meta_float_in(mt, "bn_momentum", 0, 1, 1, &cfg->bn_momentum)))
         return VAE_ERR;
     return VAE_OK;
 }

@@ -131,6 +131,10 @@ void vae_convt2d_fwd(VaeLayerRun *r);
 void vae_convt2d_bwd(VaeLayerRun *r);
 size_t vae_conv2d_scratch(const VaeLayer *L, int B);
 size_t vae_convt2d_scratch(const VaeLayer *L, int B);
+/* defined in layers_latent_bn.c */
+void vae_latent_bn_fwd(VaeLayerRun *r);
+void vae_latent_bn_bwd(VaeLayerRun *r);
+size_t vae_latent_bn_scratch(const VaeLayer *L, int B);
 
 const VaeLayerOps vae_layer_ops[LAYER_KIND_COUNT] = {
     [LAYER_LINEAR] = {"linear", linear_fwd, linear_bwd, NULL},
@@ -142,6 +146,7 @@ const VaeLayerOps vae_layer_ops[LAYER_KIND_COUNT] = {
     [LAYER_ADD] = {"add", add_fwd, add_bwd, NULL},
     [LAYER_CONCAT] = {"concat", concat_fwd, concat_bwd, NULL},
     [LAYER_GAUSSIAN] = {"gaussian", gaussian_fwd, gaussian_bwd, NULL},
+    [LAYER_LATENT_BN] = {"latent_bn", vae_latent_bn_fwd, vae_latent_bn_bwd, vae_latent_bn_scratch},
 };
 
 const char *vae_act_name(VaeAct a) { return a == VAE_ACT_RELU ? "relu" : "none"; }

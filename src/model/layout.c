@@ -35,6 +35,8 @@ static int fail(Builder *b, const char *what) {
 static void shape_of(const Builder *b, int idx, int *c, int *h, int *w, int *spatial) {
     if (idx == VAE_INPUT_X) {
         *c = 1, *h = b->cfg->rows, *w = b->cfg->cols, *spatial = 1;
+    } else if (idx == VAE_INPUT_Y) {
+        *c = b->cfg->n_classes, *h = 1, *w = 1, *spatial = 0;
     } else {
         const VaeLayer *p = &b->L->layers[idx];
         *c = p->c, *h = p->h, *w = p->w, *spatial = p->spatial;
@@ -170,6 +172,49 @@ static int unflatten(Builder *b, int in, int c, int h, int w) {
     return finish(b);
 }
 
+static int gaussian(Builder *b, int in, int Z);
+
+/* two flat inputs (B, F0), (B, F1) -> (B, F0 + F1); a 1-channel spatial
+ * input (the image) is flat too */
+static int concat(Builder *b, int in0, int in1) {
+    VaeLayer *l = new_layer(b, LAYER_CONCAT, NULL, in0, in1);
+    if (!l) return -1;
+    int c0, h0, w0, s0, c1, h1, w1, s1;
+    shape_of(b, in0, &c0, &h0, &w0, &s0);
+    shape_of(b, in1, &c1, &h1, &w1, &s1);
+    if ((s0 && c0 != 1) || (s1 && c1 != 1)) return fail(b, "internal: concatenation needs flat inputs");
+    long long F0 = (long long)c0 * h0 * w0, F1 = (long long)c1 * h1 * w1;
+    if (F0 + F1 > VAE_MAX_DIM) return fail(b, "a concatenated layer is too large");
+    l->ic = (int)F0, l->ih = 1, l->iw = 1;
+    l->c = (int)(F0 + F1), l->h = 1, l->w = 1, l->spatial = 0;
+    return finish(b);
+}
+
+/* the entropic autoencoder's latent layer: flat (B, Z) -> z (B, Z) */
+static int latent_bn(Builder *b, int in, int Z) {
+    VaeLayer *l = new_layer(b, LAYER_LATENT_BN, "latent_bn", in, NO_INPUT);
+    if (!l) return -1;
+    if (l->ic != Z) return fail(b, "internal: the latent batch norm needs Z inputs");
+    l->c = Z, l->h = 1, l->w = 1, l->spatial = 0;
+    l->knn = b->cfg->knn;
+    l->momentum = b->cfg->bn_momentum;
+    /* PyTorch BatchNorm1d(affine=False) buffers: no gradient, constant init */
+    add_param(b, l, "running_mean", 1, Z, 0, 0, 0, VAE_INIT_ZEROS);
+    add_param(b, l, "running_var", 1, Z, 0, 0, 0, VAE_INIT_ONES);
+    b->L->gaussian = b->L->n_layers;
+    return finish(b);
+}
+
+/* head output (2Z for a vae, Z for an eae) -> the latent layer */
+static int latent(Builder *b, int prev) {
+    const int Z = b->cfg->zdim;
+    if (b->cfg->model == VAE_MODEL_EAE) return latent_bn(b, linear(b, "head", prev, Z, VAE_ACT_NONE), Z);
+    return gaussian(b, linear(b, "head", prev, 2 * Z, VAE_ACT_NONE), Z);
+}
+
+/* a conditional model joins the one-hot label to this input */
+static int with_label(Builder *b, int prev) { return b->cfg->n_classes > 0 ? concat(b, prev, VAE_INPUT_Y) : prev; }
+
 static int gaussian(Builder *b, int in, int Z) {
     VaeLayer *l = new_layer(b, LAYER_GAUSSIAN, NULL, in, NO_INPUT);
     if (!l) return -1;
@@ -207,6 +252,15 @@ static int check_config(const VaeConfig *cfg, VaeError *err) {
     if (!isfinite(cfg->alpha) || !isfinite(cfg->beta) || cfg->alpha < 0 || cfg->beta < 0)
         return vae_fail(err, "loss weights must be finite and >= 0");
     if ((int)cfg->arch < 0 || cfg->arch >= VAE_ARCH_COUNT) return vae_fail(err, "unknown architecture %d", (int)cfg->arch);
+    if (cfg->n_classes < 0 || cfg->n_classes > VAE_MAX_CLASSES)
+        return vae_fail(err, "%d classes is out of range (0..%d)", cfg->n_classes, VAE_MAX_CLASSES);
+    if ((int)cfg->model < 0 || cfg->model >= VAE_MODEL_COUNT) return vae_fail(err, "unknown model kind %d", (int)cfg->model);
+    if (cfg->model == VAE_MODEL_EAE) {
+        if (!isfinite(cfg->lambda) || cfg->lambda < 0) return vae_fail(err, "lambda must be finite and >= 0");
+        if (cfg->knn < 1 || cfg->knn > 4096) return vae_fail(err, "knn %d is out of range (1..4096)", cfg->knn);
+        if (!(cfg->bn_momentum > 0.0f && cfg->bn_momentum <= 1.0f))
+            return vae_fail(err, "batch-norm momentum must be in (0, 1]");
+    }
     if (cfg->arch == VAE_ARCH_MLP) return VAE_OK;
     int L = cfg->n_channels;
     if (L < 1 || L > VAE_MAX_CHANNELS)
@@ -230,13 +284,14 @@ int vae_layout(const VaeConfig *cfg, VaeLayout *out, VaeError *err) {
     const int k = cfg->n_hidden, Z = cfg->zdim, D = out->in_dim;
     char name[32];
     int prev = VAE_INPUT_X, mod = 0;
+    (void)Z;
     if (cfg->arch == VAE_ARCH_MLP) {
+        prev = with_label(b, prev);
         for (int i = 0; i < k; i++) {
             snprintf(name, sizeof name, "enc.%d", i);
             prev = linear(b, name, prev, cfg->hidden[i], VAE_ACT_RELU);
         }
-        prev = linear(b, "head", prev, 2 * Z, VAE_ACT_NONE);
-        prev = gaussian(b, prev, Z);
+        prev = with_label(b, latent(b, prev));
         for (int i = 0; i <= k; i++) {
             snprintf(name, sizeof name, "dec.%d", i);
             prev = linear(b, name, prev, i < k ? cfg->hidden[k - 1 - i] : D, i < k ? VAE_ACT_RELU : VAE_ACT_NONE);
@@ -253,13 +308,12 @@ int vae_layout(const VaeConfig *cfg, VaeLayout *out, VaeError *err) {
         }
         if (b->failed) return VAE_ERR;
         const int C = cfg->channels[L - 1], h = cfg->rows >> L, w = cfg->cols >> L;
-        prev = flatten(b, prev);
+        prev = with_label(b, flatten(b, prev));
         for (int i = 0; i < k; i++) {
             snprintf(name, sizeof name, "enc.%d", mod++);
             prev = linear(b, name, prev, cfg->hidden[i], VAE_ACT_RELU);
         }
-        prev = linear(b, "head", prev, 2 * Z, VAE_ACT_NONE);
-        prev = gaussian(b, prev, Z);
+        prev = with_label(b, latent(b, prev));
         mod = 0;
         for (int i = 0; i < k; i++) {
             snprintf(name, sizeof name, "dec.%d", mod++);
@@ -309,10 +363,18 @@ char *vae_layout_json(const VaeConfig *cfg, const VaeLayout *lay) {
     cJSON_AddItemToObject(c, "loss", cJSON_CreateString(cfg->loss == VAE_LOSS_MSE ? "mse" : "bce"));
     cJSON_AddItemToObject(c, "alpha", cJSON_CreateNumber(cfg->alpha));
     cJSON_AddItemToObject(c, "beta", cJSON_CreateNumber(cfg->beta));
+    cJSON_AddItemToObject(c, "model", cJSON_CreateString(vae_model_name(cfg->model)));
+    cJSON_AddItemToObject(c, "n_classes", cJSON_CreateNumber(cfg->n_classes));
+    if (cfg->model == VAE_MODEL_EAE) {
+        cJSON_AddItemToObject(c, "lambda", cJSON_CreateNumber(cfg->lambda));
+        cJSON_AddItemToObject(c, "knn", cJSON_CreateNumber(cfg->knn));
+        cJSON_AddItemToObject(c, "bn_momentum", cJSON_CreateNumber(cfg->bn_momentum));
+    }
     cJSON_AddItemToObject(root, "n_params", cJSON_CreateNumber((double)lay->n_params));
     int xs[3] = {1, cfg->rows, cfg->cols};
     cJSON *inputs = cJSON_CreateObject();
     cJSON_AddItemToObject(inputs, "x", int_array(xs, 3));
+    if (cfg->n_classes > 0) cJSON_AddItemToObject(inputs, "y", int_array(&cfg->n_classes, 1));
     cJSON_AddItemToObject(root, "inputs", inputs);
     cJSON_AddItemToObject(root, "gaussian", cJSON_CreateNumber(lay->gaussian));
     cJSON_AddItemToObject(root, "layers", layers);
@@ -333,6 +395,11 @@ char *vae_layout_json(const VaeConfig *cfg, const VaeLayout *lay) {
             cJSON_AddItemToObject(o, "kernel", cJSON_CreateNumber(l->kernel));
             cJSON_AddItemToObject(o, "stride", cJSON_CreateNumber(l->stride));
             cJSON_AddItemToObject(o, "padding", cJSON_CreateNumber(l->pad));
+        }
+        if (l->kind == LAYER_LATENT_BN) {
+            cJSON_AddItemToObject(o, "knn", cJSON_CreateNumber(l->knn));
+            cJSON_AddItemToObject(o, "momentum", cJSON_CreateNumber(l->momentum));
+            cJSON_AddItemToObject(o, "eps", cJSON_CreateNumber(1e-5));
         }
         cJSON_AddItemToObject(o, "params", params);
         for (int p = 0; p < l->n_params; p++) {

@@ -50,8 +50,13 @@ void vae_free(Vae *m) {
 void vae_init_params(Vae *m, Rng *rng) {
     for (int t = 0; t < m->lay.n_tensors; t++) {
         const VaeTensor *T = &m->lay.tensors[t];
-        float bound = 1.0f / sqrtf((float)T->fan_in);
         float *p = m->params + T->offset;
+        if (T->fan_in <= 0) {
+            /* buffers, not weights: no draw from the generator */
+            for (size_t i = 0; i < T->size; i++) p[i] = T->fan_in == VAE_INIT_ONES ? 1.0f : 0.0f;
+            continue;
+        }
+        float bound = 1.0f / sqrtf((float)T->fan_in);
         for (size_t i = 0; i < T->size; i++) p[i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
     }
 }
@@ -87,8 +92,8 @@ int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
     if (max_batch < 1) return vae_fail(err, "batch size %d must be >= 1", max_batch);
     const VaeLayout *lay = &m->lay;
     size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim, B = (size_t)max_batch;
-    /* per row: x, xhat, eps, then each layer's output and its gradient */
-    size_t per_row = 2 * D + Z, grads_per_row = 0, scratch = 0, t;
+    /* per row: x, xhat, eps, labels, then each layer's output and its gradient */
+    size_t per_row = 2 * D + Z + (size_t)m->cfg.n_classes, grads_per_row = 0, scratch = 0, t;
     for (int l = 0; l < lay->n_layers; l++) {
         const VaeLayer *L = &lay->layers[l];
         size_t n = layer_floats(L);
@@ -115,6 +120,10 @@ int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
     a->x = p; p += B * D;
     a->xhat = p; p += B * D;
     a->eps = p; p += B * Z;
+    if (m->cfg.n_classes > 0) {
+        a->y = p;
+        p += B * (size_t)m->cfg.n_classes;
+    }
     for (int l = 0; l < lay->n_layers; l++) {
         a->act[l] = p;
         p += B * layer_floats(&lay->layers[l]);
@@ -131,6 +140,38 @@ int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
     a->inv_batch = 1.0f / (float)max_batch;
     return VAE_OK;
 }
+
+int vae_set_labels(const Vae *m, VaeActs *a, const uint8_t *labels, const uint32_t *index, uint32_t first, int B) {
+    int C = m->cfg.n_classes, bad = -1;
+    if (C <= 0 || !a->y || !labels) return -1;
+    memset(a->y, 0, (size_t)B * C * sizeof(float));
+    for (int i = 0; i < B; i++) {
+        uint8_t k = labels[index ? index[i] : first + (uint32_t)i];
+        if (k < C) a->y[(size_t)i * C + k] = 1.0f;
+        else if (bad < 0) bad = i;
+    }
+    return bad;
+}
+
+void vae_fill_label(const Vae *m, VaeActs *a, int label, int B) {
+    int C = m->cfg.n_classes;
+    if (C <= 0 || !a->y) return;
+    memset(a->y, 0, (size_t)B * C * sizeof(float));
+    if (label < 0 || label >= C) return;
+    for (int i = 0; i < B; i++) a->y[(size_t)i * C + label] = 1.0f;
+}
+
+static const char *const MODEL_NAMES[VAE_MODEL_COUNT] = {"vae", "eae"};
+
+const char *vae_model_name(VaeModelKind k) { return (int)k >= 0 && k < VAE_MODEL_COUNT ? MODEL_NAMES[k] : "?"; }
+
+int vae_model_parse(const char *s) {
+    for (int i = 0; i < VAE_MODEL_COUNT; i++)
+        if (s && strcmp(s, MODEL_NAMES[i]) == 0) return i;
+    return -1;
+}
+
+float vae_reg_weight(const VaeConfig *cfg) { return cfg->model == VAE_MODEL_EAE ? cfg->lambda : cfg->beta; }
 
 void vae_acts_free(VaeActs *a) {
     if (!a) return;

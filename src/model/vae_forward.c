@@ -34,7 +34,9 @@ static void setup(VaeLayerRun *r, const Vae *m, VaeActs *a, int l, int B, int gr
         const VaeTensor *T = &m->lay.tensors[L->param[k]];
         r->p[k] = m->params + T->offset;
         r->g[k] = m->grads + T->offset;
+        r->state[k] = m->params + T->offset;
     }
+    r->training = a->training;
     r->scratch = a->scratch;
     r->eps = a->used_eps ? a->eps : NULL;
 }
@@ -46,7 +48,8 @@ static double run_forward(Vae *m, VaeActs *a, int from, int to, int B) {
     for (int l = from; l < to; l++) {
         setup(&r, m, a, l, B, 0);
         vae_layer_ops[m->lay.layers[l].kind].forward(&r);
-        if (m->lay.layers[l].kind == LAYER_GAUSSIAN) kl += r.kl;
+        VaeLayerKind kind = m->lay.layers[l].kind;
+        if (kind == LAYER_GAUSSIAN || kind == LAYER_LATENT_BN) kl += r.kl;
     }
     return kl;
 }
@@ -64,6 +67,7 @@ void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, in
     int D = m->in_dim, last = m->lay.n_layers - 1;
     float alpha = m->cfg.alpha;
     a->used_eps = use_eps ? 1 : 0;
+    a->training = want_grad ? 1 : 0;
     a->inv_batch = 1.0f / (float)B_global;
     double kl = run_forward(m, a, 0, m->lay.n_layers, B);
     float *dlogits = NULL;
@@ -78,7 +82,7 @@ void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, in
         : bce_logits_forward_backward(dlogits, a->xhat, a->act[last], a->x, B, D, scale);
     out->recon = recon;
     out->kl = kl;
-    out->loss = (double)alpha * recon + (double)m->cfg.beta * kl;
+    out->loss = (double)alpha * recon + (double)vae_reg_weight(&m->cfg) * kl;
 }
 
 void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss *out) {
@@ -92,13 +96,21 @@ void vae_backward(Vae *m, VaeActs *a, int B) {
     VaeLayerRun r;
     for (int l = m->lay.n_layers - 1; l >= 0; l--) {
         setup(&r, m, a, l, B, 1);
-        r.kl_scale = m->cfg.beta * a->inv_batch;
+        r.kl_scale = vae_reg_weight(&m->cfg) * a->inv_batch;
         vae_layer_ops[m->lay.layers[l].kind].backward(&r);
     }
 }
 
 void vae_encode(Vae *m, VaeActs *a, int B, float *mu_out, float *logvar_out) {
     int Z = m->cfg.zdim, g = m->lay.gaussian;
+    a->training = 0;
+    if (m->lay.layers[g].kind == LAYER_LATENT_BN) {
+        /* an entropic autoencoder's code is deterministic: z itself, no spread */
+        run_forward(m, a, 0, g + 1, B);
+        memcpy(mu_out, a->act[g], (size_t)B * Z * sizeof(float));
+        if (logvar_out) memset(logvar_out, 0, (size_t)B * Z * sizeof(float));
+        return;
+    }
     run_forward(m, a, 0, g, B);
     /* the gaussian layer's input: rows of [mu | logvar] */
     const float *h = input_of(a, m->lay.layers[g].in[0]);
@@ -112,6 +124,7 @@ void vae_encode_mean(Vae *m, VaeActs *a, int B, float *mu_out) { vae_encode(m, a
 
 void vae_decode(Vae *m, VaeActs *a, const float *z, int B) {
     int g = m->lay.gaussian, last = m->lay.n_layers - 1;
+    a->training = 0;
     if (z != a->z) memcpy(a->z, z, (size_t)B * m->cfg.zdim * sizeof(float));
     run_forward(m, a, g + 1, m->lay.n_layers, B);
     logits_to_xhat(a->act[last], a->xhat, (size_t)B * m->in_dim);

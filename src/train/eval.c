@@ -13,6 +13,7 @@ void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t 
         uint32_t rem = n - first;
         int B = rem < (uint32_t)a->max_batch ? (int)rem : a->max_batch;
         idx_gather(im, NULL, first, (uint32_t)B, a->x);
+        vae_set_labels(m, a, im->labels, NULL, first, B);
         VaeLoss s, mu;
         /* one draw per image, so the numbers do not depend on the batch size */
         for (int i = 0; i < B; i++) rng_normal(&rng, a->eps + (size_t)i * Z, (size_t)Z);

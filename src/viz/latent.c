@@ -90,6 +90,7 @@ int latent_encode_means(Vae *m, const IdxImages *im, const uint32_t *index, uint
     for (uint32_t done = 0; done < n; done += (uint32_t)chunk) {
         int B = n - done < (uint32_t)chunk ? (int)(n - done) : chunk;
         idx_gather(im, index ? index + done : NULL, first + done, (uint32_t)B, a.x);
+        vae_set_labels(m, &a, im->labels, index ? index + done : NULL, first + done, B);
         vae_encode_mean(m, &a, B, mu + (size_t)done * Z);
     }
     vae_acts_free(&a);
@@ -97,6 +98,11 @@ int latent_encode_means(Vae *m, const IdxImages *im, const uint32_t *index, uint
 }
 
 int latent_decode(Vae *m, const float *z, size_t n, int chunk, float *imgs, VaeError *err) {
+    return latent_decode_labeled(m, z, NULL, n, chunk, imgs, err);
+}
+
+int latent_decode_labeled(Vae *m, const float *z, const uint8_t *labels, size_t n, int chunk, float *imgs,
+                          VaeError *err) {
     if (n == 0) return VAE_OK;
     if (chunk < 1) return vae_fail(err, "decode: chunk of %d latent vectors (must be >= 1)", chunk);
     if ((size_t)chunk > n) chunk = (int)n;
@@ -105,6 +111,7 @@ int latent_decode(Vae *m, const float *z, size_t n, int chunk, float *imgs, VaeE
     size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim;
     for (size_t done = 0; done < n; done += (size_t)chunk) {
         int B = n - done < (size_t)chunk ? (int)(n - done) : chunk;
+        vae_set_labels(m, &a, labels, NULL, (uint32_t)done, B);
         vae_decode(m, &a, z + done * Z, B);
         memcpy(imgs + done * D, a.xhat, (size_t)B * D * sizeof(float));
     }

@@ -40,6 +40,7 @@ typedef enum { VAE_LOSS_BCE = 0, VAE_LOSS_MSE = 1 } VaeLossKind;
 typedef enum { VAE_MODEL_VAE = 0, VAE_MODEL_EAE = 1, VAE_MODEL_COUNT } VaeModelKind;
 
 #define VAE_MAX_CLASSES 256          /* IDX label files hold one byte per label */
+#define VAE_CLASSES_FROM_DATA (-1)   /* TrainConfig.model.n_classes: max training label + 1 */
 
 typedef struct {
     int rows, cols;                 /* image size; in_dim = rows * cols */

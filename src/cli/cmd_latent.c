@@ -64,9 +64,25 @@ static int encode_means(Loaded *l, const uint32_t *index, uint32_t n, float *mu)
 }
 
 /* Decodes z (n, Z) into imgs (n, D). */
-static int decode_all(Vae *m, const float *z, int n, float *imgs) {
+/* A conditional model decodes row i with labels[i] (labels NULL: unconditional). */
+static int decode_all(Vae *m, const float *z, int n, float *imgs, const uint8_t *labels) {
     VaeError err;
-    if (latent_decode(m, z, (size_t)n, DECODE_CHUNK, imgs, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    if (latent_decode_labeled(m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err) != VAE_OK)
+        return runtime_error("%s", err.msg);
+    return 0;
+}
+
+/* --label K of a conditional model: n copies of K in *out (malloc'ed), or a
+ * usage error; NULL (and 0) for an unconditional model without --label */
+static int label_rows(const CommandSpec *cmd, const Vae *m, const char *model, int label, int n, uint8_t **out) {
+    *out = NULL;
+    int C = m->cfg.n_classes;
+    if (label >= 0 && C == 0) return usage_error(cmd, "--label", "%s is not a conditional model", model);
+    if (label >= C && C > 0) return usage_error(cmd, "--label", "%d is outside the model's classes 0..%d", label, C - 1);
+    if (C == 0) return 0;
+    *out = malloc((size_t)(n > 0 ? n : 1));
+    if (!*out) return runtime_error("out of memory for %d labels", n);
+    memset(*out, label >= 0 ? label : 0, (size_t)n);
     return 0;
 }
 
@@ -403,7 +419,7 @@ done:
 
 int cmd_manifold(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *data = NULL, *out = "manifold.png";
-    int steps = 20, dims = 0, threads = default_threads();
+    int steps = 20, dims = 0, threads = default_threads(), label = -1;
     long index = 0;
     Opt opts[] = {
         OPT_MODEL(&model),
@@ -412,6 +428,7 @@ int cmd_manifold(int argc, char **argv) {
         {"steps", 's', OPT_INT, &steps, 2, 200, 0, "N", "20", "values per latent dimension", NULL, 0},
         {"index", 'i', OPT_LONG, &index, 0, 1L << 32, 0, "I", "0", "zdim > 2: test image whose mean is traversed", NULL, 0},
         {"dims", 0, OPT_INT, &dims, 1, 4096, 0, "K", "all", "zdim > 2: traverse only the first K dimensions", NULL, 0},
+        {"label", 0, OPT_INT, &label, 0, VAE_MAX_CLASSES - 1, 0, "K", "0", "conditional models: the class decoded", NULL, 0},
         OPT_THREADS(&threads),
         OPT_END,
     };
@@ -490,7 +507,10 @@ int cmd_manifold(int argc, char **argv) {
         return runtime_error("%s", ferr.msg);
     }
     free(mu);
-    rc = decode_all(&l.m, z, tiles, imgs);
+    uint8_t *labels = NULL;
+    rc = label_rows(&cmd, &l.m, model, label, tiles, &labels);
+    if (rc == 0) rc = decode_all(&l.m, z, tiles, imgs, labels);
+    free(labels);
     if (rc == 0) {
         VaeError err;
         if (image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, steps, GRID_PAD, &err) != VAE_OK)
@@ -507,7 +527,7 @@ int cmd_manifold(int argc, char **argv) {
 int cmd_interpolate(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *data = NULL, *out = "interpolate.png";
     long from = 0, to = 1;
-    int steps = 10, originals = 0, threads = default_threads();
+    int steps = 10, originals = 0, threads = default_threads(), label = -1;
     Opt opts[] = {
         OPT_MODEL(&model),
         OPT_DATA(&data, "data folder (its test split is used)"),
@@ -516,6 +536,7 @@ int cmd_interpolate(int argc, char **argv) {
         {"to", 0, OPT_LONG, &to, 0, 1L << 32, 0, "J", "1", "index of the last test image", NULL, 0},
         {"steps", 's', OPT_INT, &steps, 2, 1000, 0, "N", "10", "decoded points on the line, ends included", NULL, 0},
         {"originals", 0, OPT_FLAG, &originals, 0, 0, 0, NULL, "off", "also show the two test images at the ends", NULL, 0},
+        {"label", 0, OPT_INT, &label, 0, VAE_MAX_CLASSES - 1, 0, "K", "the ends'", "conditional models: decode every point as class K (default: each point with the label of the nearer end)", NULL, 0},
         OPT_THREADS(&threads),
         OPT_END,
     };
@@ -545,13 +566,17 @@ int cmd_interpolate(int argc, char **argv) {
     float *mu = malloc((size_t)2 * Z * sizeof(float));
     float *z = malloc((size_t)steps * Z * sizeof(float));
     float *imgs = malloc((size_t)tiles * D * sizeof(float));
+    uint8_t *labels = NULL;
     if (!mu || !z || !imgs) {
         rc = runtime_error("out of memory for %d images", tiles);
         goto done;
     }
     if ((rc = encode_means(&l, ends, 2, mu)) != 0) goto done;
     latent_interpolate(mu, mu + Z, Z, steps, z);
-    if ((rc = decode_all(&l.m, z, steps, imgs + (size_t)originals * D)) != 0) goto done;
+    if ((rc = label_rows(&cmd, &l.m, model, label, steps, &labels)) != 0) goto done;
+    for (int k = 0; labels && label < 0 && k < steps; k++)
+        labels[k] = l.test.labels.labels[ends[2 * k < steps - 1 ? 0 : 1]];
+    if ((rc = decode_all(&l.m, z, steps, imgs + (size_t)originals * D, labels)) != 0) goto done;
     if (originals) {
         idx_gather(&l.test.images, ends, 0, 1, imgs);
         idx_gather(&l.test.images, ends + 1, 0, 1, imgs + (size_t)(tiles - 1) * D);
@@ -563,6 +588,7 @@ done:
     free(mu);
     free(z);
     free(imgs);
+    free(labels);
     loaded_free(&l);
     return rc;
 }

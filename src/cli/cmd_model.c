@@ -19,14 +19,20 @@
 #define EVAL_BATCH 500
 #define DECODE_CHUNK 256
 
-static void print_metrics(const char *model, const char *data, const EvalMetrics *e, int json) {
+/* An entropic autoencoder's regulariser is -H(z): print the entropy estimate
+ * (over batches of EVAL_BATCH codes) instead of a KL. */
+static void print_metrics(const char *model, const char *data, const VaeConfig *mc, const EvalMetrics *e, int json) {
+    int eae = mc->model == VAE_MODEL_EAE;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", model);
         cJSON_AddStringToObject(o, "data", data);
         cJSON_AddNumberToObject(o, "loss", e->loss);
         cJSON_AddNumberToObject(o, "recon", e->recon);
-        cJSON_AddNumberToObject(o, "kl", e->kl);
+        cJSON_AddStringToObject(o, "model_kind", vae_model_name(mc->model));
+        if (mc->n_classes > 0) cJSON_AddNumberToObject(o, "classes", mc->n_classes);
+        if (eae) cJSON_AddNumberToObject(o, "entropy", -e->kl);
+        else cJSON_AddNumberToObject(o, "kl", e->kl);
         cJSON_AddNumberToObject(o, "loss_mu", e->loss_mu);
         cJSON_AddNumberToObject(o, "recon_mu", e->recon_mu);
         cJSON_AddNumberToObject(o, "images", (double)e->images);
@@ -36,7 +42,11 @@ static void print_metrics(const char *model, const char *data, const EvalMetrics
         cJSON_Delete(o);
     } else {
         printf("test set (%ld images of %s), per image:\n", e->images, data);
-        printf("  loss    %.4f  (sampled z)\n  recon   %.4f\n  kl      %.4f\n", e->loss, e->recon, e->kl);
+        if (eae)
+            printf("  loss    %.4f  (alpha*recon - lambda*H)\n  recon   %.4f\n  entropy %.4f  (k-NN estimate of H(z) "
+                   "over batches of %d codes)\n", e->loss, e->recon, -e->kl, EVAL_BATCH);
+        else
+            printf("  loss    %.4f  (sampled z)\n  recon   %.4f\n  kl      %.4f\n", e->loss, e->recon, e->kl);
         printf("  loss    %.4f  (z = mu)\n  recon   %.4f  (z = mu)\n", e->loss_mu, e->recon_mu);
     }
 }
@@ -53,40 +63,73 @@ int cmd_sample(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *out = "sample.png";
     int n = 64, threads = default_threads();
     uint64_t seed = 1;
+    int label = -1, per_label = 0;
     Opt opts[] = {
         {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint to sample from", NULL, 0},
         {"n", 'n', OPT_INT, &n, 1, 65536, 0, "N", "64", "number of images (tiled in a near-square grid)", NULL, 0},
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "sample.png", "output PNG", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed for z", NULL, 0},
+        {"label", 0, OPT_INT, &label, 0, VAE_MAX_CLASSES - 1, 0, "K", "none", "conditional models: draw only class K", NULL, 0},
+        {"per-label", 0, OPT_INT, &per_label, 1, 4096, 0, "N", "none", "conditional models: one row of N samples per class", NULL, 0},
         OPT_THREADS(&threads),
         OPT_END,
     };
     CommandSpec cmd = {"sample", "", "vae sample [-n N] [-o PATH] [--model PATH] [--seed S]",
                        "Decodes N latent vectors z ~ N(0, I) and tiles them in a near-square grid with a 2-pixel\n"
-                       "border (like torchvision's make_grid).",
+                       "border (like torchvision's make_grid). A conditional model (train --conditional) decodes\n"
+                       "each z with a label: --label K for class K only, --per-label N for one row of N per class\n"
+                       "(the classic CVAE grid), otherwise the classes in turn.",
                        "vae sample -n 128 -o grid.png", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    if (per_label && (opt_given(&cmd, "n") || opt_given(&cmd, "label")))
+        return usage_error(&cmd, "--per-label", "cannot be combined with %s", opt_given(&cmd, "n") ? "-n" : "--label");
     set_threads(threads);
     Vae m;
     if (cli_load_model(model, &m, NULL, 0)) return EXIT_RUNTIME;
+    const int C = m.cfg.n_classes;
+    if ((label >= 0 || per_label) && C == 0) {
+        vae_free(&m);
+        return usage_error(&cmd, label >= 0 ? "--label" : "--per-label", "%s is not a conditional model", model);
+    }
+    if (label >= C && C > 0) {
+        vae_free(&m);
+        return usage_error(&cmd, "--label", "%d is outside the model's classes 0..%d", label, C - 1);
+    }
+    if (per_label) {
+        if ((long)per_label * C > 65536) {
+            vae_free(&m);
+            return usage_error(&cmd, "--per-label", "%d x %d classes is more than 65536 images", per_label, C);
+        }
+        n = per_label * C;
+    }
+    uint8_t *labels = C > 0 ? malloc((size_t)n) : NULL;
+    if (C > 0 && !labels) {
+        vae_free(&m);
+        return runtime_error("out of memory for %d samples", n);
+    }
+    for (int i = 0; i < n && labels; i++)
+        labels[i] = (uint8_t)(label >= 0 ? label : per_label ? i / per_label : i % C);
     VaeError err;
     float *imgs = malloc((size_t)n * m.in_dim * sizeof(float));
     float *z = malloc((size_t)n * m.cfg.zdim * sizeof(float));
     if (!imgs || !z) {
         free(imgs);
         free(z);
+        free(labels);
         vae_free(&m);
         return runtime_error("out of memory for %d samples", n);
     }
     Rng r;
     rng_seed(&r, seed);
     rng_normal(&r, z, (size_t)n * m.cfg.zdim);
-    rc = latent_decode(&m, z, (size_t)n, DECODE_CHUNK, imgs, &err);
+    rc = latent_decode_labeled(&m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err);
     if (rc == VAE_OK)
-        rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols, image_grid_cols(n), 2, &err);
+        rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols, per_label ? per_label : image_grid_cols(n), 2,
+                                  &err);
     free(imgs);
     free(z);
+    free(labels);
     vae_free(&m);
     if (rc != VAE_OK) return runtime_error("%s", err.msg);
     return 0;
@@ -116,6 +159,7 @@ int cmd_reconstruct(int argc, char **argv) {
     Vae m;
     char ds[CHECKPOINT_DATASET_MAX];
     if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    const VaeConfig mc = m.cfg;   /* for the printout after the model is freed */
     const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
     EvalMetrics e;
@@ -135,7 +179,10 @@ int cmd_reconstruct(int argc, char **argv) {
     } else {
         idx_gather(&test.images, NULL, 0, (uint32_t)n, x);
         rc = latent_encode_means(&m, &test.images, NULL, 0, (uint32_t)n, EVAL_BATCH, mu, &err);
-        if (rc == VAE_OK) rc = latent_decode(&m, mu, (size_t)n, DECODE_CHUNK, xhat, &err);
+        /* a conditional model reconstructs with each image's true label */
+        if (rc == VAE_OK)
+            rc = latent_decode_labeled(&m, mu, m.cfg.n_classes > 0 ? test.labels.labels : NULL, (size_t)n, DECODE_CHUNK,
+                                       xhat, &err);
         /* pairs of rows: about as wide as high */
         if (rc == VAE_OK)
             rc = image_write_pairs_png(out, x, xhat, n, m.cfg.rows, m.cfg.cols, image_grid_cols(2 * n), 2, &err);
@@ -147,7 +194,7 @@ int cmd_reconstruct(int argc, char **argv) {
     idx_split_free(&test);
     vae_free(&m);
     if (rc) return rc;
-    print_metrics(model, dir, &e, json);
+    print_metrics(model, dir, &mc, &e, json);
     return 0;
 }
 
@@ -173,6 +220,7 @@ int cmd_eval(int argc, char **argv) {
     Vae m;
     char ds[CHECKPOINT_DATASET_MAX];
     if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    const VaeConfig mc = m.cfg;   /* for the printout after the model is freed */
     const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
     EvalMetrics e;
@@ -180,6 +228,6 @@ int cmd_eval(int argc, char **argv) {
     idx_split_free(&test);
     vae_free(&m);
     if (rc) return rc;
-    print_metrics(model, dir, &e, json);
+    print_metrics(model, dir, &mc, &e, json);
     return 0;
 }

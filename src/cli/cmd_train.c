@@ -60,6 +60,7 @@ int cmd_train(int argc, char **argv) {
     int loss = VAE_LOSS_BCE, arch = VAE_ARCH_MLP;
     float alpha = 1.0f, beta = 1.0f, lr = 1e-3f;
     int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0;
+    int conditional = 0, kind = VAE_MODEL_VAE;
     uint64_t seed = 1;
     long limit = 0;
     const char *data = "data/mnist", *out = "runs/default", *resume = NULL;
@@ -73,6 +74,11 @@ int cmd_train(int argc, char **argv) {
         OPT_ARCH(&arch),
         OPT_HIDDEN_LIST(&model),
         OPT_CHANNEL_LIST(&model),
+        {"conditional", 0, OPT_FLAG, &conditional, 0, 0, 0, NULL, "off", "conditional VAE: the one-hot label (classes = max label + 1) joins the encoder's features and z", NULL, 0},
+        OPT_MODEL_KIND("model", &kind),
+        OPT_EAE_LAMBDA(&model),
+        OPT_EAE_KNN(&model),
+        OPT_EAE_MOMENTUM(&model),
         {"loss", 0, OPT_CHOICE, &loss, 0, 0, 0, "bce|mse", "bce", "reconstruction term: BCE or SSE, summed over pixels", LOSS_NAMES, 0},
         {"alpha", 0, OPT_FLOAT, &alpha, 0, 1e6, 0, "A", "1", "weight of the reconstruction term", NULL, 0},
         {"beta", 0, OPT_FLOAT, &beta, 0, 1e6, 0, "B", "1", "weight of the KL term (beta-VAE: --beta 4)", NULL, 0},
@@ -110,6 +116,17 @@ int cmd_train(int argc, char **argv) {
     if (strlen(data) >= CHECKPOINT_DATASET_MAX)
         return usage_error(&cmd, "--data", "is %zu bytes long; a checkpoint records a data path of at most %d bytes",
                            strlen(data), CHECKPOINT_DATASET_MAX - 1);
+    model.model = (VaeModelKind)kind;
+    /* the class count is read from the training labels (vae_train) */
+    model.n_classes = conditional ? VAE_CLASSES_FROM_DATA : 0;
+    if (model.model == VAE_MODEL_EAE && model.knn >= batch)
+        return usage_error(&cmd, "--knn", "%d must be below the batch size %d (the neighbours are found in the batch)",
+                           model.knn, batch);
+    if (model.model != VAE_MODEL_EAE)
+        for (const char *eae_only[] = {"lambda", "knn", "bn-momentum", NULL}, **o = eae_only; *o; o++)
+            if (opt_given(&cmd, *o)) return usage_error(&cmd, *o, "applies to --model eae only");
+    if (model.model == VAE_MODEL_EAE && opt_given(&cmd, "beta"))
+        return usage_error(&cmd, "--beta", "an entropic autoencoder has no KL term; its weight is --lambda");
     model.loss = (VaeLossKind)loss;
     model.alpha = alpha;
     model.beta = beta;
@@ -132,6 +149,10 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "arch") && model.arch != ck.cfg.arch) bad = "--arch", snprintf(detail, sizeof detail, "arch %s", vae_arch_name(ck.cfg.arch));
         else if (opt_given(&cmd, "channels") && strcmp(have_ch, want_ch) != 0) bad = "--channels", snprintf(detail, sizeof detail, "channels %s", have_ch[0] ? have_ch : "none (mlp)");
         else if (opt_given(&cmd, "hidden") && strcmp(have, want) != 0) bad = "--hidden", snprintf(detail, sizeof detail, "hidden %s", have);
+        else if (opt_given(&cmd, "conditional") && ck.cfg.n_classes == 0) bad = "--conditional", snprintf(detail, sizeof detail, "an unconditional model");
+        else if (opt_given(&cmd, "model") && model.model != ck.cfg.model) bad = "--model", snprintf(detail, sizeof detail, "model %s", vae_model_name(ck.cfg.model));
+        else if (opt_given(&cmd, "lambda") && model.lambda != ck.cfg.lambda) bad = "--lambda", snprintf(detail, sizeof detail, "lambda %g", ck.cfg.lambda);
+        else if (opt_given(&cmd, "knn") && model.knn != ck.cfg.knn) bad = "--knn", snprintf(detail, sizeof detail, "knn %d", ck.cfg.knn);
         else if (opt_given(&cmd, "loss") && model.loss != ck.cfg.loss) bad = "--loss", snprintf(detail, sizeof detail, "loss %s", LOSS_NAMES[ck.cfg.loss]);
         else if (opt_given(&cmd, "alpha") && alpha != ck.cfg.alpha) bad = "--alpha", snprintf(detail, sizeof detail, "alpha %g", ck.cfg.alpha);
         else if (opt_given(&cmd, "beta") && beta != ck.cfg.beta) bad = "--beta", snprintf(detail, sizeof detail, "beta %g", ck.cfg.beta);
@@ -165,7 +186,9 @@ int cmd_train(int argc, char **argv) {
             model.rows = (int)probe.images.rows;
             model.cols = (int)probe.images.cols;
             idx_split_free(&probe);
-            if ((rc = cli_model_check(&cmd, &model)) != 0) return rc;
+            VaeConfig chk = model;
+            if (chk.n_classes == VAE_CLASSES_FROM_DATA) chk.n_classes = 10;   /* the layout's shape does not depend on it */
+            if ((rc = cli_model_check(&cmd, &chk)) != 0) return rc;
         }
         /* a data folder that does not load is reported by vae_train */
     }

@@ -43,5 +43,13 @@ int loader_test_split(IdxSplit *test, const char *dir, const Vae *m, VaeError *e
         idx_split_free(test);
         return VAE_ERR;
     }
+    /* a conditional model has a one-hot slot for each of its classes only */
+    for (uint32_t i = 0; m->cfg.n_classes > 0 && i < test->labels.count; i++)
+        if (test->labels.labels[i] >= m->cfg.n_classes) {
+            vae_fail(err, "%s: label %u of image %u is outside the model's %d classes", test->labels_path,
+                     test->labels.labels[i], i, m->cfg.n_classes);
+            idx_split_free(test);
+            return VAE_ERR;
+        }
     return VAE_OK;
 }

@@ -102,6 +102,12 @@ static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed,
     rng_seed(&r, seed ^ SAMPLE_SEED_SALT);
     float *z = g->z;   /* g is dedicated to the grids, so its buffers are free */
     rng_normal(&r, z, (size_t)GRID_SAMPLES * Z);
+    if (m->cfg.n_classes > 0) {
+        /* a conditional model: one class per row */
+        uint8_t lab[GRID_SAMPLES];
+        for (int i = 0; i < GRID_SAMPLES; i++) lab[i] = (uint8_t)((i / GRID_COLS) % m->cfg.n_classes);
+        vae_set_labels(m, g, lab, NULL, 0, GRID_SAMPLES);
+    }
     vae_decode(m, g, z, GRID_SAMPLES);
     snprintf(name, sizeof name, "sample-%02d.png", epoch);
     train_output_path(path, sizeof path, dir, name);
@@ -111,6 +117,7 @@ static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed,
     uint32_t n = GRID_RECON_PAIRS * GRID_COLS;
     if (n > test->count) n = test->count;
     idx_gather(test, NULL, 0, n, g->x);
+    vae_set_labels(m, g, test->labels, NULL, 0, (int)n);
     VaeLoss unused;
     vae_forward(m, g, (int)n, 0, 0, &unused);
     snprintf(name, sizeof name, "recon-%02d.png", epoch);
@@ -184,12 +191,33 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         VaeConfig mc = cfg->model;
         mc.rows = (int)train.images.rows;
         mc.cols = (int)train.images.cols;
+        if (mc.n_classes == VAE_CLASSES_FROM_DATA) {
+            int top = 0;
+            for (uint32_t i = 0; i < N; i++)
+                if (train.labels.labels[i] > top) top = train.labels.labels[i];
+            mc.n_classes = top + 1;
+        }
         /* before the first step (and before allocating): a model whose
            checkpoint could not be loaded again would lose every epoch */
         if (checkpoint_check_size(&mc, N, cfg->data_dir, err) != VAE_OK) goto done;
         if (vae_init(&m, &mc, err) != VAE_OK) goto done;
         rng_seed(&st.rng, cfg->seed);
         vae_init_params(&m, &st.rng);
+    }
+    if (m.cfg.n_classes > 0) {
+        /* every label the model will see must have a one-hot slot */
+        const IdxSplit *sp[2] = {&train, &test};
+        for (int k = 0; k < 2; k++)
+            for (uint32_t i = 0; i < sp[k]->labels.count; i++)
+                if (sp[k]->labels.labels[i] >= m.cfg.n_classes) {
+                    vae_fail(err, "%s: label %u of image %u is outside the model's %d classes", sp[k]->labels_path,
+                             sp[k]->labels.labels[i], i, m.cfg.n_classes);
+                    goto done;
+                }
+    }
+    if (m.cfg.model == VAE_MODEL_EAE && m.cfg.knn >= (cfg->batch < (int)N ? cfg->batch : (int)N)) {
+        vae_fail(err, "knn %d needs batches of more than %d images", m.cfg.knn, m.cfg.knn);
+        goto done;
     }
     /* a batch larger than the data never fills: size the buffers for what is used */
     if (vae_acts_init(&a, &m, cfg->batch < (int)N ? cfg->batch : (int)N, err) != VAE_OK) goto done;
@@ -227,6 +255,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             uint32_t first = (uint32_t)(epoch_step * cfg->batch);
             int B = N - first < (uint32_t)cfg->batch ? (int)(N - first) : cfg->batch;
             idx_gather(&train.images, order + first, 0, (uint32_t)B, a.x);
+            vae_set_labels(&m, &a, train.labels.labels, order + first, 0, B);
             rng_normal(&rng, a.eps, (size_t)B * Z);
             VaeLoss l;
             vae_zero_grad(&m);

@@ -124,7 +124,11 @@ int cmd_train(int argc, char **argv) {
                            model.knn, batch);
     if (model.model != VAE_MODEL_EAE)
         for (const char *eae_only[] = {"lambda", "knn", "bn-momentum", NULL}, **o = eae_only; *o; o++)
-            if (opt_given(&cmd, *o)) return usage_error(&cmd, *o, "applies to --model eae only");
+            if (opt_given(&cmd, *o)) {
+                char name[32];
+                snprintf(name, sizeof name, "--%s", *o);
+                return usage_error(&cmd, name, "applies to --model eae only");
+            }
     if (model.model == VAE_MODEL_EAE && opt_given(&cmd, "beta"))
         return usage_error(&cmd, "--beta", "an entropic autoencoder has no KL term; its weight is --lambda");
     model.loss = (VaeLossKind)loss;

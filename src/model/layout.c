@@ -363,9 +363,11 @@ char *vae_layout_json(const VaeConfig *cfg, const VaeLayout *lay) {
     cJSON_AddItemToObject(c, "loss", cJSON_CreateString(cfg->loss == VAE_LOSS_MSE ? "mse" : "bce"));
     cJSON_AddItemToObject(c, "alpha", cJSON_CreateNumber(cfg->alpha));
     cJSON_AddItemToObject(c, "beta", cJSON_CreateNumber(cfg->beta));
-    cJSON_AddItemToObject(c, "model", cJSON_CreateString(vae_model_name(cfg->model)));
-    cJSON_AddItemToObject(c, "n_classes", cJSON_CreateNumber(cfg->n_classes));
+    /* only when not a plain vae, so the layer lists stored by earlier
+       versions (compared as text on load) stay exactly what they were */
+    if (cfg->n_classes > 0) cJSON_AddItemToObject(c, "n_classes", cJSON_CreateNumber(cfg->n_classes));
     if (cfg->model == VAE_MODEL_EAE) {
+        cJSON_AddItemToObject(c, "model", cJSON_CreateString(vae_model_name(cfg->model)));
         cJSON_AddItemToObject(c, "lambda", cJSON_CreateNumber(cfg->lambda));
         cJSON_AddItemToObject(c, "knn", cJSON_CreateNumber(cfg->knn));
         cJSON_AddItemToObject(c, "bn_momentum", cJSON_CreateNumber(cfg->bn_momentum));

@@ -3,14 +3,17 @@
 
 Reads SWEEP/runs.tsv (the settings of each run) and, for each run folder,
 eval.json (test-set metrics from `vae eval --json`) and metrics.csv (training
-history). report.md has one table per group of runs and, per run, the
-reconstructions and samples side by side, linked by relative path.
+history). report.md has one table per group of runs, the group's test numbers
+plotted against its swept setting and its runs' training curves overlaid
+(drawn by `vae plot` when --bin names the binary, into SWEEP/figures/), and,
+per run, the reconstructions and samples side by side, linked by relative path.
 Standard library only: `/usr/bin/python3 scripts/report.py SWEEP`.
 """
 import argparse
 import csv
 import json
 import os
+import subprocess
 import sys
 
 COLUMNS = ["run", "group", "arch", "hidden", "lr", "zdim", "loss", "alpha", "beta", "epochs_done", "limit",
@@ -135,12 +138,67 @@ def study_section(sweep, results):
     return L
 
 
+# the column each group's figure has on its x axis (study: the family, one line per zdim)
+GROUP_X = {"zdim": "zdim", "bce": "beta", "mse": "beta", "study": "family"}
+PLOTTED = ["test_loss", "test_recon", "test_kl"]
+
+
+def plot(vae, args, what):
+    """Runs `vae plot ARGS`; True when it wrote its figure."""
+    try:
+        p = subprocess.run([vae, "plot"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        print("report.py: %s: %s (no %s)" % (vae, e.strerror, what), file=sys.stderr)
+        return False
+    if p.returncode != 0:
+        print("report.py: no %s: %s" % (what, p.stderr.strip()), file=sys.stderr)
+    return p.returncode == 0
+
+
+def group_figures(sweep, g, rows, vae):
+    """The group's test numbers against its swept setting (`vae plot --csv`)
+    and the training curves of its runs overlaid (`vae plot RUN...`), as
+    figures/<group>-*.png; returns the report lines that show them."""
+    if not vae:
+        return []
+    fig = os.path.join(sweep, "figures")
+    os.makedirs(fig, exist_ok=True)
+    L = []
+    x = GROUP_X.get(g)
+    done = [r for r in rows if num(r, "test_loss") is not None]
+    if x and len(done) >= 2:
+        table = os.path.join(fig, "%s.csv" % g)
+        with open(table + ".tmp", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["run", x, "zdim"] + PLOTTED)
+            for r in done:
+                xv = r["run"].split("-")[0] if x == "family" else r[x]
+                w.writerow([r["run"], xv, r["zdim"]] + [r[k] for k in PLOTTED])
+        os.replace(table + ".tmp", table)
+        out = "%s-%s.png" % (g, x)
+        args = ["--csv", table, "--x", x, "--y", ",".join(PLOTTED), "-o", os.path.join(fig, out),
+                "--title", "%s: test loss, reconstruction and KL against %s" % (GROUP_TITLES.get(g, g), x)]
+        if x == "family":
+            args += ["--group", "zdim"]
+        if plot(vae, args, "plot against %s" % x):
+            L += ["Test-set loss, reconstruction and KL (per image, one sampled z) against %s%s:" % (
+                x, ", one line per latent size" if x == "family" else ""), "",
+                  "![against %s](figures/%s)" % (x, out), ""]
+    runs = [r["run"] for r in rows if os.path.exists(os.path.join(sweep, r["run"], "metrics.csv"))][:10]
+    if runs:
+        out = "%s-curves.png" % g
+        if plot(vae, [os.path.join(sweep, r) for r in runs] + ["-o", os.path.join(fig, out)], "curves"):
+            L += ["Training curves (train solid, test dashed):", "", "![training curves](figures/%s)" % out, ""]
+    return L
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep", help="sweep folder with runs.tsv")
     ap.add_argument("--title", default="sweep")
     ap.add_argument("--data", default="")
     ap.add_argument("--command", default="")
+    ap.add_argument("--bin", default="", help="the vae binary, for the figures (none: no figures)")
     a = ap.parse_args()
     tsv = os.path.join(a.sweep, "runs.tsv")
     try:
@@ -175,6 +233,7 @@ def main():
         L += ["## %s" % GROUP_TITLES.get(g, g), ""]
         if g == "study":
             L += study_section(a.sweep, [r for r in results if r["group"] == g])
+            L += group_figures(a.sweep, g, [r for r in results if r["group"] == g], a.bin)
             continue
         L += ["| run | zdim | recon term | alpha | beta | epochs | recon | KL | loss | recon + KL | recon (z = mu) | train s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -186,6 +245,7 @@ def main():
                 r.get("test_recon", "-"), r.get("test_kl", "-"), r.get("test_loss", "-"),
                 r.get("test_recon_plus_kl", "-"), r.get("test_recon_mu", "-"), r["train_seconds"] or "-"))
         L.append("")
+        L += group_figures(a.sweep, g, [r for r in results if r["group"] == g], a.bin)
         L += ["Reconstructions (rows of test images, each followed by a row of their reconstructions from "
               "z = mu) and samples (z ~ N(0, I), the same z for every run):", ""]
         L += ["| run | reconstructions | samples |", "|---|---|---|"]

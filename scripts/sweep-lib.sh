@@ -270,7 +270,7 @@ sweep_main() {
     local opts=" --epochs $SWEEP_EPOCHS --data $SWEEP_DATA${SWEEP_LIMIT:+ --limit $SWEEP_LIMIT}"
     opts+="${SWEEP_ARCH:+ --arch $SWEEP_ARCH}${SWEEP_CHANNELS:+ --channels $SWEEP_CHANNELS}${SWEEP_LR:+ --lr $SWEEP_LR}"
     /usr/bin/python3 "$SWEEP_HERE/report.py" "$SWEEP_OUT" --title "$SWEEP_TITLE" --data "$SWEEP_DATA_DIR" \
-        --command "$SWEEP_CMD$opts" || return 1
+        --command "$SWEEP_CMD$opts" --bin "$SWEEP_BIN" || return 1
     echo "report: $SWEEP_OUT/report.md (table: $SWEEP_OUT/results.csv)"
     [ "$done" -eq "${#SWEEP_RUNS[@]}" ]
 }

@@ -4,7 +4,8 @@
 # run, panel and split, one marker per epoch), plots a results table against a
 # column, writes PNG/SVG/PDF by the extension, and refuses damaged or missing
 # metrics files (exit 1) and bad usage (exit 2) without writing anything;
-# vae scatter's SVG holds one disc per plotted point in its label's colour.
+# vae scatter's SVG holds one disc per plotted point in its label's colour;
+# a sweep's report.md shows its plots.
 . "$(dirname "$0")/cli_lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || { echo "python3 not found: skipping"; exit 77; }
@@ -124,6 +125,15 @@ check "-o /dev/stdout into a pipe writes a PNG" bash -c "'$VAE' plot '$T/r1' -o 
 mkdir -p "$T/-dash"
 cp "$T/r1/metrics.csv" "$T/-dash/"
 (cd "$T" && "$VAE" plot -o "$T/dash.png" -- -dash) && ok || bad "plot -- -dash"
+
+# ---- a sweep's report plots its numbers against zdim and its runs' curves ----
+if [ -x /usr/bin/python3 ]; then
+    VAE_BIN=$VAE bash "${VAE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/scripts/sweep-zdim.sh" --data "$T/d" --epochs 1 --no-views --out "$T/sw" >"$T/sw.log" 2>&1
+    check "sweep-zdim.sh on a tiny data set: exit 0" test $? -eq 0
+    check "the sweep plots test loss/recon/KL against zdim" test "$(png_size "$T/sw/figures/zdim-zdim.png")" = 1160x390
+    check "the sweep overlays its runs' curves" test -n "$(png_size "$T/sw/figures/zdim-curves.png")"
+    check "report.md shows both" bash -c "grep -q '](figures/zdim-zdim.png)' '$T/sw/report.md' && grep -q '](figures/zdim-curves.png)' '$T/sw/report.md'"
+fi
 
 # ---- scatter: SVG discs per label match the plotted points; PDF; bad extension ----
 run_vae scatter --model "$T/r1/model.safetensors" --data "$T/d" -o "$T/s.svg" --csv "$T/s.csv"

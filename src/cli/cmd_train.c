@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "vae/blas.h"
 #include "vae/checkpoint.h"
+#include "vae/tensorboard.h"
 #include "vae/idx.h"
 #include "vae/train.h"
 
@@ -25,6 +26,9 @@ typedef struct {
     int tty, json;
     int bar_shown;
     double last_draw;
+    TbWriter *tb;           /* --tensorboard, or NULL */
+    const char *out;        /* the run folder, where the grids are */
+    int images, tb_failed;
 } ProgressCtx;
 
 static void show_progress(const TrainProgress *p, void *ctx) {
@@ -52,6 +56,12 @@ static void show_epoch(const TrainEpoch *e, void *ctx) {
             "epoch %d/%d  train %.3f  test %.3f (recon %.3f, kl %.3f; z=mu %.3f)  %.0f img/s, %.1f s\n",
             e->epoch, e->epochs, e->train_loss, e->test.loss, e->test.recon, e->test.kl, e->test.loss_mu,
             e->images_per_sec, e->seconds);
+    /* a failed event file stops the logging, not the training; the exit status says so */
+    VaeError err;
+    if (c->tb && !c->tb_failed && tb_write_epoch(c->tb, e, c->out, c->images, &err) != VAE_OK) {
+        runtime_error("%s (TensorBoard logging stopped)", err.msg);
+        c->tb_failed = 1;
+    }
 }
 
 int cmd_train(int argc, char **argv) {
@@ -63,7 +73,7 @@ int cmd_train(int argc, char **argv) {
     int conditional = 0, kind = VAE_MODEL_VAE;
     uint64_t seed = 1;
     long limit = 0;
-    const char *data = "data/mnist", *out = "runs/default", *resume = NULL;
+    const char *data = "data/mnist", *out = "runs/default", *resume = NULL, *tensorboard = NULL;
     static char threads_def[16];
     snprintf(threads_def, sizeof threads_def, "%d (cores)", default_threads());
 
@@ -89,6 +99,7 @@ int cmd_train(int argc, char **argv) {
         {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads", NULL, 0},
         {"limit", 0, OPT_LONG, &limit, 1, 1L << 32, 0, "N", "all", "train on the first N training images", NULL, 0},
         {"resume", 0, OPT_STRING, &resume, 0, 0, 0, "PATH", "none", "continue from a checkpoint (model, Adam, RNG, data order)", NULL, 0},
+        {"tensorboard", 0, OPT_STRING, &tensorboard, 0, 0, 0, "DIR", "none", "also log every epoch to a TensorBoard event file in DIR", NULL, 0},
         {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch PNGs (sample/recon grids, curves.png)", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
         OPT_END,
@@ -205,7 +216,12 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0};
+    TbWriter tb;
+    if (tensorboard) {
+        VaeError terr;
+        if (tb_open(&tb, tensorboard, &terr) != VAE_OK) return runtime_error("%s", terr.msg);
+    }
+    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0, tensorboard ? &tb : NULL, out, !no_images, 0};
     TrainConfig tc = {0};
     tc.model = model;
     tc.lr = lr;
@@ -237,6 +253,7 @@ int cmd_train(int argc, char **argv) {
         return 128 + (int)stop_signal;
     }
     if (res.epochs_run == 0) fprintf(stderr, "vae: %s already has %d epochs; nothing to train\n", res.checkpoint, res.epoch);
+    if (pc.tb_failed) return EXIT_RUNTIME;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         const TrainEpoch *e = &res.last;

@@ -59,6 +59,22 @@ for run, epochs in ((0, 3), (1, 2)):
 assert glyphs > 50, "%d glyphs" % glyphs
 EOF
 
+# ---- a test_nll column (empty where not measured) adds a fourth panel ----
+mkdir -p "$T/nll"
+awk -F, 'NR == 1 { print $0 ",test_nll"; next } { print $0 "," (NR == 4 ? "" : 100 + NR) }' "$T/r1/metrics.csv" >"$T/nll/metrics.csv"
+expect 0 "" plot "$T/nll" -o "$T/nll.png"
+check "with test_nll: 2 x 2 panels (1000x760)" test "$(png_size "$T/nll.png")" = 1000x760
+expect 0 "" plot "$T/nll" -o "$T/nll.svg"
+check "with test_nll: 3 x 2 curves + the NLL curve + 2 legend keys; markers only where measured" \
+    "$PY" - "$T/svg.py" "$T/nll.svg" <<'EOF'
+import sys
+exec(open(sys.argv[1]).read())
+ps, glyphs = paths(sys.argv[2])
+strokes = [p for p in ps if p[1] == 0]
+assert len(strokes) == 3 * 2 + 1 + 2, strokes
+assert sum(1 for f, s, st in ps if f == 0) == 3 * 2 * 3 + 2, "markers"
+EOF
+
 # ---- a results table against a column: numeric x, categorical x, groups ----
 cat >"$T/results.csv" <<'EOF'
 run,group,zdim,beta,test_loss,test_recon,test_kl

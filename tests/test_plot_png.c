@@ -255,5 +255,6 @@ static void test_lines(void) {
 int main(void) {
     test_scatter();
     test_lines();
+    plot_shutdown();
     return check_done("test_plot_png");
 }

@@ -254,5 +254,6 @@ int main(void) {
     test_svg();
     test_pdf();
     test_files();
+    plot_shutdown();
     return check_done("test_plot_vector");
 }

@@ -114,6 +114,11 @@ typedef struct {
 int plot_render(const PlotFigure *f, PlotFormat fmt, uint8_t **out, size_t *out_len, PlotLayout *layout,
                 VaeError *err);
 
+/* Frees cairo's and fontconfig's caches (fonts, patterns) once nothing is
+ * drawn any more, so leak checkers see a clean exit; the vae binary calls it
+ * at exit. Does nothing when no figure was drawn. */
+void plot_shutdown(void);
+
 /* Renders in the format of path's extension and writes it atomically. */
 int plot_write(const char *path, const PlotFigure *f, PlotLayout *layout, VaeError *err);
 

@@ -2,9 +2,11 @@
  * line. This file dispatches `vae <command> [options]` to the command table. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "vae/plot.h"
 #include "vae/blas.h"
 
 #ifndef VAE_VERSION
@@ -45,6 +47,7 @@ static void print_help(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    atexit(plot_shutdown);   /* cairo and fontconfig caches, for leak checkers */
     /* before anything else: may re-execute this binary with OpenBLAS's
        AVX-512 kernels (see vae/blas.h and README "BLAS kernels") */
     vae_blas_select_kernels(argv);

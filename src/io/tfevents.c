@@ -51,7 +51,7 @@ typedef struct {
 } Buf;
 
 static void put(Buf *b, const void *data, size_t n) {
-    if (b->oom) return;
+    if (b->oom || n == 0) return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n) cap *= 2;

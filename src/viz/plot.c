@@ -8,6 +8,7 @@
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <ctype.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,6 +421,15 @@ static int draw_figure(cairo_t *cr, const PlotFigure *f, const Axes *axes, PlotL
     return VAE_OK;
 }
 
+static int cairo_used;
+
+void plot_shutdown(void) {
+    if (!cairo_used) return;
+    cairo_debug_reset_static_data();
+    FcFini();
+    cairo_used = 0;
+}
+
 int plot_render(const PlotFigure *f, PlotFormat fmt, uint8_t **out, size_t *out_len, PlotLayout *layout,
                 VaeError *err) {
     *out = NULL;
@@ -437,6 +447,7 @@ int plot_render(const PlotFigure *f, PlotFormat fmt, uint8_t **out, size_t *out_
 
     Stream s = {0};
     cairo_surface_t *surf = NULL;
+    cairo_used = 1;
     switch (fmt) {
     case PLOT_FMT_PNG: surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, f->width, f->height); break;
     case PLOT_FMT_SVG: surf = cairo_svg_surface_create_for_stream(stream_write, &s, f->width, f->height); break;
@@ -499,7 +510,7 @@ int plot_scatter_write(const char *path, const PlotStyle *s, const double *xy, c
     if (n < 1) return vae_fail(err, "plot: no points to plot");
     if (s->n_classes < 1 || s->n_classes > PLOT_MAX_CLASSES)
         return vae_fail(err, "plot: %d classes (1..%d)", s->n_classes, PLOT_MAX_CLASSES);
-    char digits[PLOT_MAX_CLASSES][4];
+    char digits[PLOT_MAX_CLASSES][12];
     PlotKey keys[PLOT_MAX_CLASSES];
     for (int k = 0; k < s->n_classes; k++) {
         snprintf(digits[k], sizeof digits[k], "%d", k);

@@ -27,6 +27,8 @@ BATCH_SCALE = 128
 COLLAPSED_KL = 0.5
 FAMILIES = {"mlp-": "simple MLP (400)", "deep-": "deeper MLP (512,256,128)", "conv-": "convolutional",
             "resnet-": "residual"}
+# the reconstruction term by its name in the README (`--loss mse` is the SSE)
+TERM_NAMES = {"mse": "SSE", "bce": "BCE"}
 
 GROUP_TITLES = {
     "mse": "loss = alpha * SSE + beta * KL (zdim 20)",
@@ -241,7 +243,7 @@ def main():
             if r["group"] != g:
                 continue
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                r["run"], r["zdim"], r["loss"], r["alpha"], r["beta"], r["epochs_done"],
+                r["run"], r["zdim"], TERM_NAMES.get(r["loss"], r["loss"]), r["alpha"], r["beta"], r["epochs_done"],
                 r.get("test_recon", "-"), r.get("test_kl", "-"), r.get("test_loss", "-"),
                 r.get("test_recon_plus_kl", "-"), r.get("test_recon_mu", "-"), r["train_seconds"] or "-"))
         L.append("")

@@ -4,6 +4,12 @@
 # limits, unknown options and commands, --help and --version.
 . "$(dirname "$0")/cli_lib.sh"
 
+# join_help FILE: the help with wrapped option help joined onto its option's line
+join_help() {
+    awk '/^                          / && prev != "" { sub(/^ +/, ""); prev = prev " " $0; next }
+         { if (prev != "") print prev; prev = $0 } END { if (prev != "") print prev }' "$1"
+}
+
 # ---- the top level ----
 expect 2 "Usage: vae <command>"
 expect 2 "unknown command" frobnicate
@@ -29,6 +35,12 @@ for cmd in $COMMANDS; do
     check "vae $cmd --help shows an example" grep -q "^Example:" "$T/help-$cmd"
     expect 0 "" "$cmd" -h
     check "vae $cmd -h equals --help" cmp -s "$OUT" "$T/help-$cmd"
+    # the option table fits 79 columns, and an option never runs into its help:
+    # at least two spaces between them, or the help on the next line
+    check "vae $cmd --help: option lines fit 79 columns" \
+        sh -c '! sed -n "/^Options:/,\$p" "$0" | grep -qE "^.{80}"' "$T/help-$cmd"
+    check "vae $cmd --help: every option is set apart from its help" \
+        sh -c '! sed -n "/^Options:/,\$p" "$0" | grep -E "^(  -|      --)" | grep -vE "^  (-., )? *--?[a-z0-9-]+( [^ ]+)?(  |$)"' "$T/help-$cmd"
     # generic: unknown options, stray arguments
     usage_err "--no-such-option" "$cmd" --no-such-option
     usage_err "--no-such-option" "$cmd" --no-such-option=3
@@ -70,7 +82,7 @@ for cmd in $COMMANDS; do
             usage_err "-$short" "$cmd" "-$short"
             usage_err "-$short" "$cmd" "-$short" "${vals[0]}"
         fi
-    done < <(sed -nE 's/^  (-(.), )? *--([a-z0-9-]+)( [^ ]+)? .*\[([a-z]+)(, default .*)?\]$/\2|\3|\5/p' "$T/help-$cmd")
+    done < <(join_help "$T/help-$cmd" | sed -nE 's/^  (-(.), )? *--([a-z0-9-]+)( [^ ]+)? .*\[([a-z]+)(, default .*)?\]$/\2|\3|\5/p')
     check "vae $cmd --help lists its options" test "$n_opts" -gt 0
 done
 
@@ -78,8 +90,8 @@ done
 for spec in \
     "data: --data --json" \
     "train: --data --out --zdim --hidden --loss --alpha --beta --lr --batch --epochs --seed --threads --limit --resume --no-images --json" \
-    "sample: --model --n --out --seed --threads" \
-    "reconstruct: --model --data --n --out --seed --json --threads" \
+    "sample: --model --count --cols --out --seed --threads" \
+    "reconstruct: --model --data --count --cols --out --seed --json --threads" \
     "eval: --model --data --seed --json --threads"; do
     cmd=${spec%%:*}
     for o in ${spec#*:}; do

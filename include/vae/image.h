@@ -10,6 +10,14 @@
 /* Columns of a near-square grid for n tiles: ceil(sqrt(n)). */
 int image_grid_cols(int n);
 
+/* Columns that fill a grid of n items, each rows_per_item rows high (1 for
+ * a plain grid, 2 for image/reconstruction pairs): the smallest divisor c of
+ * n with c columns at least as wide as the grid is tall (c*c >= n*rows_per_item),
+ * if one lies within twice the near-square width; else image_grid_cols(n *
+ * rows_per_item), whose last row is short. 10 -> 5 (5x2), 64 -> 8, 128 -> 16
+ * (16x8), 7 -> 3 (3+3+1); pairs: 32 -> 8 (4 pairs of rows), 64 -> 16. */
+int image_grid_fill_cols(int n, int rows_per_item);
+
 /* Size in pixels of the grid; returns VAE_ERR on absurd sizes. */
 int image_grid_size(int n, int ncols, int rows, int cols, int pad, int *width, int *height, VaeError *err);
 

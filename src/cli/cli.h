@@ -35,7 +35,7 @@ typedef struct {
     int min_exclusive;
     const char *metavar;        /* "N", "PATH", ... */
     const char *def;            /* default, as shown in --help */
-    const char *help;
+    const char *help;           /* NULL: a hidden alias (not in --help) of the entry with the same dest */
     const char *const *choices;
     int seen;                   /* set by the parser when the option was given */
 } Opt;
@@ -143,6 +143,9 @@ int cli_plot_format(const CommandSpec *cmd, const char *path, int *fmt);
  * cli_pick_data: the --data value if given, else the checkpoint's, else data/mnist.
  * cli_load_test_split: the test split of dir, checked against the model's image size. */
 int cli_load_model(const char *path, Vae *m, char *dataset, size_t dlen);
+/* "wrote PATH" after a command wrote a picture or a file: on stdout, unless
+ * stdout carries the command's data (stdout_busy) or is that very file. */
+void cli_wrote(const char *path, int stdout_busy);
 const char *cli_pick_data(const char *given, const char *from_ckpt);
 int cli_load_test_split(IdxSplit *test, const char *dir, const Vae *m);
 

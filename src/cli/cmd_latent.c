@@ -232,6 +232,7 @@ int cmd_latent(int argc, char **argv) {
         rc = b.oom ? runtime_error("out of memory for the CSV of %u latent means", n) : emit(out, b.s, b.len);
         free(b.s);
     }
+    if (rc == 0 && out && strcmp(out, "-") != 0) cli_wrote(out, 0);
 done:
     free(mu);
     loaded_free(&l);
@@ -267,7 +268,7 @@ static int cmp_u32(const void *a, const void *b) {
 }
 
 int cmd_scatter(int argc, char **argv) {
-    const char *model = DEFAULT_MODEL, *data = NULL, *out = "latent.png", *csv = NULL, *title = NULL;
+    const char *model = DEFAULT_MODEL, *data = NULL, *out = "scatter.png", *csv = NULL, *title = NULL;
     int n = 0, method = METHOD_AUTO, iterations = 1000, width = 800, height = 640, radius = 2;
     int threads = default_threads(), tsne_method = TSNE_AUTO, quiet = 0;
     float perplexity = 30.0f, theta = 0.5f;
@@ -275,8 +276,9 @@ int cmd_scatter(int argc, char **argv) {
     Opt opts[] = {
         OPT_MODEL(&model),
         OPT_DATA(&data, "data folder (its test split is used)"),
-        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "latent.png", "output image: .png, .svg or .pdf", NULL, 0},
-        {"n", 'n', OPT_INT, &n, 2, 1 << 20, 0, "N", "all", "test images to plot (a seeded random subsample)", NULL, 0},
+        {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "scatter.png", "output image: .png, .svg or .pdf", NULL, 0},
+        {"count", 'n', OPT_INT, &n, 2, 1 << 20, 0, "N", "all", "test images to plot (a seeded random subsample)", NULL, 0},
+        {"n", 0, OPT_INT, &n, 2, 1 << 20, 0, "N", NULL, NULL, NULL, 0},
         {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne", "auto", "plot the means (zdim 2) or a t-SNE map; auto picks means for zdim 2", METHODS, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the subsample and the t-SNE start", NULL, 0},
         {"perplexity", 0, OPT_FLOAT, &perplexity, 1, 1000, 0, "P", "30", "t-SNE perplexity (needs N > 3P)", NULL, 0},
@@ -303,7 +305,7 @@ int cmd_scatter(int argc, char **argv) {
         "means; exact t-SNE (O(N^2)) up to 1000 or with --tsne exact. The same --seed and --threads\n"
         "give the same subsample and map, so maps of two models compare. --csv writes the 2-D points.\n"
         "Fashion-MNIST class names are used when the data folder's name contains \"fashion\".",
-        "vae scatter --model runs/z20/model.safetensors -o latent.png --seed 1", opts};
+        "vae scatter --model runs/z20/model.safetensors -o scatter.png --seed 1", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     int fmt;
@@ -321,7 +323,7 @@ int cmd_scatter(int argc, char **argv) {
         return usage_error(&cmd, "--method", "'means' needs a model with zdim 2 (this one has %d); use tsne", Z);
     }
     uint32_t count = l.test.images.count;
-    uint32_t want = opt_given(&cmd, "n") ? (uint32_t)n : count;
+    uint32_t want = opt_given(&cmd, "count") ? (uint32_t)n : count;
     if (want > count) want = count;
     if (method == METHOD_TSNE && (want < 2 || 3.0 * perplexity > (double)(want - 1))) {
         loaded_free(&l);
@@ -394,6 +396,7 @@ int cmd_scatter(int argc, char **argv) {
         rc = b.oom ? runtime_error("out of memory for %s", csv) : emit(csv, b.s, b.len);
         free(b.s);
         if (rc) goto done;
+        if (strcmp(csv, "-") != 0) cli_wrote(csv, 0);
     }
     PlotStyle st;
     plot_default_style(&st);
@@ -406,6 +409,7 @@ int cmd_scatter(int argc, char **argv) {
     if (strstr(l.dir, "fashion")) st.class_names = FASHION_NAMES;
     VaeError err;
     if (plot_scatter_write(out, &st, xy, labels, (int)want, NULL, &err) != VAE_OK) rc = runtime_error("%s", err.msg);
+    else cli_wrote(out, csv && strcmp(csv, "-") == 0);
 done:
     free(idx);
     free(mu);
@@ -515,6 +519,8 @@ int cmd_manifold(int argc, char **argv) {
         VaeError err;
         if (image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, steps, GRID_PAD, &err) != VAE_OK)
             rc = runtime_error("%s", err.msg);
+        else
+            cli_wrote(out, 0);
     }
     free(z);
     free(imgs);
@@ -584,6 +590,8 @@ int cmd_interpolate(int argc, char **argv) {
     VaeError err;
     if (image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, tiles, GRID_PAD, &err) != VAE_OK)
         rc = runtime_error("%s", err.msg);
+    else
+        cli_wrote(out, 0);
 done:
     free(mu);
     free(z);

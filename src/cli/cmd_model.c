@@ -1,6 +1,6 @@
 /* The commands that use a trained checkpoint: sample (decode z ~ N(0, I)),
- * reconstruct (test images beside their reconstructions, plus metrics) and
- * eval (metrics only). */
+ * reconstruct (rows of test images alternating with rows of their
+ * reconstructions, plus metrics) and eval (metrics only). */
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -61,12 +61,14 @@ static int evaluate(Vae *m, const char *data, uint64_t seed, IdxSplit *test, Eva
 
 int cmd_sample(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *out = "sample.png";
-    int n = 64, threads = default_threads();
+    int n = 64, ncols = 0, threads = default_threads();
     uint64_t seed = 1;
     int label = -1, per_label = 0;
     Opt opts[] = {
         {"model", 'm', OPT_STRING, &model, 0, 0, 0, "PATH", DEFAULT_MODEL, "checkpoint to sample from", NULL, 0},
-        {"n", 'n', OPT_INT, &n, 1, 65536, 0, "N", "64", "number of images (tiled in a near-square grid)", NULL, 0},
+        {"count", 'n', OPT_INT, &n, 1, 65536, 0, "N", "64", "number of images", NULL, 0},
+        {"n", 0, OPT_INT, &n, 1, 65536, 0, "N", NULL, NULL, NULL, 0},
+        {"cols", 'c', OPT_INT, &ncols, 1, 65536, 0, "C", "fills the grid", "images per row", NULL, 0},
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "sample.png", "output PNG", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed for z", NULL, 0},
         {"label", 0, OPT_INT, &label, 0, VAE_MAX_CLASSES - 1, 0, "K", "none", "conditional models: draw only class K", NULL, 0},
@@ -74,11 +76,13 @@ int cmd_sample(int argc, char **argv) {
         OPT_THREADS(&threads),
         OPT_END,
     };
-    CommandSpec cmd = {"sample", "", "vae sample [-n N] [-o PATH] [--model PATH] [--seed S]",
-                       "Decodes N latent vectors z ~ N(0, I) and tiles them in a near-square grid with a 2-pixel\n"
-                       "border (like torchvision's make_grid). A conditional model (train --conditional) decodes\n"
-                       "each z with a label: --label K for class K only, --per-label N for one row of N per class\n"
-                       "(the classic CVAE grid), otherwise the classes in turn.",
+    CommandSpec cmd = {"sample", "", "vae sample [-n N] [--cols C] [-o PATH] [--model PATH] [--seed S]",
+                       "Decodes N latent vectors z ~ N(0, I) and tiles them in a grid with a 2-pixel border (like\n"
+                       "torchvision's make_grid). By default the grid is filled: C is the smallest divisor of N\n"
+                       "that makes the grid at least as wide as tall (10 -> 5x2, 64 -> 8x8, 128 -> 16x8), or,\n"
+                       "when N has none near the square, ceil(sqrt(N)) with a short last row. A conditional model\n"
+                       "(train --conditional) decodes each z with a label: --label K for class K only, --per-label N\n"
+                       "for one row of N per class (the classic CVAE grid), otherwise the classes in turn.",
                        "vae sample -n 128 -o grid.png", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
@@ -125,33 +129,38 @@ int cmd_sample(int argc, char **argv) {
     rng_normal(&r, z, (size_t)n * m.cfg.zdim);
     rc = latent_decode_labeled(&m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err);
     if (rc == VAE_OK)
-        rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols, per_label ? per_label : image_grid_cols(n), 2,
-                                  &err);
+        rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols,
+                                  per_label ? per_label : ncols ? ncols : image_grid_fill_cols(n, 1), 2, &err);
     free(imgs);
     free(z);
     free(labels);
     vae_free(&m);
     if (rc != VAE_OK) return runtime_error("%s", err.msg);
+    cli_wrote(out, 0);
     return 0;
 }
 
 int cmd_reconstruct(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *out = "recon.png", *data = NULL;
-    int n = 64, json = 0, threads = default_threads();
+    int n = 64, ncols = 0, json = 0, threads = default_threads();
     uint64_t seed = 1;
     Opt opts[] = {
         OPT_MODEL(&model),
         OPT_DATA(&data, "data folder (its test split is used)"),
-        {"n", 'n', OPT_INT, &n, 1, 10000, 0, "N", "64", "test images to show", NULL, 0},
+        {"count", 'n', OPT_INT, &n, 1, 10000, 0, "N", "64", "test images to show", NULL, 0},
+        {"n", 0, OPT_INT, &n, 1, 10000, 0, "N", NULL, NULL, NULL, 0},
+        {"cols", 'c', OPT_INT, &ncols, 1, 10000, 0, "C", "fills the grid", "images per row", NULL, 0},
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "recon.png", "output PNG", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the sampled z in the metrics", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print the metrics as one JSON object", NULL, 0},
         OPT_THREADS(&threads),
         OPT_END,
     };
-    CommandSpec cmd = {"reconstruct", "", "vae reconstruct [-n N] [-o PATH] [--model PATH] [--data DIR] [--json]",
+    CommandSpec cmd = {"reconstruct", "", "vae reconstruct [-n N] [--cols C] [-o PATH] [--model PATH] [--data DIR] [--json]",
                        "Writes the first N test images, each row followed by a row of their reconstructions\n"
-                       "(decoded from z = mu), and prints the whole-test-set metrics (per image).",
+                       "(decoded from z = mu), and prints the whole-test-set metrics (per image). By default C\n"
+                       "is the smallest divisor of N that makes the picture at least as wide as tall, so no\n"
+                       "row is ragged (32 -> 8 columns, 64 -> 16).",
                        "vae reconstruct -n 64 -o recon.png", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
@@ -183,9 +192,10 @@ int cmd_reconstruct(int argc, char **argv) {
         if (rc == VAE_OK)
             rc = latent_decode_labeled(&m, mu, m.cfg.n_classes > 0 ? test.labels.labels : NULL, (size_t)n, DECODE_CHUNK,
                                        xhat, &err);
-        /* pairs of rows: about as wide as high */
+        /* pairs of rows: about as wide as high, every row full */
         if (rc == VAE_OK)
-            rc = image_write_pairs_png(out, x, xhat, n, m.cfg.rows, m.cfg.cols, image_grid_cols(2 * n), 2, &err);
+            rc = image_write_pairs_png(out, x, xhat, n, m.cfg.rows, m.cfg.cols,
+                                       ncols ? ncols : image_grid_fill_cols(n, 2), 2, &err);
         if (rc != VAE_OK) rc = runtime_error("%s", err.msg);
     }
     free(x);
@@ -194,6 +204,7 @@ int cmd_reconstruct(int argc, char **argv) {
     idx_split_free(&test);
     vae_free(&m);
     if (rc) return rc;
+    cli_wrote(out, 1);   /* stdout carries the metrics */
     print_metrics(model, dir, &mc, &e, json);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -14,6 +15,7 @@
 #include "vae/checkpoint.h"
 #include "vae/tensorboard.h"
 #include "vae/idx.h"
+#include "vae/progress.h"
 #include "vae/train.h"
 
 static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
@@ -29,27 +31,63 @@ typedef struct {
     TbWriter *tb;           /* --tensorboard, or NULL */
     const char *out;        /* the run folder, where the grids are */
     int images, tb_failed;
+    int cur_epoch;              /* epoch whose steps are running */
+    double epoch_t0;            /* when its first step was reported (about when it started) */
+    double eval_t0;             /* when its last step was reported: evaluation starts */
+    double epoch_secs, eval_secs;   /* measured on the last whole epoch; -1 = not yet */
 } ProgressCtx;
 
-static void show_progress(const TrainProgress *p, void *ctx) {
-    ProgressCtx *c = ctx;
-    if (!c->tty) return;
-    /* redraw at most ten times a second, and always at an epoch's last step */
+/* Columns of the terminal on stderr: the window size, else $COLUMNS, else 80. */
+static int term_width(void) {
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    long v;
+    const char *why;
+    if (c && parse_long_strict(c, 1, 10000, &v, &why) == 0) return (int)v;
+    return 80;
+}
+
+static void draw(ProgressCtx *c, const TrainProgress *p, int evaluating) {
+    ProgressView v = {*p, -1, evaluating};
     double now = vae_now_seconds();
-    if (now - c->last_draw < 0.1 && p->step != p->steps) return;
-    c->last_draw = now;
-    int width = 24, filled = p->steps > 0 ? (int)(width * p->step / p->steps) : 0;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
-    bar[width] = '\0';
-    fprintf(stderr, "\repoch %d/%d [%s] %ld/%ld  loss %.3f  %.0f img/s  ETA %.0fs   ", p->epoch, p->epochs, bar,
-            p->step, p->steps, p->loss, p->images_per_sec, p->eta_seconds);
+    v.run_eta = progress_run_eta(p, c->eval_t0 > c->epoch_t0 ? c->eval_t0 - c->epoch_t0 : now - c->epoch_t0,
+                                 c->epoch_secs, c->eval_secs);
+    char line[512];
+    progress_format(line, sizeof line, term_width(), &v);
+    fprintf(stderr, "\r%s\033[K", line);
     fflush(stderr);
     c->bar_shown = 1;
 }
 
+static void show_progress(const TrainProgress *p, void *ctx) {
+    ProgressCtx *c = ctx;
+    double now = vae_now_seconds();
+    if (p->epoch != c->cur_epoch) {
+        c->cur_epoch = p->epoch;
+        c->epoch_t0 = now;
+        c->eval_t0 = 0;
+    }
+    if (!c->tty) return;
+    /* redraw at most ten times a second, and always at an epoch's last step,
+       after which the test set runs: say so, as it takes a while */
+    if (now - c->last_draw < 0.1 && p->step != p->steps) return;
+    c->last_draw = now;
+    if (p->step == p->steps) {
+        c->eval_t0 = now;
+        draw(c, p, 1);
+    } else {
+        draw(c, p, 0);
+    }
+}
+
 static void show_epoch(const TrainEpoch *e, void *ctx) {
     ProgressCtx *c = ctx;
+    double now = vae_now_seconds();
+    if (c->cur_epoch == e->epoch && c->eval_t0 > 0) {
+        c->eval_secs = now - c->eval_t0;
+        c->epoch_secs = now - c->epoch_t0;
+    }
     if (c->bar_shown) fprintf(stderr, "\r\033[K");
     c->bar_shown = 0;
     fprintf(stderr,
@@ -221,7 +259,7 @@ int cmd_train(int argc, char **argv) {
         VaeError terr;
         if (tb_open(&tb, tensorboard, &terr) != VAE_OK) return runtime_error("%s", terr.msg);
     }
-    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0, tensorboard ? &tb : NULL, out, !no_images, 0};
+    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0, tensorboard ? &tb : NULL, out, !no_images, 0, 0, 0, 0, -1, -1};
     TrainConfig tc = {0};
     tc.model = model;
     tc.lr = lr;

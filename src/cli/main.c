@@ -23,7 +23,7 @@ static const Command COMMANDS[] = {
     {"data", cmd_data, "show what the loader sees in a data folder (counts, sizes, labels)"},
     {"train", cmd_train, "train a VAE; writes metrics, grids and a checkpoint each epoch"},
     {"sample", cmd_sample, "decode z ~ N(0, I) into a grid of images"},
-    {"reconstruct", cmd_reconstruct, "test images beside their reconstructions, and test metrics"},
+    {"reconstruct", cmd_reconstruct, "rows of test images alternating with their reconstructions; metrics"},
     {"eval", cmd_eval, "test-set loss, reconstruction and KL of a checkpoint"},
     {"latent", cmd_latent, "latent means (and labels) of every test image, as CSV or JSON"},
     {"scatter", cmd_scatter, "2-D scatter of test-set means by label (t-SNE when zdim > 2)"},

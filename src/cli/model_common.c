@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vae/loader.h"
@@ -68,4 +70,14 @@ int cli_model_check(const CommandSpec *cmd, const VaeConfig *cfg) {
     free(lay);
     if (rc != VAE_OK) return usage_error(cmd, "--arch", "%s", err.msg);
     return 0;
+}
+
+void cli_wrote(const char *path, int stdout_busy) {
+    struct stat a, b;
+    /* -o /dev/stdout: the line would land inside the picture */
+    if (!stdout_busy && (strcmp(path, "-") == 0 ||
+                         (fstat(STDOUT_FILENO, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+                          a.st_ino == b.st_ino)))
+        stdout_busy = 1;
+    fprintf(stdout_busy ? stderr : stdout, "wrote %s\n", path);
 }

@@ -272,7 +272,9 @@ int opt_parse_operands(const CommandSpec *cmd, int argc, char **argv, const char
             return usage_error(cmd, NULL, "unexpected argument '%s'", arg);
         }
         if (!o) return usage_error(cmd, shown, "unknown option");
-        o->seen = 1;
+        /* entries sharing a destination are one option under two names */
+        for (Opt *p = cmd->opts; p && p->name; p++)
+            if (p == o || (p->dest == o->dest && p->type == o->type)) p->seen = 1;
         if (o->type == OPT_FLAG) {
             if (inline_val) return usage_error(cmd, shown, "takes no value");
             *(int *)o->dest = 1;
@@ -291,10 +293,55 @@ int opt_parse_operands(const CommandSpec *cmd, int argc, char **argv, const char
     return 0;
 }
 
+/* Prints text word-wrapped to HELP_WIDTH columns; every line after the first
+   starts at column `indent`. `col` is the column the first word starts at. */
+#define HELP_WIDTH 79
+#define HELP_LEFT 24
+#define NBSP '\x1f'   /* a space the wrapper does not break at: "[number, default 1]" stays whole */
+static void print_wrapped(FILE *out, const char *text, int col, int indent) {
+    const char *p = text;
+    int at_line_start = 1;
+    while (*p) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        int len = 0;
+        while (p[len] && p[len] != ' ') len++;
+        /* a word that does not fit goes to the next line, unless the line is empty */
+        if (!at_line_start && col + 1 + len > HELP_WIDTH) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+            at_line_start = 1;
+        }
+        if (!at_line_start) {
+            fputc(' ', out);
+            col++;
+        }
+        for (int i = 0; i < len; i++) fputc(p[i] == NBSP ? ' ' : p[i], out);
+        col += len;
+        at_line_start = 0;
+        p += len;
+    }
+    fputc('\n', out);
+}
+
+/* One option: "  -x, --name METAVAR" in a 24-column field, then the help.
+   A left part that fills the field puts the help on the next line, so the
+   two never run together; long help wraps under the help column. */
+static void print_option(FILE *out, const char *left, const char *text) {
+    int indent = 2 + HELP_LEFT + 1;
+    if ((int)strlen(left) > HELP_LEFT - 1) {
+        fprintf(out, "  %s\n%*s", left, indent, "");
+    } else {
+        fprintf(out, "  %-*s ", HELP_LEFT, left);
+    }
+    print_wrapped(out, text, indent, indent);
+}
+
 void opt_print_help(const CommandSpec *cmd, FILE *out) {
     fprintf(out, "Usage: %s\n\n%s\n\nExample:\n  %s\n\nOptions:\n", cmd->usage, cmd->description, cmd->example);
     for (const Opt *o = cmd->opts; o && o->name; o++) {
-        char left[64];
+        if (!o->help) continue;   /* a hidden alias kept for old scripts */
+        char left[96], text[512];
         const char *type = "";
         switch (o->type) {
         case OPT_FLAG: type = "flag"; break;
@@ -309,11 +356,13 @@ void opt_print_help(const CommandSpec *cmd, FILE *out) {
                      o->metavar ? o->metavar : "");
         else
             snprintf(left, sizeof left, "    --%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
-        fprintf(out, "  %-24s %s [%s", left, o->help, type);
-        if (o->def) fprintf(out, ", default %s", o->def);
-        fprintf(out, "]\n");
+        int k = snprintf(text, sizeof text, "%s ", o->help);
+        snprintf(text + k, sizeof text - (size_t)k, "[%s%s%s]", type, o->def ? ", default " : "", o->def ? o->def : "");
+        for (char *c = text + k; *c; c++)
+            if (*c == ' ') *c = NBSP;
+        print_option(out, left, text);
     }
-    fprintf(out, "  %-24s %s\n", "-h, --help", "show this help and exit");
+    print_option(out, "-h, --help", "show this help and exit");
 }
 
 int default_threads(void) {

@@ -39,6 +39,18 @@ int image_grid_cols(int n) {
     return c;
 }
 
+int image_grid_fill_cols(int n, int rows_per_item) {
+    if (n <= 1) return 1;
+    if (rows_per_item < 1) rows_per_item = 1;
+    long long cells = (long long)n * rows_per_item;
+    int square = image_grid_cols(cells > (1 << 30) ? (1 << 30) : (int)cells);
+    /* the narrowest divisor of n that is at least as wide as the grid is tall
+       (c columns, rows_per_item * n / c rows): no ragged last row */
+    for (int c = 1; c <= n && c <= 2 * square; c++)
+        if (n % c == 0 && (long long)c * c >= cells) return c;
+    return square;   /* no divisor near the square: a near-square grid, last row short */
+}
+
 int image_grid_size(int n, int ncols, int rows, int cols, int pad, int *width, int *height, VaeError *err) {
     if (n < 1 || ncols < 1 || rows < 1 || cols < 1 || pad < 0)
         return vae_fail(err, "image grid: invalid layout (%d images, %d columns, %dx%d tiles, padding %d)", n, ncols,

@@ -61,6 +61,12 @@ typedef struct {
     long limit;                 /* 0 = all training images */
     int epochs;                 /* total epochs requested */
     char dataset[CHECKPOINT_DATASET_MAX]; /* data folder the run trained on */
+    /* validation split and early stopping (0 = none; absent in older files) */
+    long val;                   /* training images held out for validation */
+    int early_stop;             /* patience in epochs, 0 = off */
+    double best_val_loss;       /* best validation loss so far (when best_epoch > 0) */
+    int best_epoch;             /* its epoch, 0 = none yet */
+    int bad_epochs;             /* epochs since it improved */
 } TrainState;
 
 void train_state_free(TrainState *st);

@@ -26,6 +26,9 @@ typedef struct {
     long step;                      /* total optimizer steps */
     double train_loss, train_recon, train_kl;   /* means per image over the epoch */
     EvalMetrics test;
+    EvalMetrics val;                /* the held-out training images (when has_val) */
+    int has_val;
+    int best;                       /* has_val: this epoch's validation loss is the best so far */
     double images_per_sec, seconds; /* this epoch's training loop */
 } TrainEpoch;
 
@@ -35,6 +38,12 @@ typedef struct {
     int batch, epochs;
     uint64_t seed;
     long limit;                     /* 0 = all training images */
+    long val;                       /* hold out this many of them for validation (0 = none); which
+                                       ones follows from the seed alone */
+    int early_stop;                 /* patience: stop after this many epochs without a better
+                                       validation loss (0 = off; needs val); the best model is
+                                       kept in OUT/best.safetensors */
+    const char *config_text;        /* written to OUT/config.ini at the start, or NULL */
     const char *data_dir;
     const char *out_dir;
     const char *resume;             /* checkpoint to continue, or NULL */
@@ -53,6 +62,9 @@ typedef struct {
     long step;
     TrainEpoch last;                /* metrics of the last completed epoch (if any ran) */
     int epochs_run;
+    int early_stopped;              /* stopped by --early-stop */
+    int best_epoch;                 /* with validation: epoch of the best validation loss */
+    double best_val_loss;
     double train_seconds;           /* training loop only, this invocation */
     long train_images;              /* images trained on, this invocation */
     char checkpoint[4200];

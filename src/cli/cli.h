@@ -76,6 +76,18 @@ int runtime_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* Settings files: KEY = VALUE lines (libinih), optionally under [CMD], the
+ * keys being the long option names (those in `skip` refused). Options given on
+ * the command line win; values are checked like the options', and an unknown
+ * key, a bad value or a malformed line is a usage error naming FILE:LINE.
+ * Returns 0, or the exit code after printing the error. Strings read from
+ * the file live until opt_free_config() (registered with atexit). */
+int opt_load_config(const CommandSpec *cmd, const char *path, const char *const *skip);
+void opt_free_config(void);
+/* The options' current values as a settings file that opt_load_config reads
+ * back ("# comment", "[CMD]", "key = value" in table order; unset strings and
+ * out-of-range "not set" integers left out). Length, or -1 if cap is short. */
+int opt_config_text(const CommandSpec *cmd, const char *const *skip, const char *comment, char *buf, size_t cap);
 const Opt *opt_find(const CommandSpec *cmd, const char *name);
 int opt_given(const CommandSpec *cmd, const char *name);
 

@@ -90,10 +90,10 @@ static void show_epoch(const TrainEpoch *e, void *ctx) {
     }
     if (c->bar_shown) fprintf(stderr, "\r\033[K");
     c->bar_shown = 0;
-    fprintf(stderr,
-            "epoch %d/%d  train %.3f  test %.3f (recon %.3f, kl %.3f; z=mu %.3f)  %.0f img/s, %.1f s\n",
-            e->epoch, e->epochs, e->train_loss, e->test.loss, e->test.recon, e->test.kl, e->test.loss_mu,
-            e->images_per_sec, e->seconds);
+    fprintf(stderr, "epoch %d/%d  train %.3f", e->epoch, e->epochs, e->train_loss);
+    if (e->has_val) fprintf(stderr, "  val %.3f%s", e->val.loss, e->best ? " (best)" : "");
+    fprintf(stderr, "  test %.3f (recon %.3f, kl %.3f; z=mu %.3f)  %.0f img/s, %.1f s\n", e->test.loss,
+            e->test.recon, e->test.kl, e->test.loss_mu, e->images_per_sec, e->seconds);
     /* a failed event file stops the logging, not the training; the exit status says so */
     VaeError err;
     if (c->tb && !c->tb_failed && tb_write_epoch(c->tb, e, c->out, c->images, &err) != VAE_OK) {
@@ -110,8 +110,9 @@ int cmd_train(int argc, char **argv) {
     int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0;
     int conditional = 0, kind = VAE_MODEL_VAE;
     uint64_t seed = 1;
-    long limit = 0;
-    const char *data = "data/mnist", *out = "runs/default", *resume = NULL, *tensorboard = NULL;
+    long limit = 0, val = 0;
+    int early_stop = 0;
+    const char *data = "data/mnist", *out = "runs/default", *resume = NULL, *tensorboard = NULL, *config = NULL;
     static char threads_def[16];
     snprintf(threads_def, sizeof threads_def, "%d (cores)", default_threads());
 
@@ -136,6 +137,9 @@ int cmd_train(int argc, char **argv) {
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed (init, shuffling, eps)", NULL, 0},
         {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads", NULL, 0},
         {"limit", 0, OPT_LONG, &limit, 1, 1L << 32, 0, "N", "all", "train on the first N training images", NULL, 0},
+        {"val", 0, OPT_LONG, &val, 0, 1L << 32, 0, "N", "0", "hold out N of the training images (chosen by --seed) and report their loss each epoch; the best model goes to OUT/best.safetensors", NULL, 0},
+        {"early-stop", 0, OPT_INT, &early_stop, 0, 100000, 0, "P", "0 (off)", "stop when the validation loss has not improved for P epochs (needs --val)", NULL, 0},
+        {"config", 0, OPT_STRING, &config, 0, 0, 0, "FILE", "none", "read settings from an INI file: key = value, the keys being these long options; options given here win", NULL, 0},
         {"resume", 0, OPT_STRING, &resume, 0, 0, 0, "PATH", "none", "continue from a checkpoint (model, Adam, RNG, data order)", NULL, 0},
         {"tensorboard", 0, OPT_STRING, &tensorboard, 0, 0, 0, "DIR", "none", "also log every epoch to a TensorBoard event file in DIR", NULL, 0},
         {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch PNGs (sample/recon grids, curves.png)", NULL, 0},
@@ -157,10 +161,13 @@ int cmd_train(int argc, char **argv) {
         "to OUT/curves.png, grids to OUT/sample-NN.png and OUT/recon-NN.png, and the checkpoint to\n"
         "OUT/model.safetensors.\n"
         "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves the checkpoint and exits 130/143;\n"
-        "continue with --resume OUT/model.safetensors.",
+        "continue with --resume OUT/model.safetensors. The settings in effect are written to\n"
+        "OUT/config.ini, which --config reads back.",
         "vae train --zdim 20 --epochs 15 --out runs/default", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
+    static const char *const NOT_IN_FILES[] = {"config", "resume", "json", NULL};
+    if (config && (rc = opt_load_config(&cmd, config, NOT_IN_FILES)) != 0) return rc;
     cli_model_finish(&cmd, &model, arch);
     if (strlen(data) >= CHECKPOINT_DATASET_MAX)
         return usage_error(&cmd, "--data", "is %zu bytes long; a checkpoint records a data path of at most %d bytes",
@@ -214,7 +221,15 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "seed") && seed != st.seed) bad = "--seed", snprintf(detail, sizeof detail, "seed %llu", (unsigned long long)st.seed);
         else if (opt_given(&cmd, "limit") && limit != st.limit) bad = "--limit", snprintf(detail, sizeof detail, "limit %ld", st.limit);
         else if (opt_given(&cmd, "epochs") && epochs < st.epoch) bad = "--epochs", snprintf(detail, sizeof detail, "%d epochs already trained", st.epoch);
+        else if (opt_given(&cmd, "val") && val != st.val) bad = "--val", snprintf(detail, sizeof detail, "val %ld", st.val);
+        else if (opt_given(&cmd, "early-stop") && early_stop != st.early_stop) bad = "--early-stop", snprintf(detail, sizeof detail, "early-stop %d", st.early_stop);
         model = ck.cfg;
+        arch = (int)ck.cfg.arch;
+        loss = (int)ck.cfg.loss;
+        alpha = ck.cfg.alpha;
+        beta = ck.cfg.beta;
+        val = st.val;
+        early_stop = st.early_stop;
         lr = st.lr;
         batch = st.batch;
         seed = st.seed;
@@ -246,6 +261,14 @@ int cmd_train(int argc, char **argv) {
         /* a data folder that does not load is reported by vae_train */
     }
 
+    if (early_stop > 0 && val == 0) return usage_error(&cmd, "--early-stop", "needs a validation split (--val N)");
+
+    /* the settings in effect, for OUT/config.ini (the table points at the variables above) */
+    char config_text[8192];
+    if (opt_config_text(&cmd, NOT_IN_FILES, "the settings of this run: vae train --config FILE reads them back",
+                        config_text, sizeof config_text) < 0)
+        return runtime_error("internal: the settings do not fit in %zu bytes", sizeof config_text);
+
     set_threads(threads);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -267,6 +290,9 @@ int cmd_train(int argc, char **argv) {
     tc.epochs = epochs;
     tc.seed = seed;
     tc.limit = limit;
+    tc.val = val;
+    tc.early_stop = early_stop;
+    tc.config_text = config_text;
     tc.data_dir = data;
     tc.out_dir = out;
     tc.resume = resume;
@@ -290,7 +316,12 @@ int cmd_train(int argc, char **argv) {
                 (int)stop_signal, res.epoch, res.step, res.checkpoint, res.checkpoint, out);
         return 128 + (int)stop_signal;
     }
-    if (res.epochs_run == 0) fprintf(stderr, "vae: %s already has %d epochs; nothing to train\n", res.checkpoint, res.epoch);
+    if (res.early_stopped)
+        fprintf(stderr, "vae: %s after epoch %d: the validation loss has not improved for %d epochs; the best "
+                "(epoch %d, val %.3f) is in %s/best.safetensors\n", res.epochs_run ? "stopped early" : "already stopped early",
+                res.epoch, early_stop, res.best_epoch, res.best_val_loss, out);
+    else if (res.epochs_run == 0)
+        fprintf(stderr, "vae: %s already has %d epochs; nothing to train\n", res.checkpoint, res.epoch);
     if (pc.tb_failed) return EXIT_RUNTIME;
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -303,6 +334,15 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "loss_mu", e->test.loss_mu);
         cJSON_AddNumberToObject(o, "recon_mu", e->test.recon_mu);
         cJSON_AddNumberToObject(o, "images", (double)e->test.images);
+        if (res.epochs_run > 0 && e->has_val) {
+            cJSON_AddNumberToObject(o, "val_loss", e->val.loss);
+            cJSON_AddNumberToObject(o, "val_loss_mu", e->val.loss_mu);
+        }
+        if (val > 0) {
+            cJSON_AddNumberToObject(o, "best_epoch", res.best_epoch);
+            cJSON_AddNumberToObject(o, "best_val_loss", res.best_val_loss);
+            cJSON_AddBoolToObject(o, "early_stopped", res.early_stopped);
+        }
         if (res.epochs_run > 0) {
             cJSON_AddNumberToObject(o, "train_loss", e->train_loss);
             cJSON_AddNumberToObject(o, "train_recon", e->train_recon);

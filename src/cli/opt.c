@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ini.h>
+
 int parse_long_strict(const char *s, long min, long max, long *out, const char **why) {
     char *end = NULL;
     if (!s || !*s) {
@@ -371,3 +373,193 @@ int default_threads(void) {
 }
 
 void set_threads(int n) { openblas_set_num_threads(n); }
+
+/* ---- settings files (vae train --config run.ini), read with libinih ---- */
+
+/* libinih hands the handler no line number in Debian's build
+   (INI_HANDLER_LINENO 0), so the reader counts lines itself. */
+typedef struct {
+    FILE *f;
+    int line;
+    int too_long;               /* first line longer than inih's buffer, or 0 */
+} CfgReader;
+
+typedef struct {
+    const CommandSpec *cmd;
+    const char *path;
+    CfgReader *rd;
+    const char *const *skip;
+    unsigned char cli_seen[128];    /* given on the command line: those win */
+    unsigned char file_seen[128];   /* given earlier in this file */
+    int rc;                         /* first error's exit code, 0 while none */
+} CfgState;
+
+#define CFG_MAX_STRINGS 64
+static char *cfg_strings[CFG_MAX_STRINGS];
+static int n_cfg_strings;
+
+static char *cfg_read(char *str, int num, void *stream) {
+    CfgReader *r = stream;
+    char *s = fgets(str, num, r->f);
+    if (!s) return NULL;
+    r->line++;
+    if (!strchr(s, '\n') && !feof(r->f)) {
+        /* the rest of an overlong line would come back as lines of its own */
+        if (!r->too_long) r->too_long = r->line;
+        int c;
+        while ((c = fgetc(r->f)) != EOF && c != '\n') {
+        }
+    }
+    return s;
+}
+
+static int skipped(const char *const *skip, const char *name) {
+    for (int i = 0; skip && skip[i]; i++)
+        if (strcmp(skip[i], name) == 0) return 1;
+    return 0;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value) {
+    CfgState *s = user;
+    if (s->rc) return 0;
+    char where[600];
+    snprintf(where, sizeof where, "%s:%d", s->path, s->rd->line);
+    if (section[0] && strcmp(section, s->cmd->name) != 0) {
+        s->rc = usage_error(s->cmd, where, "unknown section [%s] (use [%s] or none)", section, s->cmd->name);
+        return 0;
+    }
+    Opt *o = NULL;
+    int k = 0, idx = -1;
+    for (Opt *p = s->cmd->opts; p && p->name; p++, k++)
+        if (p->help && strcmp(p->name, name) == 0 && !skipped(s->skip, name)) o = p, idx = k;
+    if (!o || idx >= (int)sizeof s->cli_seen) {
+        s->rc = usage_error(s->cmd, where, "unknown key '%s' (the keys are the long options of 'vae %s')", name,
+                            s->cmd->name);
+        return 0;
+    }
+    if (s->file_seen[idx]) {
+        s->rc = usage_error(s->cmd, where, "'%s' is given twice", name);
+        return 0;
+    }
+    s->file_seen[idx] = 1;
+    char shown[700];
+    snprintf(shown, sizeof shown, "%s: %s", where, name);
+    if (o->type == OPT_FLAG) {
+        int v;
+        if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "1")) v = 1;
+        else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "0")) v = 0;
+        else {
+            s->rc = usage_error(s->cmd, shown, "'%s' is not true or false", value);
+            return 0;
+        }
+        if (!s->cli_seen[idx]) {
+            *(int *)o->dest = v;
+            o->seen = v;
+        }
+        return 1;
+    }
+    if (s->cli_seen[idx]) return 1;     /* the command line overrides the file */
+    const char *val = value;
+    if (o->type == OPT_STRING) {
+        if (n_cfg_strings == CFG_MAX_STRINGS) {
+            s->rc = usage_error(s->cmd, where, "too many string settings");
+            return 0;
+        }
+        char *copy = strdup(value);   /* inih's buffer is reused for the next line */
+        if (!copy) {
+            s->rc = runtime_error("%s: out of memory", where);
+            return 0;
+        }
+        if (n_cfg_strings == 0) atexit(opt_free_config);   /* they live as long as the options */
+        cfg_strings[n_cfg_strings++] = copy;
+        val = copy;
+    }
+    int rc = set_value(s->cmd, o, shown, val);
+    if (rc) {
+        s->rc = rc;
+        return 0;
+    }
+    o->seen = 1;
+    return 1;
+}
+
+int opt_load_config(const CommandSpec *cmd, const char *path, const char *const *skip) {
+    CfgReader rd = {fopen(path, "r"), 0, 0};
+    if (!rd.f) return runtime_error("%s: %s", path, strerror(errno));
+    CfgState s;
+    memset(&s, 0, sizeof s);
+    s.cmd = cmd;
+    s.path = path;
+    s.rd = &rd;
+    s.skip = skip;
+    int k = 0;
+    for (const Opt *p = cmd->opts; p && p->name && k < (int)sizeof s.cli_seen; p++, k++) s.cli_seen[k] = (unsigned char)p->seen;
+    int line = ini_parse_stream(cfg_read, &rd, cfg_handler, &s);
+    int read_error = ferror(rd.f);
+    fclose(rd.f);
+    if (read_error) return runtime_error("%s: read error", path);
+    if (s.rc) return s.rc;
+    char where[600];
+    if (rd.too_long) {
+        snprintf(where, sizeof where, "%s:%d", path, rd.too_long);
+        return usage_error(cmd, where, "line longer than %d characters", INI_MAX_LINE - 2);
+    }
+    if (line > 0) {
+        snprintf(where, sizeof where, "%s:%d", path, line);
+        return usage_error(cmd, where, "not a 'key = value' line or a [section]");
+    }
+    if (line < 0) return runtime_error("%s: out of memory", path);
+    return 0;
+}
+
+void opt_free_config(void) {
+    for (int i = 0; i < n_cfg_strings; i++) free(cfg_strings[i]);
+    n_cfg_strings = 0;
+}
+
+int opt_config_text(const CommandSpec *cmd, const char *const *skip, const char *comment, char *buf, size_t cap) {
+    size_t used = 0;
+    int k = snprintf(buf, cap, "# %s\n[%s]\n", comment, cmd->name);
+    if (k < 0 || (size_t)k >= cap) return -1;
+    used = (size_t)k;
+    for (const Opt *o = cmd->opts; o && o->name; o++) {
+        if (!o->help || skipped(skip, o->name)) continue;
+        char v[512];
+        switch (o->type) {
+        case OPT_FLAG: snprintf(v, sizeof v, "%s", *(const int *)o->dest ? "true" : "false"); break;
+        /* an integer outside its range is the "not set" default (--limit 0 = all) */
+        case OPT_INT:
+            if (*(const int *)o->dest < o->min || *(const int *)o->dest > o->max) continue;
+            snprintf(v, sizeof v, "%d", *(const int *)o->dest);
+            break;
+        case OPT_LONG:
+            if (*(const long *)o->dest < o->min || *(const long *)o->dest > o->max) continue;
+            snprintf(v, sizeof v, "%ld", *(const long *)o->dest);
+            break;
+        case OPT_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)o->dest); break;
+        case OPT_FLOAT: {
+            /* the shortest of %g and %.9g that reads back as the same float (0.001, not 0.00100000005) */
+            float f = *(const float *)o->dest;
+            snprintf(v, sizeof v, "%g", (double)f);
+            if (strtof(v, NULL) != f) snprintf(v, sizeof v, "%.9g", (double)f);
+            break;
+        }
+        case OPT_STRING: {
+            const char *s = *(const char *const *)o->dest;
+            if (!s) continue;    /* not set: the default applies */
+            snprintf(v, sizeof v, "%s", s);
+            break;
+        }
+        case OPT_HIDDEN: vae_hidden_str((const VaeConfig *)o->dest, v, sizeof v); break;
+        case OPT_CHANNELS:
+            vae_channels_str((const VaeConfig *)o->dest, v, sizeof v);
+            if (!v[0]) continue;    /* an MLP has none */
+            break;
+        case OPT_CHOICE: snprintf(v, sizeof v, "%s", o->choices[*(const int *)o->dest]); break;
+        }
+        k = snprintf(buf + used, cap - used, "%s = %s\n", o->name, v);
+        if (k < 0 || (size_t)k >= cap - used) return -1;
+        used += (size_t)k;
+    }
+    return (int)used;
+}

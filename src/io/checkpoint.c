@@ -142,6 +142,12 @@ static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st) {
         bad |= meta_add(meta, "epochs", "%d", st->epochs);
         /* not through meta_add's buffer: a path of any length is stored whole */
         bad |= cJSON_AddStringToObject(meta, "dataset", st->dataset) ? 0 : -1;
+        /* validation split and early stopping (optional keys: older files lack them) */
+        bad |= meta_add(meta, "val", "%ld", st->val);
+        bad |= meta_add(meta, "early_stop", "%d", st->early_stop);
+        bad |= meta_add(meta, "best_val_loss", "%.17g", st->best_val_loss);
+        bad |= meta_add(meta, "best_epoch", "%d", st->best_epoch);
+        bad |= meta_add(meta, "bad_epochs", "%d", st->bad_epochs);
     }
     /* a placeholder: checkpoint_save fills in the CRC of the finished file */
     bad |= meta_add(meta, "crc32", "00000000");
@@ -468,6 +474,14 @@ static int parse_state(Meta *mt, TrainState *st) {
         return vae_fail(mt->err, "%s: __metadata__ 'dataset' is longer than %zu bytes (the longest path this system "
                         "allows)", name, sizeof st->dataset - 1);
     snprintf(st->dataset, sizeof st->dataset, "%s", ds);
+    /* written since --val / --early-stop; a checkpoint without them had neither */
+    if (st_meta_get(mt->f, "val")) {
+        if (meta_long(mt, "val", 0, 1L << 32, &st->val) || meta_int(mt, "early_stop", 0, 1 << 30, &st->early_stop) ||
+            meta_double(mt, "best_val_loss", &st->best_val_loss) ||
+            meta_int(mt, "best_epoch", 0, 1 << 30, &st->best_epoch) ||
+            meta_int(mt, "bad_epochs", 0, 1 << 30, &st->bad_epochs))
+            return VAE_ERR;
+    }
     return VAE_OK;
 }
 

@@ -20,6 +20,7 @@
 #define GRID_SAMPLES 64
 #define GRID_RECON_PAIRS 4           /* rows of originals, each followed by its reconstructions */
 #define GRID_COLS 8
+#define VAL_SEED_SALT 0x7a11d0a7eULL   /* which images --val holds out: from the seed, not the shuffles */
 
 void train_output_path(char *out, size_t len, const char *dir, const char *name) {
     snprintf(out, len, "%s/%s", dir, name);
@@ -43,7 +44,7 @@ static int make_dirs(const char *dir, VaeError *err) {
 
 static const char METRICS_HEADER[] =
     "epoch,step,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,test_loss_mu,test_recon_mu,"
-    "train_images_per_sec,train_seconds\n";
+    "train_images_per_sec,train_seconds,val_loss,val_recon,val_kl,val_loss_mu,val_recon_mu\n";
 
 /* Rewrites metrics.csv atomically: the rows of earlier epochs already there
  * (a resumed run keeps its history; a fresh run at epoch 1 keeps none),
@@ -82,10 +83,16 @@ static int write_metrics_row(const char *dir, const TrainEpoch *e, VaeError *err
         i = j + 1;
     }
     free(old);
-    used += (size_t)snprintf(buf + used, cap - used, "%d,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n",
+    used += (size_t)snprintf(buf + used, cap - used, "%d,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f",
                              e->epoch, e->step, e->train_loss, e->train_recon, e->train_kl, e->test.loss,
                              e->test.recon, e->test.kl, e->test.loss_mu, e->test.recon_mu, e->images_per_sec,
                              e->seconds);
+    /* validation columns stay empty without --val */
+    if (e->has_val)
+        used += (size_t)snprintf(buf + used, cap - used, ",%.6f,%.6f,%.6f,%.6f,%.6f\n", e->val.loss, e->val.recon,
+                                 e->val.kl, e->val.loss_mu, e->val.recon_mu);
+    else
+        used += (size_t)snprintf(buf + used, cap - used, ",,,,,\n");
     int rc = vae_write_file(path, buf, used, err);
     free(buf);
     return rc;
@@ -145,6 +152,56 @@ static void fill_state(TrainState *st, const TrainConfig *cfg, int epoch, long s
     st->limit = cfg->limit;
     st->epochs = cfg->epochs;
     snprintf(st->dataset, sizeof st->dataset, "%s", cfg->data_dir);
+    st->val = cfg->val;
+    st->early_stop = cfg->early_stop;
+}
+
+/* --val: V of the N images, picked by a generator seeded from the run's seed
+   alone, are held out; the other N - V form the pool (in file order) that the
+   epochs shuffle. With V = 0 the pool is 0..N-1 and nothing changes. val gets
+   a copy of the held-out pixels (and labels, which a conditional model
+   reads; val->labels is then owned, freed by the caller), so evaluation
+   reads it like the test set. */
+static int split_validation(const IdxImages *im, uint32_t N, uint32_t V, uint64_t seed, uint32_t *pool,
+                            IdxImages *val, VaeError *err) {
+    memset(val, 0, sizeof *val);
+    uint32_t *perm = malloc((size_t)N * sizeof *perm);
+    if (!perm) return vae_fail(err, "out of memory for the validation split");
+    for (uint32_t i = 0; i < N; i++) perm[i] = i;
+    if (V > 0) {
+        Rng r;
+        rng_seed(&r, seed ^ VAL_SEED_SALT);
+        rng_shuffle(&r, perm, N);
+    }
+    /* both parts back in file order, so the pool does not depend on the shuffle's order */
+    uint8_t *held = calloc(N, 1);
+    size_t D = (size_t)im->rows * im->cols;
+    val->pixels = V > 0 ? malloc((size_t)V * D) : NULL;
+    uint8_t *labels = V > 0 && im->labels ? malloc(V) : NULL;
+    if (!held || (V > 0 && !val->pixels) || (V > 0 && im->labels && !labels)) {
+        free(perm);
+        free(held);
+        free(val->pixels);
+        free(labels);
+        val->pixels = NULL;
+        return vae_fail(err, "out of memory for %u validation images", V);
+    }
+    for (uint32_t i = 0; i < V; i++) held[perm[i]] = 1;
+    uint32_t np = 0, nv = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        if (held[i]) {
+            if (labels) labels[nv] = im->labels[i];
+            memcpy(val->pixels + (size_t)nv++ * D, im->pixels + (size_t)i * D, D);
+        } else
+            pool[np++] = i;
+    }
+    val->labels = labels;
+    val->count = V;
+    val->rows = im->rows;
+    val->cols = im->cols;
+    free(perm);
+    free(held);
+    return VAE_OK;
 }
 
 int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
@@ -153,7 +210,8 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     Vae m = {0};
     VaeActs a = {0}, grid = {0};
     TrainState st = {0};
-    uint32_t *order = NULL;
+    uint32_t *order = NULL, *pool = NULL, *batch_idx = NULL;
+    IdxImages val = {0};
     int rc = VAE_ERR;
 
     if (cfg->batch < 1) return vae_fail(err, "batch size must be >= 1");
@@ -172,6 +230,21 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         }
         N = (uint32_t)cfg->limit;
     }
+    if (cfg->val < 0 || (uint64_t)cfg->val >= N) {
+        vae_fail(err, "%s: --val %ld leaves no training images (the run has %u)", train.images_path, cfg->val, N);
+        goto done;
+    }
+    if (cfg->early_stop > 0 && cfg->val == 0) {
+        vae_fail(err, "--early-stop needs a validation split (--val N)");
+        goto done;
+    }
+    const uint32_t V = (uint32_t)cfg->val, NT = N - V;   /* held out, and trained on */
+    pool = malloc((size_t)N * sizeof *pool);
+    if (!pool) {
+        vae_fail(err, "out of memory for the data order");
+        goto done;
+    }
+    if (split_validation(&train.images, N, V, cfg->seed, pool, &val, err) != VAE_OK) goto done;
 
     if (cfg->resume) {
         if (checkpoint_load(cfg->resume, &m, &st, err) != VAE_OK) goto done;
@@ -180,9 +253,14 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                      m.cfg.cols, cfg->data_dir, train.images.rows, train.images.cols);
             goto done;
         }
-        if (st.epoch_step > 0 && st.n_order != N) {
+        if (st.val != cfg->val || st.early_stop != cfg->early_stop) {
+            vae_fail(err, "%s: the checkpoint was trained with --val %ld --early-stop %d, not %ld and %d", cfg->resume,
+                     st.val, st.early_stop, cfg->val, cfg->early_stop);
+            goto done;
+        }
+        if (st.epoch_step > 0 && st.n_order != NT) {
             vae_fail(err, "%s: the checkpoint's data order covers %u images but this run has %u", cfg->resume,
-                     st.n_order, N);
+                     st.n_order, NT);
             goto done;
         }
         /* a checkpoint taken inside an epoch also holds the data order */
@@ -220,32 +298,44 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         goto done;
     }
     /* a batch larger than the data never fills: size the buffers for what is used */
-    if (vae_acts_init(&a, &m, cfg->batch < (int)N ? cfg->batch : (int)N, err) != VAE_OK) goto done;
+    if (vae_acts_init(&a, &m, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK) goto done;
     if (cfg->artifacts && vae_acts_init(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
     if (make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
-    order = malloc((size_t)N * sizeof *order);
-    if (!order) {
+    if (cfg->config_text) {
+        char cpath[4200];
+        train_output_path(cpath, sizeof cpath, cfg->out_dir, "config.ini");
+        if (vae_write_file(cpath, cfg->config_text, strlen(cfg->config_text), err) != VAE_OK) goto done;
+    }
+    order = malloc((size_t)NT * sizeof *order);
+    batch_idx = malloc((size_t)(cfg->batch < (int)NT ? cfg->batch : (int)NT) * sizeof *batch_idx);
+    if (!order || !batch_idx) {
         vae_fail(err, "out of memory for the data order");
         goto done;
     }
-    if (st.epoch_step > 0) memcpy(order, st.order, (size_t)N * sizeof *order);
+    if (st.epoch_step > 0) memcpy(order, st.order, (size_t)NT * sizeof *order);
     train_output_path(res->checkpoint, sizeof res->checkpoint, cfg->out_dir, "model.safetensors");
 
     AdamConfig adam = {cfg->lr, 0.9f, 0.999f, 1e-8f};
-    const long steps = ((long)N + cfg->batch - 1) / cfg->batch;
+    const long steps = ((long)NT + cfg->batch - 1) / cfg->batch;
     const int Z = m.cfg.zdim;
     int epoch = st.epoch;
     long step = m.adam_t, epoch_step = st.epoch_step;
     Rng rng = st.rng;
     double sum_loss = st.sum_loss, sum_recon = st.sum_recon, sum_kl = st.sum_kl;
     long sum_images = st.sum_images;
+    double best_val = st.best_val_loss;
+    int best_epoch = st.best_epoch, bad_epochs = st.bad_epochs;
     train_state_free(&st);
 
     while (epoch < cfg->epochs) {
         int ep = epoch + 1;
+        if (cfg->early_stop > 0 && bad_epochs >= cfg->early_stop) {
+            res->early_stopped = 1;   /* a resumed run that had already stopped */
+            break;
+        }
         if (epoch_step == 0) {
-            for (uint32_t i = 0; i < N; i++) order[i] = i;
-            rng_shuffle(&rng, order, N);
+            for (uint32_t i = 0; i < NT; i++) order[i] = i;
+            rng_shuffle(&rng, order, NT);
             sum_loss = sum_recon = sum_kl = 0;
             sum_images = 0;
         }
@@ -253,9 +343,11 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         long images_this_call = 0;
         for (; epoch_step < steps; epoch_step++) {
             uint32_t first = (uint32_t)(epoch_step * cfg->batch);
-            int B = N - first < (uint32_t)cfg->batch ? (int)(N - first) : cfg->batch;
-            idx_gather(&train.images, order + first, 0, (uint32_t)B, a.x);
-            vae_set_labels(&m, &a, train.labels.labels, order + first, 0, B);
+            int B = NT - first < (uint32_t)cfg->batch ? (int)(NT - first) : cfg->batch;
+            /* order indexes the pool of training images (the identity without --val) */
+            for (int b = 0; b < B; b++) batch_idx[b] = pool[order[first + (uint32_t)b]];
+            idx_gather(&train.images, batch_idx, 0, (uint32_t)B, a.x);
+            vae_set_labels(&m, &a, train.labels.labels, batch_idx, 0, B);
             rng_normal(&rng, a.eps, (size_t)B * Z);
             VaeLoss l;
             vae_zero_grad(&m);
@@ -288,14 +380,17 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                 double t = vae_now_seconds() - t0;
                 TrainProgress p = {ep, cfg->epochs, epoch_step + 1, steps, sum_loss / (double)sum_images,
                                    t > 0 ? (double)images_this_call / t : 0, 0};
-                p.eta_seconds = p.images_per_sec > 0 ? (double)(N - (first + (uint32_t)B)) / p.images_per_sec : 0;
+                p.eta_seconds = p.images_per_sec > 0 ? (double)(NT - (first + (uint32_t)B)) / p.images_per_sec : 0;
                 cfg->on_progress(&p, cfg->ctx);
             }
             if (cfg->stop && *cfg->stop) {
                 res->train_seconds += vae_now_seconds() - t0;
                 epoch_step++;
-                fill_state(&st, cfg, epoch, step, epoch_step, &rng, order, N, sum_loss, sum_recon, sum_kl,
+                fill_state(&st, cfg, epoch, step, epoch_step, &rng, order, NT, sum_loss, sum_recon, sum_kl,
                            sum_images);
+                st.best_val_loss = best_val;
+                st.best_epoch = best_epoch;
+                st.bad_epochs = bad_epochs;
                 if (checkpoint_save(res->checkpoint, &m, &st, err) != VAE_OK) goto done;
                 res->outcome = TRAIN_STOPPED;
                 res->epoch = epoch;
@@ -326,6 +421,24 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                      !isfinite(e.test.recon) || !isfinite(e.test.recon_mu) ? "reconstruction" : "KL");
             goto done;
         }
+        if (V > 0) {
+            vae_evaluate(&m, &a, &val, V, cfg->seed, &e.val);
+            e.has_val = 1;
+            if (!isfinite(e.val.loss) || !isfinite(e.val.loss_mu)) {
+                vae_fail(err, "epoch %d: the validation loss is not finite; training stopped (the last checkpoint "
+                         "is kept; try a lower --lr)", ep);
+                goto done;
+            }
+            /* early stopping watches the sampled-z loss: the objective, with eps fixed by the seed */
+            if (best_epoch == 0 || e.val.loss < best_val) {
+                best_val = e.val.loss;
+                best_epoch = ep;
+                bad_epochs = 0;
+                e.best = 1;
+            } else {
+                bad_epochs++;
+            }
+        }
 
         epoch = ep;
         epoch_step = 0;
@@ -334,20 +447,35 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         if (cfg->artifacts && write_grids(&m, &grid, &test.images, cfg->seed, cfg->out_dir, ep, err) != VAE_OK)
             goto done;
         fill_state(&st, cfg, epoch, step, 0, &rng, NULL, 0, 0, 0, 0, 0);
+        st.best_val_loss = best_val;
+        st.best_epoch = best_epoch;
+        st.bad_epochs = bad_epochs;
         if (checkpoint_save(res->checkpoint, &m, &st, err) != VAE_OK) goto done;
+        if (e.best) {
+            /* the best model so far, beside the last one; a complete checkpoint, so it resumes too */
+            char bpath[4200];
+            train_output_path(bpath, sizeof bpath, cfg->out_dir, "best.safetensors");
+            if (checkpoint_save(bpath, &m, &st, err) != VAE_OK) goto done;
+        }
         res->last = e;
         res->epochs_run++;
         if (cfg->on_epoch) cfg->on_epoch(&e, cfg->ctx);
         if (cfg->stop && *cfg->stop) break;   /* a stop during evaluation: the epoch is saved */
+        if (cfg->early_stop > 0 && bad_epochs >= cfg->early_stop) {
+            res->early_stopped = 1;
+            break;
+        }
     }
-    if (res->epochs_run == 0 && epoch >= cfg->epochs) {
+    res->best_epoch = best_epoch;
+    res->best_val_loss = best_val;
+    if (res->epochs_run == 0 && (epoch >= cfg->epochs || res->early_stopped)) {
         /* nothing left to train: still report where the model stands */
         res->last.epoch = epoch;
         res->last.epochs = cfg->epochs;
         res->last.step = step;
         vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &res->last.test);
     }
-    res->outcome = epoch < cfg->epochs ? TRAIN_STOPPED : TRAIN_DONE;
+    res->outcome = epoch < cfg->epochs && !res->early_stopped ? TRAIN_STOPPED : TRAIN_DONE;
     res->epoch = epoch;
     res->step = step;
     rc = VAE_OK;
@@ -357,6 +485,11 @@ done:
     if (st.order == order) st.order = NULL;
     train_state_free(&st);
     free(order);
+    free(pool);
+    free(batch_idx);
+    free((void *)val.labels);   /* split_validation's own copy */
+    val.labels = NULL;
+    idx_images_free(&val);
     vae_acts_free(&grid);
     vae_acts_free(&a);
     vae_free(&m);

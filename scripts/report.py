@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """Writes results.csv and report.md for a sweep folder made by scripts/sweep-*.sh.
 
-Reads SWEEP/runs.tsv (the settings of each run) and, for each run folder,
-eval.json (test-set metrics from `vae eval --json`) and metrics.csv (training
-history). report.md has one table per group of runs, the group's test numbers
-plotted against its swept setting and its runs' training curves overlaid
-(drawn by `vae plot` when --bin names the binary, into SWEEP/figures/), and,
-per run, the reconstructions and samples side by side, linked by relative path.
+Reads SWEEP/runs.tsv (the runs and the settings the sweep asked for) and, for
+each run folder, the settings the run really had from its checkpoint
+(scripts/run_settings.py), eval.json (test-set metrics from `vae eval
+--json`) and metrics.csv (training history). Runs the sweep found trained with
+other settings (SWEEP/settings-mismatch.tsv) and runs of FEW_EPOCHS epochs or
+fewer are marked. report.md has one table per group of runs, the group's test
+numbers plotted against its swept setting and its runs' training curves
+overlaid (drawn by `vae plot` when --bin names the binary, into
+SWEEP/figures/), and, per run, the reconstructions and samples side by side,
+linked by relative path.
 Standard library only: `/usr/bin/python3 scripts/report.py SWEEP`.
 """
 import argparse
@@ -16,9 +20,20 @@ import os
 import subprocess
 import sys
 
-COLUMNS = ["run", "group", "arch", "hidden", "lr", "zdim", "loss", "alpha", "beta", "epochs_done", "limit",
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_settings  # noqa: E402
+
+COLUMNS = ["run", "group", "arch", "hidden", "channels", "lr", "zdim", "loss", "alpha", "beta", "epochs_done",
+           "limit", "batch", "seed", "data", "settings_from", "settings_differ",
            "test_recon", "test_kl", "test_loss", "test_recon_plus_kl", "test_loss_mu",
            "test_recon_mu", "train_seconds", "status"]
+
+# a model trained this many epochs or fewer draws grey blobs: its pictures are
+# marked as not a result
+FEW_EPOCHS = 3
+# settings shared by the runs of a group are said once; those that vary get a column
+COMMON_KEYS = [("data", "data"), ("limit", "limit"), ("lr", "lr"), ("batch", "batch"), ("seed", "seed"),
+               ("arch", "arch"), ("hidden", "hidden"), ("channels", "channels")]
 
 # the study table also quotes every number per batch of this many images, the
 # scale course reports often use (a sum over the batch instead of a mean)
@@ -38,12 +53,28 @@ GROUP_TITLES = {
 }
 
 
-def read_run(sweep, row):
+def read_run(sweep, row, mismatch):
     d = os.path.join(sweep, row["run"])
     out = dict(row)
     out["status"] = "missing"
     out["epochs_done"] = 0
     out["train_seconds"] = ""
+    out["settings_from"] = "sweep command"
+    out["settings_differ"] = mismatch.get(row["run"], "")
+    ckpt = os.path.join(d, "model.safetensors")
+    if os.path.exists(ckpt):
+        # what the run really had, whatever the sweep command says
+        try:
+            st = run_settings.settings(ckpt)
+        except (OSError, ValueError) as e:
+            print("report.py: %s" % e, file=sys.stderr)
+        else:
+            for key in ("zdim", "loss", "alpha", "beta", "lr", "batch", "seed", "arch", "hidden", "channels",
+                        "data"):
+                out[key] = st[key]
+            out["lr"] = "%g" % run_settings.f32(st["lr"])
+            out["limit"] = st["limit"] if st["limit"] not in ("", "0") else "all"
+            out["settings_from"] = "checkpoint"
     mpath = os.path.join(d, "metrics.csv")
     if os.path.exists(mpath):
         with open(mpath, newline="") as f:
@@ -209,7 +240,14 @@ def main():
     except OSError as e:
         print("report.py: %s: %s" % (tsv, e.strerror), file=sys.stderr)
         return 1
-    results = [read_run(a.sweep, r) for r in runs]
+    mismatch = {}
+    mpath = os.path.join(a.sweep, "settings-mismatch.tsv")
+    if os.path.exists(mpath):
+        with open(mpath) as f:
+            for line in f:
+                run, _, diffs = line.rstrip("\n").partition("\t")
+                mismatch[run] = diffs
+    results = [read_run(a.sweep, r, mismatch) for r in runs]
 
     tmp = os.path.join(a.sweep, "results.csv.tmp")
     with open(tmp, "w", newline="") as f:
@@ -220,8 +258,21 @@ def main():
     os.replace(tmp, os.path.join(a.sweep, "results.csv"))
 
     L = ["# %s" % a.title, ""]
+    few = [r for r in results if r["status"] != "missing" and 0 < int(r["epochs_done"]) <= FEW_EPOCHS]
+    if few:
+        L += ["> **Not a result: %s trained for %d epoch(s) or fewer (%s).** Such a model has barely begun to "
+              "learn: its samples and reconstructions are grey blobs and its latent maps show noise. Train for "
+              "more epochs before reading anything into them." % (
+                  "every run was" if len(few) == len(results) else "%d run(s) were" % len(few), FEW_EPOCHS,
+                  ", ".join("%s: %s" % (r["run"], r["epochs_done"]) for r in few)), ""]
+    differ = [r for r in results if r.get("settings_differ")]
+    if differ:
+        L += ["> **%d run(s) were trained with other settings than the command below asks for**; the tables "
+              "give the settings each run really had: %s." % (
+                  len(differ), "; ".join("%s (%s)" % (r["run"], r["settings_differ"]) for r in differ)), ""]
     if a.command:
-        L += ["Made by `%s`%s. Test-set numbers are means per image over the whole test set "
+        L += ["Made by `%s`%s. The settings in the tables are each run's own, read from its checkpoint. "
+              "Test-set numbers are means per image over the whole test set "
               "(`vae eval`): *recon* is the reconstruction term (SSE or BCE summed over pixels) with one "
               "sampled z, *KL* the KL divergence to N(0, I), *loss* = alpha * recon + beta * KL (the "
               "objective the run minimised), *recon + KL* the unweighted sum (the negative ELBO for BCE), "
@@ -237,15 +288,31 @@ def main():
             L += study_section(a.sweep, [r for r in results if r["group"] == g])
             L += group_figures(a.sweep, g, [r for r in results if r["group"] == g], a.bin)
             continue
-        L += ["| run | zdim | recon term | alpha | beta | epochs | recon | KL | loss | recon + KL | recon (z = mu) | train s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in results:
-            if r["group"] != g:
-                continue
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                r["run"], r["zdim"], TERM_NAMES.get(r["loss"], r["loss"]), r["alpha"], r["beta"], r["epochs_done"],
-                r.get("test_recon", "-"), r.get("test_kl", "-"), r.get("test_loss", "-"),
-                r.get("test_recon_plus_kl", "-"), r.get("test_recon_mu", "-"), r["train_seconds"] or "-"))
+        rows = [r for r in results if r["group"] == g]
+        shared, varying = [], []
+        for key, label in COMMON_KEYS:
+            vals = {str(r.get(key, "") or "") for r in rows}
+            if len(vals) == 1:
+                v = vals.pop()
+                if v:
+                    shared.append("%s %s" % (label, v))
+            else:
+                varying.append(key)
+        if shared:
+            L += ["Every run of this table: %s." % ", ".join(shared), ""]
+        head = ["run", "zdim", "recon term", "alpha", "beta"] + varying + ["epochs", "recon", "KL", "loss",
+                                                                          "recon + KL", "recon (z = mu)", "train s"]
+        L += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            ep = str(r["epochs_done"])
+            if 0 < int(r["epochs_done"]) <= FEW_EPOCHS:
+                ep += " (too few)"
+            cells = [r["run"] + (" (settings differ)" if r.get("settings_differ") else ""), r["zdim"],
+                     TERM_NAMES.get(r["loss"], r["loss"]), r["alpha"], r["beta"]]
+            cells += [str(r.get(k, "") or "-") for k in varying]
+            cells += [ep, r.get("test_recon", "-"), r.get("test_kl", "-"), r.get("test_loss", "-"),
+                      r.get("test_recon_plus_kl", "-"), r.get("test_recon_mu", "-"), r["train_seconds"] or "-"]
+            L.append("| " + " | ".join(cells) + " |")
         L.append("")
         L += group_figures(a.sweep, g, [r for r in results if r["group"] == g], a.bin)
         L += ["Reconstructions (rows of test images, each followed by a row of their reconstructions from "

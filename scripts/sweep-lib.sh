@@ -25,7 +25,11 @@ Options:
   -j, --jobs N      training runs at once (default 1); each gets --threads max(1, cores/N)
   --limit N         train on the first N training images (quick trials)
 $arch_help  --lr LR           Adam learning rate of every run (default ${SWEEP_DEFAULT_LR:-0.001})
-  --threads N       CPU threads of each run (default: max(1, cores / jobs))
+  --threads N       CPU threads of each run, and of the evaluation and t-SNE after
+                    (default: max(1, cores / jobs) for training, all cores after)
+  --oversubscribe   allow jobs x threads to exceed the cores (refused otherwise)
+  --retrain         train anew the finished or started runs whose settings differ
+                    from this command's (the old folder is kept as <run>.replaced-<time>)
   --bin PATH        the vae binary (default \$VAE_BIN, else build/vae, else vae on PATH)
   --list-only       write DIR/runs.txt (the runs still to do) and stop
   --report-only     no training: evaluate the finished runs and write the report
@@ -37,7 +41,12 @@ $arch_help  --lr LR           Adam learning rate of every run (default ${SWEEP_D
 Every run trains into DIR/<run>/ and is skipped when DIR/<run>/model.safetensors
 and a metrics.csv row for the last epoch exist, so an interrupted sweep is
 continued by running the same command again (a run stopped mid-way continues
-from its last checkpoint with --resume). Then each finished run is evaluated
+from its last checkpoint with --resume). A run is reused only when every
+setting that shapes it (data, --limit, epochs, architecture, loss, alpha,
+beta, zdim, lr, batch, seed) matches this command, as read from its
+checkpoint; otherwise the sweep lists the differences and stops (exit 1),
+unless --retrain is given. The report states the settings each run really had,
+from its checkpoint, and marks runs of 3 epochs or fewer as not a result. Then each finished run is evaluated
 (eval.json), reconstructed (recon.png: rows of test images, each followed by
 their reconstructions) and sampled (sample.png), and DIR/results.csv and
 DIR/report.md are written.
@@ -79,7 +88,7 @@ sweep_init() {
     SWEEP_DIR_PREFIX=${SWEEP_DIR_PREFIX:-sweep-$SWEEP_NAME}
     SWEEP_EPOCHS=${SWEEP_DEFAULT_EPOCHS:-15} SWEEP_DATA=mnist SWEEP_OUT="" SWEEP_JOBS=1 SWEEP_LIMIT="" SWEEP_BIN=""
     SWEEP_LIST_ONLY=0 SWEEP_REPORT_ONLY=0 SWEEP_VIEWS=1 SWEEP_TSNE_N=2000
-    SWEEP_ARCH="" SWEEP_CHANNELS="" SWEEP_LR="" SWEEP_THREADS_GIVEN=""
+    SWEEP_ARCH="" SWEEP_CHANNELS="" SWEEP_LR="" SWEEP_THREADS_GIVEN="" SWEEP_RETRAIN=0 SWEEP_OVERSUBSCRIBE=0
     while [ $# -gt 0 ]; do
         case "$1" in
         -h | --help) sweep_usage; exit 0 ;;
@@ -117,6 +126,8 @@ sweep_init() {
         --list-only) SWEEP_LIST_ONLY=1; shift ;;
         --report-only) SWEEP_REPORT_ONLY=1; shift ;;
         --no-views) SWEEP_VIEWS=0; shift ;;
+        --retrain) SWEEP_RETRAIN=1; shift ;;
+        --oversubscribe) SWEEP_OVERSUBSCRIBE=1; shift ;;
         *) die_usage "$1: unknown option" ;;
         esac
     done
@@ -141,6 +152,12 @@ sweep_init() {
     SWEEP_THREADS=$((SWEEP_CORES / SWEEP_JOBS))
     [ "$SWEEP_THREADS" -ge 1 ] || SWEEP_THREADS=1
     [ -z "$SWEEP_THREADS_GIVEN" ] || SWEEP_THREADS=$SWEEP_THREADS_GIVEN
+    # more threads than cores only slows every run down, and makes the timings meaningless
+    if [ $((SWEEP_JOBS * SWEEP_THREADS)) -gt "$SWEEP_CORES" ] && [ "$SWEEP_OVERSUBSCRIBE" -eq 0 ]; then
+        die_usage "-j $SWEEP_JOBS x --threads $SWEEP_THREADS = $((SWEEP_JOBS * SWEEP_THREADS)) threads on $SWEEP_CORES core(s); lower them, or pass --oversubscribe"
+    fi
+    # evaluation and t-SNE run one at a time after training: all cores unless --threads says otherwise
+    SWEEP_POST_THREADS=${SWEEP_THREADS_GIVEN:-$SWEEP_CORES}
     [ -n "$SWEEP_LR" ] || SWEEP_LR=${SWEEP_DEFAULT_LR:-}
     # options every run of the sweep gets (a run's own add_run options come after)
     SWEEP_COMMON=""
@@ -174,8 +191,15 @@ epochs_done() {
 }
 
 # Writes DIR/runs.txt: a `vae train` line for every run not finished yet.
+# A run folder that already has a checkpoint is reused (skipped when finished,
+# resumed when not) only when its checkpoint's settings match what this
+# command asks for: vae itself resolves the defaults (--print-config) and
+# scripts/run_settings.py compares. A mismatch stops the sweep with the list
+# of differences, unless --retrain moves the old folder aside.
 write_run_list() {
-    local list="$SWEEP_OUT/runs.txt" name dir qdir limit="" bin data
+    local list="$SWEEP_OUT/runs.txt" name dir qdir limit="" bin data want diffs stale=()
+    local mismatch="$SWEEP_OUT/settings-mismatch.tsv"
+    rm -f "$mismatch"
     [ -z "$SWEEP_LIMIT" ] || limit=" --limit $SWEEP_LIMIT"
     bin=$(printf '%q' "$SWEEP_BIN")
     data=$(printf '%q' "$SWEEP_DATA_DIR")
@@ -183,15 +207,53 @@ write_run_list() {
     for name in "${SWEEP_RUNS[@]}"; do
         dir="$SWEEP_OUT/$name"
         qdir=$(printf '%q' "$dir")
-        if [ "$(epochs_done "$dir")" -ge "$SWEEP_EPOCHS" ]; then
+        local fresh="$bin train --data $data --out $qdir --epochs $SWEEP_EPOCHS ${SWEEP_ARGS[$name]}$limit --threads $SWEEP_THREADS --no-images"
+        if [ -f "$dir/model.safetensors" ]; then
+            want="$SWEEP_OUT/.want-$name.ini"
+            bash -c "$fresh --print-config" > "$want" ||
+                { echo "$SWEEP_CMD: $name: vae could not resolve the run's settings" >&2; rm -f "$want"; exit 1; }
+            diffs=$(/usr/bin/python3 "$SWEEP_HERE/run_settings.py" compare "$dir/model.safetensors" "$want")
+            local crc=$?
+            rm -f "$want"
+            if [ "$crc" -eq 2 ]; then
+                echo "$SWEEP_CMD: $name: cannot read its checkpoint's settings (see above)" >&2
+                exit 1
+            elif [ "$crc" -ne 0 ]; then
+                # what report.py marks in the report (it reads the real settings itself)
+                printf '%s\t%s\n' "$name" "$(echo "$diffs" | paste -sd ';' | sed 's/;/; /g')" >> "$mismatch"
+                if [ "$SWEEP_REPORT_ONLY" -eq 1 ]; then
+                    echo "$name: warning: trained with other settings than this command asks for ($(echo "$diffs" | paste -sd ';' | sed 's/;/; /g')); the report says so" >&2
+                    continue
+                elif [ "$SWEEP_RETRAIN" -eq 1 ]; then
+                    local aside
+                    aside="$dir.replaced-$(date +%Y%m%d-%H%M%S)"
+                    mv "$dir" "$aside" || exit 1
+                    sed -i "/^$name\t/d" "$mismatch"
+                    echo "$name: settings differ ($(echo "$diffs" | paste -sd ';' | sed 's/;/; /g')); retraining (old run kept in $aside)" >&2
+                else
+                    stale+=("$name: $(echo "$diffs" | paste -sd ';' | sed 's/;/; /g')")
+                    continue
+                fi
+            fi
+        fi
+        if [ -f "$dir/model.safetensors" ] && [ "$(epochs_done "$dir")" -ge "$SWEEP_EPOCHS" ]; then
             continue
         elif [ -f "$dir/model.safetensors" ]; then
-            # started before: continue from its checkpoint (settings come from it)
+            # started before with the same settings: continue from its checkpoint
             echo "$bin train --resume $qdir/model.safetensors --out $qdir --epochs $SWEEP_EPOCHS --threads $SWEEP_THREADS --no-images" >> "$list.tmp"
         else
-            echo "$bin train --data $data --out $qdir --epochs $SWEEP_EPOCHS ${SWEEP_ARGS[$name]}$limit --threads $SWEEP_THREADS --no-images" >> "$list.tmp"
+            echo "$fresh" >> "$list.tmp"
         fi
     done
+    if [ "${#stale[@]}" -gt 0 ]; then
+        rm -f "$list.tmp"
+        {
+            echo "$SWEEP_CMD: ${#stale[@]} run(s) in $SWEEP_OUT were trained with other settings than this command asks for:"
+            printf '  %s\n' "${stale[@]}"
+            echo "Rerun with --retrain to train them anew (the old folders are kept), or pick another --out."
+        } >&2
+        exit 1
+    fi
     mv "$list.tmp" "$list"
 }
 
@@ -221,7 +283,7 @@ run_list() {
 # Evaluation and figures of one finished run; each output is redone only when
 # missing or older than the checkpoint.
 post_run() {
-    local name=$1 dir="$SWEEP_OUT/$1" model="$SWEEP_OUT/$1/model.safetensors" t="--threads $SWEEP_CORES"
+    local name=$1 dir="$SWEEP_OUT/$1" model="$SWEEP_OUT/$1/model.safetensors" t="--threads $SWEEP_POST_THREADS"
     stale() { ! { [ -s "$dir/$1" ] && [ "$dir/$1" -nt "$model" ]; }; }
     if stale eval.json; then
         "$SWEEP_BIN" eval --model "$model" --json $t > "$dir/eval.json.tmp" && mv "$dir/eval.json.tmp" "$dir/eval.json" ||
@@ -267,6 +329,9 @@ sweep_main() {
         fi
     done
     echo "evaluated $done run(s) and drew their figures in $((SECONDS - t0)) s"
+    if [ "$SWEEP_EPOCHS" -le 3 ]; then
+        echo "$SWEEP_CMD: warning: --epochs $SWEEP_EPOCHS: these models have barely begun to learn; their figures are grey blobs, not results (report.md says so)" >&2
+    fi
     local opts=" --epochs $SWEEP_EPOCHS --data $SWEEP_DATA${SWEEP_LIMIT:+ --limit $SWEEP_LIMIT}"
     opts+="${SWEEP_ARCH:+ --arch $SWEEP_ARCH}${SWEEP_CHANNELS:+ --channels $SWEEP_CHANNELS}${SWEEP_LR:+ --lr $SWEEP_LR}"
     /usr/bin/python3 "$SWEEP_HERE/report.py" "$SWEEP_OUT" --title "$SWEEP_TITLE" --data "$SWEEP_DATA_DIR" \

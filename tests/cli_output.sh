@@ -97,6 +97,6 @@ mkdir "$R/model.safetensors"
 expect 1 "vae: $R/model.safetensors: is a directory" train --resume "$T/ck" --out "$R" --epochs 2 --no-images
 check "the resumed-from checkpoint is unchanged" cmp -s "$T/ck" "$T/epoch1.safetensors"
 rmdir "$R/model.safetensors"
-check "no temp files left in the run folder" test -z "$(ls "$R" | grep -v -e '^metrics.csv$' -e '^model.safetensors$')"
+check "no temp files left in the run folder" test -z "$(ls "$R" | grep -v -e '^metrics.csv$' -e '^model.safetensors$' -e '^config.ini$')"
 
 finish

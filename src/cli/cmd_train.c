@@ -107,7 +107,7 @@ int cmd_train(int argc, char **argv) {
     cli_model_defaults(&model);
     int loss = VAE_LOSS_BCE, arch = VAE_ARCH_MLP;
     float alpha = 1.0f, beta = 1.0f, lr = 1e-3f;
-    int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0;
+    int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0, print_config = 0;
     int conditional = 0, kind = VAE_MODEL_VAE;
     uint64_t seed = 1;
     long limit = 0, val = 0;
@@ -144,6 +144,7 @@ int cmd_train(int argc, char **argv) {
         {"tensorboard", 0, OPT_STRING, &tensorboard, 0, 0, 0, "DIR", "none", "also log every epoch to a TensorBoard event file in DIR", NULL, 0},
         {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch PNGs (sample/recon grids, curves.png)", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
+        {"print-config", 0, OPT_FLAG, &print_config, 0, 0, 0, NULL, "off", "print the settings in effect (what OUT/config.ini would hold) and exit without training", NULL, 0},
         OPT_END,
     };
     CommandSpec cmd = {
@@ -166,7 +167,7 @@ int cmd_train(int argc, char **argv) {
         "vae train --zdim 20 --epochs 15 --out runs/default", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
-    static const char *const NOT_IN_FILES[] = {"config", "resume", "json", NULL};
+    static const char *const NOT_IN_FILES[] = {"config", "resume", "json", "print-config", NULL};
     if (config && (rc = opt_load_config(&cmd, config, NOT_IN_FILES)) != 0) return rc;
     cli_model_finish(&cmd, &model, arch);
     if (strlen(data) >= CHECKPOINT_DATASET_MAX)
@@ -268,6 +269,10 @@ int cmd_train(int argc, char **argv) {
     if (opt_config_text(&cmd, NOT_IN_FILES, "the settings of this run: vae train --config FILE reads them back",
                         config_text, sizeof config_text) < 0)
         return runtime_error("internal: the settings do not fit in %zu bytes", sizeof config_text);
+    if (print_config) {
+        fputs(config_text, stdout);
+        return 0;
+    }
 
     set_threads(threads);
     struct sigaction sa;

@@ -226,6 +226,8 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "early-stop") && early_stop != st.early_stop) bad = "--early-stop", snprintf(detail, sizeof detail, "early-stop %d", st.early_stop);
         model = ck.cfg;
         arch = (int)ck.cfg.arch;
+        kind = (int)ck.cfg.model;
+        conditional = ck.cfg.n_classes > 0;
         loss = (int)ck.cfg.loss;
         alpha = ck.cfg.alpha;
         beta = ck.cfg.beta;

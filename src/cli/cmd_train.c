@@ -268,7 +268,12 @@ int cmd_train(int argc, char **argv) {
 
     /* the settings in effect, for OUT/config.ini (the table points at the variables above) */
     char config_text[8192];
-    if (opt_config_text(&cmd, NOT_IN_FILES, "the settings of this run: vae train --config FILE reads them back",
+    /* settings that do not apply to this kind of model stay out: read back, they would be refused */
+    static const char *const NOT_FOR_VAE[] = {"config", "resume", "json", "print-config", "lambda", "knn", "bn-momentum",
+                                              NULL};
+    static const char *const NOT_FOR_EAE[] = {"config", "resume", "json", "print-config", "beta", NULL};
+    if (opt_config_text(&cmd, kind == VAE_MODEL_EAE ? NOT_FOR_EAE : NOT_FOR_VAE,
+                        "the settings of this run: vae train --config FILE reads them back",
                         config_text, sizeof config_text) < 0)
         return runtime_error("internal: the settings do not fit in %zu bytes", sizeof config_text);
     if (print_config) {

@@ -24,8 +24,6 @@ pairs_size() {
 }
 
 ARCHES="mlp conv resnet"
-# TEMPORARY until the conv/resnet kinds land on main (issue 10 core)
-"$VAE" train --help | grep -q -- '--arch' || { echo "note: vae train has no --arch yet; testing mlp only"; ARCHES=mlp; }
 arch_args() {
     case "$1" in
     mlp) echo "--hidden 24" ;;

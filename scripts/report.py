@@ -83,6 +83,13 @@ def read_run(sweep, row, mismatch):
             out["epochs_done"] = max(int(r["epoch"]) for r in rows)
             out["train_seconds"] = "%.1f" % sum(float(r["train_seconds"]) for r in rows)
         out["status"] = "training"
+    # a run that stopped on a non-finite loss says so in its log
+    lpath = os.path.join(d, "train.log")
+    if os.path.exists(lpath):
+        with open(lpath, errors="replace") as f:
+            stops = [l.strip() for l in f if "not finite" in l]
+        if stops:
+            out["stopped"] = stops[-1]
     epath = os.path.join(d, "eval.json")
     if os.path.exists(epath) and int(out["epochs_done"]) >= 1:
         with open(epath) as f:
@@ -94,6 +101,8 @@ def read_run(sweep, row, mismatch):
         out["test_loss_mu"] = "%.4f" % e["loss_mu"]
         out["test_recon_mu"] = "%.4f" % e["recon_mu"]
         out["status"] = "done" if int(out["epochs_done"]) >= int(row["epochs"]) else "partial"
+    if out["status"] != "done" and "stopped" in out:
+        out["status"] = "diverged"
     return out
 
 
@@ -126,7 +135,7 @@ def study_section(sweep, results):
          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         cells = [r["run"], r.get("arch", "") or "mlp", r.get("hidden", "") or "default", r["zdim"],
-                 str(r["epochs_done"])]
+                 str(r["epochs_done"]) if r["status"] != "diverged" else "diverged"]
         for key in ("test_loss", "test_recon", "test_kl"):
             v = num(r, key)
             cells.append("%.2f" % v if v is not None else "-")
@@ -155,6 +164,10 @@ def study_section(sweep, results):
             notes.append("- %s (%s, zdim %s) collapsed to the prior: KL %.3f nats per image, so its decoder "
                          "ignores z and draws about the same image for every input." % (
                              r["run"], family(r["run"]), r["zdim"], num(r, "test_kl")))
+    for r in results:
+        if r["status"] == "diverged":
+            notes.append("- %s (%s, zdim %s) diverged and was stopped: `%s`" % (
+                r["run"], family(r["run"]), r["zdim"], r["stopped"].replace("`", "'")))
     if done and not any(num(r, "test_kl") < COLLAPSED_KL for r in done):
         notes.append("- No run collapsed to the prior (every KL >= %.1f nats per image)." % COLLAPSED_KL)
     if notes:
@@ -336,7 +349,10 @@ def main():
                 if os.path.exists(os.path.join(a.sweep, r["run"], "manifold.png")):
                     line += " %s" % img(a.sweep, r["run"], "manifold.png", "manifold")
                 L += [line, ""]
-    missing = [r["run"] for r in results if r["status"] != "done"]
+    for r in results:
+        if r["status"] == "diverged" and r["group"] != "study":
+            L += ["%s diverged: `%s`" % (r["run"], r["stopped"].replace("`", "'")), ""]
+    missing = [r["run"] for r in results if r["status"] not in ("done", "diverged")]
     if missing:
         L += ["Not finished: %s (rerun the sweep command to continue them)." % ", ".join(missing), ""]
     tmp = os.path.join(a.sweep, "report.md.tmp")

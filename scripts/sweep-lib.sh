@@ -190,7 +190,8 @@ epochs_done() {
     awk -F, 'NR > 1 && $1 + 0 > m { m = $1 + 0 } END { print m + 0 }' "$1/metrics.csv"
 }
 
-# Writes DIR/runs.txt: a `vae train` line for every run not finished yet.
+# Writes DIR/runs.txt: a `vae train` line for every run not finished yet, its
+# output appended to DIR/<run>/train.log (report.py reads why a run stopped).
 # A run folder that already has a checkpoint is reused (skipped when finished,
 # resumed when not) only when its checkpoint's settings match what this
 # command asks for: vae itself resolves the defaults (--print-config) and
@@ -240,9 +241,9 @@ write_run_list() {
             continue
         elif [ -f "$dir/model.safetensors" ]; then
             # started before with the same settings: continue from its checkpoint
-            echo "$bin train --resume $qdir/model.safetensors --out $qdir --epochs $SWEEP_EPOCHS --threads $SWEEP_THREADS --no-images" >> "$list.tmp"
+            echo "$bin train --resume $qdir/model.safetensors --out $qdir --epochs $SWEEP_EPOCHS --threads $SWEEP_THREADS --no-images >> $qdir/train.log 2>&1" >> "$list.tmp"
         else
-            echo "$fresh" >> "$list.tmp"
+            echo "mkdir -p $qdir && $fresh >> $qdir/train.log 2>&1" >> "$list.tmp"
         fi
     done
     if [ "${#stale[@]}" -gt 0 ]; then

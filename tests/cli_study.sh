@@ -4,7 +4,8 @@
 # results.csv has their test numbers (equal to each run's eval.json), and
 # report.md has the table (per image and per 128-image batch), the computed
 # notes and every model's reconstructions, samples and strip/manifold.
-# Also: --list-only writes the run list only, and bad options exit 2.
+# Also: --list-only writes the run list only, bad options exit 2, and runs
+# that diverge are reported as such.
 . "$(dirname "$0")/cli_lib.sh"
 SRC=${VAE_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 STUDY="$SRC/scripts/study-architectures.sh"
@@ -87,4 +88,22 @@ bash "$STUDY" --bin "$VAE" --data "$T/data" --out "$S" --epochs 1 --threads 1 --
 check "a rerun succeeds" test $? -eq 0
 check "a rerun trains nothing" grep -q "already finished" "$T/log2"
 check "a rerun keeps the checkpoints" test "$(stat -c %Y "$S/mlp-z1/model.safetensors")" = "$before"
+
+# a run stopped on a non-finite loss (lr 10) is reported as diverged, with
+# vae's own message, instead of silently missing
+bash "$STUDY" --bin "$VAE" --data "$T/data" --out "$T/div" --epochs 1 --lr 10 --threads 1 --no-views >"$T/log3" 2>&1
+check "a study with diverged runs exits non-zero" test $? -ne 0
+check "diverged runs are named in results.csv and report.md" /usr/bin/python3 - "$T/div" <<'PYEOF'
+import csv, os, sys
+s = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(s, "results.csv"))))
+div = [r["run"] for r in rows if r["status"] == "diverged"]
+assert "mlp-z1" in div, [(r["run"], r["status"]) for r in rows]
+md = open(os.path.join(s, "report.md")).read()
+for run in div:
+    line = [l for l in md.splitlines() if l.startswith("| %s |" % run)][0]
+    assert "| diverged |" in line, line
+    assert any(l.startswith("- %s " % run) and "not finite" in l for l in md.splitlines()), run
+assert "Not finished" not in md or "mlp-z1" not in md.split("Not finished")[1]
+PYEOF
 finish

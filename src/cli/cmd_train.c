@@ -35,6 +35,7 @@ typedef struct {
     double epoch_t0;            /* when its first step was reported (about when it started) */
     double eval_t0;             /* when its last step was reported: evaluation starts */
     double epoch_secs, eval_secs;   /* measured on the last whole epoch; -1 = not yet */
+    int eae;                        /* the regulariser is -H(z): print the entropy, not a KL */
 } ProgressCtx;
 
 /* Columns of the terminal on stderr: the window size, else $COLUMNS, else 80. */
@@ -92,8 +93,9 @@ static void show_epoch(const TrainEpoch *e, void *ctx) {
     c->bar_shown = 0;
     fprintf(stderr, "epoch %d/%d  train %.3f", e->epoch, e->epochs, e->train_loss);
     if (e->has_val) fprintf(stderr, "  val %.3f%s", e->val.loss, e->best ? " (best)" : "");
-    fprintf(stderr, "  test %.3f (recon %.3f, kl %.3f; z=mu %.3f)  %.0f img/s, %.1f s\n", e->test.loss,
-            e->test.recon, e->test.kl, e->test.loss_mu, e->images_per_sec, e->seconds);
+    fprintf(stderr, "  test %.3f (recon %.3f, %s %.3f; z=mu %.3f)  %.0f img/s, %.1f s\n", e->test.loss,
+            e->test.recon, c->eae ? "entropy" : "kl", c->eae ? -e->test.kl : e->test.kl, e->test.loss_mu,
+            e->images_per_sec, e->seconds);
     /* a failed event file stops the logging, not the training; the exit status says so */
     VaeError err;
     if (c->tb && !c->tb_failed && tb_write_epoch(c->tb, e, c->out, c->images, &err) != VAE_OK) {
@@ -294,7 +296,8 @@ int cmd_train(int argc, char **argv) {
         VaeError terr;
         if (tb_open(&tb, tensorboard, &terr) != VAE_OK) return runtime_error("%s", terr.msg);
     }
-    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0, tensorboard ? &tb : NULL, out, !no_images, 0, 0, 0, 0, -1, -1};
+    ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0, tensorboard ? &tb : NULL, out, !no_images, 0, 0, 0, 0, -1, -1, 0};
+    pc.eae = model.model == VAE_MODEL_EAE;
     TrainConfig tc = {0};
     tc.model = model;
     tc.lr = lr;

@@ -77,6 +77,24 @@ static unsigned long whole_file_crc(const uint8_t *buf, size_t len, size_t at) {
     return crc_update(crc, buf + at + 8, len - at - 8) & 0xffffffffUL;
 }
 
+/* The stored layer list describes the same model as the one laid out from
+ * the metadata: the same layers, latent index and parameter count. Compared
+ * as parsed JSON, not as text, so a list written with more or fewer
+ * descriptive "config" keys (they are checked from the metadata itself)
+ * still matches. */
+static int layer_lists_match(const char *stored, const char *want) {
+    cJSON *a = cJSON_Parse(stored), *b = cJSON_Parse(want);
+    int same = a && b;
+    const char *keys[] = {"format", "version", "n_params", "inputs", "gaussian", "layers"};
+    for (size_t i = 0; same && i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, keys[i]), *y = cJSON_GetObjectItemCaseSensitive(b, keys[i]);
+        same = x && y && cJSON_Compare(x, y, 1);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return same;
+}
+
 /* ---- saving ---- */
 
 static int meta_add(cJSON *meta, const char *key, const char *fmt, ...)
@@ -663,7 +681,7 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
         if (!stored) return VAE_ERR;
         char *want = vae_layout_json(&m->cfg, &m->lay);
         if (!want) return vae_fail(err, "%s: out of memory", name);
-        int same = strcmp(stored, want) == 0;
+        int same = layer_lists_match(stored, want);
         free(want);
         if (!same)
             return vae_fail(err, "%s: __metadata__ 'layers' does not match the declared architecture (%s, %dx%d, "

@@ -226,6 +226,11 @@ MLP=1; [ -n "$ARCH" ] && [ "$ARCH" != mlp ] && MLP=0
 if [ "$MLP" = 1 ]; then
     progress "gemm_probe (batch 128, 1 and $NPROC threads, $VAE_CORE kernels)"
     for t in $THREAD_SET; do probe "128:$t" "probe-b128-t$t" 128 "$t"; done
+    # the same GEMMs as vae's workers issue them: each thread on its share of the batch
+    if [ "$NPROC" -gt 1 ]; then
+        run_timed probe_split "128:$NPROC" "probe-split-b128-t$NPROC" env OPENBLAS_CORETYPE="$VAE_CORE" \
+            "$PROBE" --batch 128 --threads "$NPROC" --split --json
+    fi
 fi
 
 # ---------------------------------------------------------------- 2. settings
@@ -408,6 +413,7 @@ for k, js in probes.items():
     js.sort(key=lambda j: j["ms_per_step"])
     probes[k] = dict(js[(len(js) - 1) // 2], runs=len(js))
 bound = probes.get("128:%d" % vae_threads, {})
+split_probes = {r["param"]: r["json"] for r in of("probe_split")}
 
 def curve_point(kind_v, kind_t, b):
     if b == 128:
@@ -464,7 +470,7 @@ res = {
     "ratio_train_images_per_sec": ratio, "ratio_per_pair": pair_ratios,
     "ratio_median_of_pairs": med(pair_ratios), "ratio_min": min(pair_ratios) if pair_ratios else None,
     "ratio_max": max(pair_ratios) if pair_ratios else None,
-    "gemm_probe": probes,
+    "gemm_probe": probes, "gemm_probe_split": split_probes,
     "vae_pct_of_gemm_bound": (100.0 * vae_s["train_images_per_sec"] / bound["images_per_sec"]
                               if bound and vae_s["train_images_per_sec"] else None),
     "torch_pct_of_gemm_bound": (100.0 * torch_s["train_images_per_sec"] / bound["images_per_sec"]
@@ -518,6 +524,9 @@ for k in sorted(probes):
         p = probes[k]
         L.append("  %s thread(s): %.2f ms/step -> %s images/s (%.0f GFLOP/s), median of %d run(s)"
                  % (t, p["ms_per_step"], fmt(p["images_per_sec"]), p["gflops"], p["runs"]))
+for k, p in sorted(split_probes.items()):
+    L.append("  %s threads, batch split across them (as vae's workers run): %.2f ms/step -> %s images/s (%.0f GFLOP/s)"
+             % (k.split(":")[1], p["ms_per_step"], fmt(p["images_per_sec"]), p["gflops"]))
 if probes: L.append("  vae reaches %s of the %d-thread bound; PyTorch %s"
          % (fmt(res["vae_pct_of_gemm_bound"], "{:.0f}%"), vae_threads, fmt(res["torch_pct_of_gemm_bound"], "{:.0f}%")))
 L.append("")

@@ -1,6 +1,9 @@
 /* GEMM-only speed bound for one training step of the default model
  * (784-400-20, fused mu/logvar head): times exactly the 11 cblas_sgemm calls
  * of a step, with the trainer's row-major layout and transpose flags.
+ * With --split the batch is cut across T threads that each run the step's
+ * GEMMs single-threaded on their rows, as vae's training workers do (its own
+ * bound; without --split, OpenBLAS threads each GEMM itself).
  * Used by scripts/bench.sh; prints ms/step and the bound in images/s. */
 #include <cblas.h>
 #include <errno.h>
@@ -8,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "vae/pool.h"
 
 #define N_LAYERS 4
 
@@ -100,6 +105,23 @@ static void step(Bufs *b, int B) {
     }
 }
 
+/* --split: one set of buffers per thread, each over its share of the rows */
+typedef struct {
+    int n, rows[64];
+    Bufs b[64];
+    VaePool *pool;
+} Split;
+
+static void split_job(void *ctx, int k) {
+    Split *sp = ctx;
+    if (sp->rows[k] > 0) step(&sp->b[k], sp->rows[k]);
+}
+
+static void run_step(Bufs *b, Split *sp, int B) {
+    if (sp) vae_pool_run(sp->pool, split_job, sp);
+    else step(b, B);
+}
+
 static double step_flops(int B) {
     double f = 0;
     for (int l = 0; l < N_LAYERS; l++) {
@@ -118,23 +140,26 @@ static int cmp_double(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: gemm_probe [--batch B] [--threads T] [--ms MS] [--rounds R] [--json]\n"
+            "usage: gemm_probe [--batch B] [--threads T] [--split] [--ms MS] [--rounds R] [--json]\n"
             "  Times the 11 cblas_sgemm calls of one training step of the default\n"
             "  784-400-20 VAE (forward 4, backward dW 4 + din 3).\n"
             "  --batch B     batch size (default 128)\n"
             "  --threads T   OpenBLAS threads via openblas_set_num_threads (default 1)\n"
+            "  --split       instead: T threads (at most 64), each running the GEMMs on its\n"
+            "                share of the batch with a single-threaded OpenBLAS\n"
             "  --ms MS       approximate measuring time per round in ms (default 300)\n"
             "  --rounds R    timed rounds; the median round is reported (default 7)\n"
             "  --json        print one JSON object instead of text\n");
 }
 
 int main(int argc, char **argv) {
-    int B = 128, threads = 1, round_ms = 300, rounds = 7, json = 0;
+    int B = 128, threads = 1, round_ms = 300, rounds = 7, json = 0, split = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int *target = NULL;
         long lo = 1, hi = 1;
         if (strcmp(a, "--json") == 0) { json = 1; continue; }
+        if (strcmp(a, "--split") == 0) { split = 1; continue; }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
         if (strcmp(a, "--batch") == 0) { target = &B; hi = 1 << 16; }
         else if (strcmp(a, "--threads") == 0) { target = &threads; hi = 1024; }
@@ -149,18 +174,37 @@ int main(int argc, char **argv) {
         if (parse_int(argv[++i], a, lo, hi, target) != 0) return 2;
     }
 
-    openblas_set_num_threads(threads);
+    if (split && threads > 64) { fprintf(stderr, "gemm_probe: --split takes at most 64 threads\n"); return 2; }
+    openblas_set_num_threads(split ? 1 : threads);
     Bufs b;
     if (bufs_init(&b, B) != 0) {
         fprintf(stderr, "gemm_probe: out of memory for batch %d\n", B);
         bufs_free(&b);
         return 1;
     }
+    static Split sp_store;
+    Split *sp = NULL;
+    if (split) {
+        sp = &sp_store;
+        sp->n = threads;
+        VaeError perr;
+        if (vae_pool_create(&sp->pool, threads, &perr) != VAE_OK) {
+            fprintf(stderr, "gemm_probe: %s\n", perr.msg);
+            return 1;
+        }
+        for (int k = 0; k < threads; k++) {
+            sp->rows[k] = (int)((long)B * (k + 1) / threads - (long)B * k / threads);
+            if (bufs_init(&sp->b[k], sp->rows[k] > 0 ? sp->rows[k] : 1) != 0) {
+                fprintf(stderr, "gemm_probe: out of memory for batch %d\n", B);
+                return 1;
+            }
+        }
+    }
 
     /* Warm-up: thread pool start, page faults, caches; also sizes the rounds. */
     int warm = 0;
     double t0 = now_s();
-    while (warm < 5 || now_s() - t0 < 0.2) { step(&b, B); warm++; }
+    while (warm < 5 || now_s() - t0 < 0.2) { run_step(&b, sp, B); warm++; }
     double per_step = (now_s() - t0) / warm;
     long steps = (long)(round_ms / 1000.0 / per_step);
     if (steps < 3) steps = 3;
@@ -169,7 +213,7 @@ int main(int argc, char **argv) {
     if (!ms) { bufs_free(&b); fprintf(stderr, "gemm_probe: out of memory\n"); return 1; }
     for (int r = 0; r < rounds; r++) {
         double t = now_s();
-        for (long s = 0; s < steps; s++) step(&b, B);
+        for (long s = 0; s < steps; s++) run_step(&b, sp, B);
         ms[r] = (now_s() - t) * 1000.0 / (double)steps;
     }
     qsort(ms, (size_t)rounds, sizeof(double), cmp_double);
@@ -179,17 +223,21 @@ int main(int argc, char **argv) {
     for (int l = 0; l < N_LAYERS; l++) checksum += b.dW[l][0];
 
     if (json)
-        printf("{\"batch\": %d, \"threads\": %d, \"steps_per_round\": %ld, \"rounds\": %d, "
+        printf("{\"batch\": %d, \"threads\": %d, \"split\": %d, \"steps_per_round\": %ld, \"rounds\": %d, "
                "\"ms_per_step\": %.4f, \"ms_per_step_best\": %.4f, \"images_per_sec\": %.1f, "
                "\"gflop_per_step\": %.4f, \"gflops\": %.2f, \"openblas_config\": \"%s\"}\n",
-               B, threads, steps, rounds, med, best, ips, step_flops(B) / 1e9, gflops,
+               B, threads, split, steps, rounds, med, best, ips, step_flops(B) / 1e9, gflops,
                openblas_get_config());
     else
-        printf("gemm_probe: batch %d, %d thread(s): %.3f ms/step (best %.3f), "
+        printf("gemm_probe: batch %d, %d thread(s)%s: %.3f ms/step (best %.3f), "
                "GEMM-only bound %.0f images/s, %.1f GFLOP/s (%.3f GFLOP/step)  [%s]\n",
-               B, threads, med, best, ips, gflops, step_flops(B) / 1e9, openblas_get_config());
+               B, threads, split ? " split" : "", med, best, ips, gflops, step_flops(B) / 1e9, openblas_get_config());
     if (checksum != checksum) fprintf(stderr, "gemm_probe: NaN in results\n");
     free(ms);
     bufs_free(&b);
+    if (sp) {
+        for (int k = 0; k < sp->n; k++) bufs_free(&sp->b[k]);
+        vae_pool_free(sp->pool);
+    }
     return 0;
 }

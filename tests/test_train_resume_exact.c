@@ -1,7 +1,8 @@
 /* Library-level resume: vae_train stopped through TrainConfig.stop (as the
  * SIGINT handler does) at the last step of an epoch, and in the middle of an
  * epoch, then resumed, ends with the same parameters, Adam moments, step count
- * and RNG state, bit for bit, as a run that was never stopped. */
+ * and RNG state, bit for bit, as a run that was never stopped; with one
+ * training worker and with two (each half of every batch on its own thread). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +35,12 @@ static void stop_when(const TrainProgress *p, void *ctx) {
     }
 }
 
+static int g_threads = 1, g_batch = 4;
+
 static TrainConfig config(const char *data, const char *out) {
     TrainConfig tc;
     memset(&tc, 0, sizeof tc);
+    tc.threads = g_threads;
     tc.model.zdim = 2;
     tc.model.n_hidden = 1;
     tc.model.hidden[0] = 128;
@@ -44,7 +48,7 @@ static TrainConfig config(const char *data, const char *out) {
     tc.model.alpha = 1.0f;
     tc.model.beta = 1.0f;
     tc.lr = 1e-3f;
-    tc.batch = 4;
+    tc.batch = g_batch;
     tc.epochs = EPOCHS;
     tc.seed = 42;
     tc.data_dir = data;
@@ -87,7 +91,7 @@ static void compare(const char *what, const char *a_path, const char *b_path) {
 
 /* metrics.csv rows without the two timing columns */
 static int same_metrics(const char *a_dir, const char *b_dir) {
-    char pa[600], pb[600], la[512], lb[512];
+    char pa[800], pb[800], la[512], lb[512];
     snprintf(pa, sizeof pa, "%s/metrics.csv", a_dir);
     snprintf(pb, sizeof pb, "%s/metrics.csv", b_dir);
     FILE *fa = fopen(pa, "r"), *fb = fopen(pb, "r");
@@ -114,15 +118,14 @@ static int same_metrics(const char *a_dir, const char *b_dir) {
     return same && rows == EPOCHS + 1;
 }
 
-int main(void) {
-    const char *dir = check_tmpdir();
-    char data[512], ref[512], run[512], ck_ref[600], ck_run[600];
-    snprintf(data, sizeof data, "%s/data", dir);
-    mkdir(data, 0777);
-    if (check_write_blobs(data, "train", N_TRAIN, ROWS, COLS, 1) || check_write_blobs(data, "t10k", N_TEST, ROWS, COLS, 2)) {
-        CHECK_MSG(0, "writing the data set");
-        return check_done("test_train_resume_exact");
-    }
+static void run_case(const char *data, int threads) {
+    char dir[512], ref[600], run[600], ck_ref[700], ck_run[700];
+    g_threads = threads;
+    /* two workers split each batch: 10 rows each, and fewer steps to synchronise */
+    g_batch = threads > 1 ? 20 : 4;
+    snprintf(dir, sizeof dir, "%s/t%d", check_tmpdir(), threads);
+    mkdir(dir, 0777);
+    printf("with %d worker(s):\n", threads);
     VaeError err;
     TrainResult res;
 
@@ -174,5 +177,17 @@ int main(void) {
         compare(what, ck_ref, ck_run);
         CHECK_MSG(same_metrics(ref, run), "%s: metrics.csv rows equal the reference's", what);
     }
+}
+
+int main(void) {
+    char data[512];
+    snprintf(data, sizeof data, "%s/data", check_tmpdir());
+    mkdir(data, 0777);
+    if (check_write_blobs(data, "train", N_TRAIN, ROWS, COLS, 1) || check_write_blobs(data, "t10k", N_TEST, ROWS, COLS, 2)) {
+        CHECK_MSG(0, "writing the data set");
+        return check_done("test_train_resume_exact");
+    }
+    run_case(data, 1);
+    run_case(data, 2);
     return check_done("test_train_resume_exact");
 }

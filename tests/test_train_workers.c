@@ -4,7 +4,11 @@
  * parameters and Adam moments of vae_forward + vae_backward + adam_update
  * over the whole batch, within tolerance (the GEMMs sum the batch in
  * different pieces, so not bit for bit); the same worker count twice gives
- * identical bits; and the gradient buffers are left zeroed. Also checks
+ * identical bits; the gradient buffers are left zeroed. With a reduction
+ * hook: it runs once per step and sees the whole gradient, the step then
+ * matches the hook-less one, and a failing hook stops the step before Adam.
+ * A conditional model's workers see their rows' labels; a model whose batch
+ * is coupled (the EAE's batch norm) keeps one worker. Also checks
  * adam_update_sum against adam_update on the summed gradient. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +38,26 @@ static void model_config(VaeConfig *mc) {
     mc->beta = 1.0f;
 }
 
-/* the reference: one thread, the whole batch, the plain calls */
+typedef struct {
+    int calls, fail;
+    float *grads;           /* copy of what the hook saw */
+} Hook;
+
+static int hook(Vae *m, VaeLoss *loss, void *ctx, VaeError *err) {
+    Hook *h = ctx;
+    h->calls++;
+    if (h->fail) return vae_fail(err, "hook: the other ranks are gone");
+    memcpy(h->grads, m->grads, m->n_params * sizeof(float));
+    (void)loss;
+    return VAE_OK;
+}
+
+/* the reference: one thread, the whole batch, the plain calls; grad_out
+   (may be NULL) receives the gradient before Adam */
+static const uint8_t *g_labels;   /* labels of a conditional model, or NULL */
+
 static void plain_step(Vae *m, const IdxImages *im, const uint32_t *index, const float *eps, int B,
-                       const AdamConfig *ac, VaeLoss *l) {
+                       const AdamConfig *ac, VaeLoss *l, float *grad_out) {
     VaeActs a;
     VaeError err;
     if (vae_acts_init(&a, m, B, &err) != VAE_OK) {
@@ -44,10 +65,12 @@ static void plain_step(Vae *m, const IdxImages *im, const uint32_t *index, const
         return;
     }
     idx_gather(im, index, 0, (uint32_t)B, a.x);
+    if (g_labels) vae_set_labels(m, &a, g_labels, index, 0, B);
     memcpy(a.eps, eps, (size_t)B * m->cfg.zdim * sizeof(float));
     vae_zero_grad(m);
     vae_forward(m, &a, B, 1, 1, l);
     vae_backward(m, &a, B);
+    if (grad_out) memcpy(grad_out, m->grads, m->n_params * sizeof(float));
     adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, ac, 1);
     vae_acts_free(&a);
 }
@@ -58,6 +81,7 @@ static void copy_state(Vae *dst, const Vae *src) {
     memset(dst->grads, 0, bytes);
     memcpy(dst->adam_m, src->adam_m, bytes);
     memcpy(dst->adam_v, src->adam_v, bytes);
+    dst->adam_t = src->adam_t;
 }
 
 static int all_zero(const float *x, size_t n) {
@@ -128,6 +152,7 @@ int main(void) {
     rng_seed(&rng, 11);
     vae_init_params(&base, &rng);
     AdamConfig ac = {1e-3f, 0.9f, 0.999f, 1e-8f};
+    VaeStepConfig sc = {ac, NULL, NULL};
     uint32_t index[N_IMAGES];
     for (uint32_t i = 0; i < N_IMAGES; i++) index[i] = (i * 7u + 3u) % N_IMAGES;
     float eps[N_IMAGES * 3];
@@ -139,7 +164,9 @@ int main(void) {
         int B = BATCH[bi];
         VaeLoss lref;
         copy_state(&ref, &base);
-        plain_step(&ref, &im, index, eps, B, &ac, &lref);
+        float *gref = malloc(base.n_params * sizeof(float)), *ghook = malloc(base.n_params * sizeof(float));
+        if (!gref || !ghook) return 1;
+        plain_step(&ref, &im, index, eps, B, &ac, &lref, gref);
         for (size_t wi = 0; wi < sizeof WORKERS / sizeof WORKERS[0]; wi++) {
             int n = WORKERS[wi];
             char what[96];
@@ -152,9 +179,12 @@ int main(void) {
                 continue;
             }
             VaeLoss l, l2;
-            const char *bad = vae_workers_step(&w, &im, index, eps, B, &ac, 1, &l);
-            const char *bad2 = vae_workers_step(&w2, &im, index, eps, B, &ac, 1, &l2);
-            CHECK_MSG(bad == NULL && bad2 == NULL, "%s: the step reports finite terms", what);
+            const char *bad, *bad2;
+            VaeStepStatus st = vae_workers_step(&w, &im, NULL, index, eps, B, B, &sc, &l, &bad, &err);
+            VaeStepStatus st2 = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &sc, &l2, &bad2, &err);
+            CHECK_MSG(st == VAE_STEP_OK && st2 == VAE_STEP_OK && bad == NULL && bad2 == NULL,
+                      "%s: the step reports finite terms", what);
+            CHECK_MSG(got.adam_t == 1, "%s: Adam step counted (%ld)", what, got.adam_t);
             double sums[3] = {l.loss, l.recon, l.kl}, want[3] = {lref.loss, lref.recon, lref.kl};
             char item[160];
             snprintf(item, sizeof item, "%s: loss sums", what);
@@ -173,9 +203,102 @@ int main(void) {
             int cleared = all_zero(got.grads, got.n_params);
             for (int k = 1; k < w.n; k++) cleared &= all_zero(w.grad[k], got.n_params);
             CHECK_MSG(cleared, "%s: every gradient buffer is zero after the step", what);
-            vae_workers_free(&w);
             vae_workers_free(&w2);
+
+            /* the same step through a reduction hook */
+            Hook h = {0, 0, ghook};
+            VaeStepConfig hc = {ac, hook, &h};
+            copy_state(&again, &base);
+            if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
+                st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);
+                CHECK_MSG(st == VAE_STEP_OK && h.calls == 1, "%s, hook: one call, step ok", what);
+                snprintf(item, sizeof item, "%s, hook: the gradient it sees", what);
+                check_close(item, ghook, gref, base.n_params, 1e-7, 1e-4);
+                /* the same additions in the same order, folded before Adam
+                   instead of inside it, and the same GEMM calls: same bits */
+                CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_m, again.adam_m, bytes) == 0,
+                          "%s, hook: the same update as without the hook", what);
+                vae_workers_free(&w2);
+            }
+            /* a failing hook: no Adam step, the error passed on */
+            h.fail = 1;
+            copy_state(&again, &base);
+            if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
+                err.msg[0] = '\0';
+                st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);
+                CHECK_MSG(st == VAE_STEP_HOOK_FAILED && strstr(err.msg, "ranks are gone") && again.adam_t == 0 &&
+                              memcmp(again.params, base.params, bytes) == 0,
+                          "%s, failing hook: reported, parameters untouched", what);
+                vae_workers_free(&w2);
+            }
+            vae_workers_free(&w);
         }
+        free(gref);
+        free(ghook);
+    }
+
+    /* a conditional model: each worker one-hots its own rows' labels */
+    {
+        VaeConfig cc;
+        model_config(&cc);
+        cc.n_classes = 3;
+        uint8_t labels[N_IMAGES];
+        for (int i = 0; i < N_IMAGES; i++) labels[i] = (uint8_t)((i * 5) % 3);
+        Vae cb, cr, cg;
+        if (vae_init(&cb, &cc, &err) == VAE_OK && vae_init(&cr, &cc, &err) == VAE_OK &&
+            vae_init(&cg, &cc, &err) == VAE_OK) {
+            vae_init_params(&cb, &rng);
+            VaeLoss lref, l;
+            copy_state(&cr, &cb);
+            copy_state(&cg, &cb);
+            g_labels = labels;
+            plain_step(&cr, &im, index, eps, 9, &ac, &lref, NULL);
+            g_labels = NULL;
+            VaeWorkers w;
+            if (vae_workers_init(&w, &cg, 2, 9, &err) == VAE_OK) {
+                const char *bad;
+                VaeStepStatus st = vae_workers_step(&w, &im, labels, index, eps, 9, 9, &sc, &l, &bad, &err);
+                double got3[3] = {l.loss, l.recon, l.kl}, want3[3] = {lref.loss, lref.recon, lref.kl};
+                CHECK(st == VAE_STEP_OK);
+                check_close_d("conditional model, 2 workers: loss sums", got3, want3, 3, 1e-6, 1e-6);
+                check_close("conditional model, 2 workers: Adam first moments", cg.adam_m, cr.adam_m, cg.n_params, 1e-9,
+                            1e-4);
+                vae_workers_free(&w);
+            }
+            /* the same step with labels nobody reads would differ: the check can fail */
+            copy_state(&cg, &cb);
+            if (vae_workers_init(&w, &cg, 2, 9, &err) == VAE_OK) {
+                uint8_t zeros[N_IMAGES] = {0};
+                const char *bad;
+                vae_workers_step(&w, &im, zeros, index, eps, 9, 9, &sc, &l, &bad, &err);
+                CHECK_MSG(l.loss != lref.loss, "conditional model: other labels give another loss");
+                vae_workers_free(&w);
+            }
+        } else {
+            CHECK_MSG(0, "conditional model: %s", err.msg);
+        }
+        vae_free(&cb);
+        vae_free(&cr);
+        vae_free(&cg);
+    }
+    /* an EAE: its batch norm and kNN entropy couple the batch, so one worker */
+    {
+        VaeConfig ec;
+        model_config(&ec);
+        ec.model = VAE_MODEL_EAE;
+        ec.lambda = 1.0f;
+        ec.knn = 2;
+        ec.bn_momentum = 0.1f;
+        Vae e;
+        VaeWorkers w;
+        if (vae_init(&e, &ec, &err) == VAE_OK && vae_workers_init(&w, &e, 2, 16, &err) == VAE_OK) {
+            CHECK_MSG(w.n == 1 && !vae_workers_can_split(&e), "an EAE keeps its batch on one worker");
+            CHECK(vae_workers_can_split(&base));
+            vae_workers_free(&w);
+        } else {
+            CHECK_MSG(0, "eae: %s", err.msg);
+        }
+        vae_free(&e);
     }
 
     /* a non-finite parameter: reported, not hidden */
@@ -184,8 +307,10 @@ int main(void) {
     got.params[got.n_params - 1] = 0.0f / 0.0f;   /* the last logit bias: no ReLU hides it */
     if (vae_workers_init(&w, &got, 2, 8, &err) == VAE_OK) {
         VaeLoss l;
-        const char *bad = vae_workers_step(&w, &im, index, eps, 8, &ac, 1, &l);
-        CHECK_MSG(bad != NULL, "a NaN weight makes the step report a non-finite term (%s)", bad ? bad : "none");
+        const char *bad;
+        VaeStepStatus st = vae_workers_step(&w, &im, NULL, index, eps, 8, 8, &sc, &l, &bad, &err);
+        CHECK_MSG(st == VAE_STEP_NONFINITE && bad != NULL, "a NaN weight makes the step report a non-finite term (%s)",
+                  bad ? bad : "none");
         vae_workers_free(&w);
     }
     /* bad arguments are refused with a message */

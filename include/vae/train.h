@@ -47,6 +47,10 @@ typedef struct {
     const char *data_dir;
     const char *out_dir;
     const char *resume;             /* checkpoint to continue, or NULL */
+    int threads;                    /* training workers, each running its share of every
+                                       batch (vae/workers.h); 0 = OpenBLAS's thread count.
+                                       The result depends on it (rounding), so a run
+                                       resumes bit for bit at the same count */
     int artifacts;                  /* write sample-NN.png / recon-NN.png / curves.png each epoch */
     volatile sig_atomic_t *stop;    /* set asynchronously to request a clean stop */
     void (*on_progress)(const TrainProgress *p, void *ctx);

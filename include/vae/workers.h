@@ -12,7 +12,9 @@
  * sums depend only on the batch size and the worker count, so a run is
  * reproducible, and resumes bit for bit, at the same worker count. Different
  * worker counts round differently (compare them within tolerance).
- * With one worker the same code runs on the caller's thread alone. */
+ * With one worker the same code runs on the caller's thread alone; a model
+ * whose layers couple the images of a batch (the EAE's latent batch norm and
+ * kNN entropy) always gets one worker, with OpenBLAS's threads as before. */
 #ifndef VAE_WORKERS_H
 #define VAE_WORKERS_H
 
@@ -26,6 +28,19 @@
 
 #define VAE_MAX_WORKERS 1024
 
+/* Runs once per step between backward and Adam, on the calling thread, with
+ * the process's whole gradient in m->grads and its loss sums: where an MPI
+ * run allreduces them. Returns VAE_OK or VAE_ERR with a message. */
+typedef int (*VaeGradHook)(Vae *m, VaeLoss *loss, void *ctx, VaeError *err);
+
+typedef struct {
+    AdamConfig adam;
+    VaeGradHook reduce;             /* NULL: nothing to reduce */
+    void *reduce_ctx;
+} VaeStepConfig;
+
+typedef enum { VAE_STEP_OK = 0, VAE_STEP_NONFINITE = 1, VAE_STEP_HOOK_FAILED = 2 } VaeStepStatus;
+
 typedef struct {
     int n;                          /* workers */
     int max_batch;                  /* the whole step's batch, at most */
@@ -36,21 +51,38 @@ typedef struct {
     float *grad_block;              /* (n - 1) * n_params floats, zeroed */
     VaeLoss *loss;                  /* n per-worker loss sums of the last step */
     int *finite;                    /* n per-worker "Adam saw finite gradients" flags */
+    VaeLoss step_loss;              /* the step's loss sums, after the hook */
+    int hook_rc;                    /* the hook's status this step */
+    VaeError *hook_err;
     VaePool *pool;                  /* n threads (the caller's included); NULL for one worker */
 } VaeWorkers;
 
 /* n >= 1 workers for batches of up to max_batch rows of model m (which must
- * outlive them). model->grads must be zero, as after vae_zero_grad; the
- * steps keep every gradient buffer zero between steps. */
+ * outlive them, and not be re-initialised: the workers keep views of its
+ * parameter block). Zeroes model->grads; the steps keep every gradient
+ * buffer zero between steps. */
 int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err);
 void vae_workers_free(VaeWorkers *w);
 
-/* One training step: rows index[0..B) of im (B <= max_batch) with the noise
- * eps (B, Z); the objective is the mean over the B images. Fills *out with
- * the loss sums. When those are finite, takes the Adam step t (1-based) with
- * cfg and leaves the gradient buffers zeroed; returns "loss", "gradient" (the
- * term that was not finite: parameters are then spoiled) or NULL. */
-const char *vae_workers_step(VaeWorkers *w, const IdxImages *im, const uint32_t *index, const float *eps, int B,
-                             const AdamConfig *cfg, long t, VaeLoss *out);
+/* 1 when the model's images are independent within a batch, so a batch can
+ * be split across workers (no latent batch norm). */
+int vae_workers_can_split(const Vae *m);
+
+/* One optimizer step over the workers: the rows index[0..B) of im (labels:
+ * the data set's labels, read by conditional models; NULL otherwise) with
+ * the noise eps (B, Z), as this process's share of a step of B_global
+ * images (B_global == B without MPI); the objective is the mean over
+ * B_global. Each worker gathers its rows itself. With a hook in sc the
+ * workers' gradients are first summed into model->grads, the hook runs once
+ * (every step, even with a non-finite loss), then Adam; without one the sum
+ * happens inside the Adam pass. Fills *loss (sums over the images, as
+ * reduced by the hook) and, when the step reaches Adam, updates the
+ * parameters, moments and model->adam_t and leaves every gradient buffer
+ * zeroed. VAE_STEP_NONFINITE: *bad names the term ("reconstruction", "KL",
+ * "gradient"; the parameters may then be spoiled); VAE_STEP_HOOK_FAILED: the
+ * hook's message is in err. */
+VaeStepStatus vae_workers_step(VaeWorkers *w, const IdxImages *im, const uint8_t *labels, const uint32_t *index,
+                               const float *eps, int B, int B_global, const VaeStepConfig *sc, VaeLoss *loss,
+                               const char **bad, VaeError *err);
 
 #endif

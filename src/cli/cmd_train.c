@@ -312,6 +312,7 @@ int cmd_train(int argc, char **argv) {
     tc.out_dir = out;
     tc.resume = resume;
     tc.artifacts = !no_images;
+    tc.threads = threads;
     tc.stop = &stop_signal;
     tc.on_progress = show_progress;
     tc.on_epoch = show_epoch;

@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cblas.h>
+
 #include "vae/adam.h"
 #include "vae/curves.h"
 #include "vae/fileio.h"
 #include "vae/idx.h"
 #include "vae/image.h"
+#include "vae/workers.h"
 
 #define SAMPLE_SEED_SALT 0x5a3b1e5ULL
 #define GRID_SAMPLES 64
@@ -209,6 +212,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     IdxSplit train = {0}, test = {0};
     Vae m = {0};
     VaeActs a = {0}, grid = {0};
+    VaeWorkers workers = {0};
     TrainState st = {0};
     uint32_t *order = NULL, *pool = NULL, *batch_idx = NULL;
     IdxImages val = {0};
@@ -300,6 +304,11 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     /* a batch larger than the data never fills: size the buffers for what is used */
     if (vae_acts_init(&a, &m, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK) goto done;
     if (cfg->artifacts && vae_acts_init(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
+    /* each step's batch is split across the workers (vae/workers.h);
+       evaluation runs on OpenBLAS's threads */
+    const int threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
+    if (vae_workers_init(&workers, &m, threads, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK)
+        goto done;
     if (make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
     if (cfg->config_text) {
         char cpath[4200];
@@ -346,21 +355,14 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             int B = NT - first < (uint32_t)cfg->batch ? (int)(NT - first) : cfg->batch;
             /* order indexes the pool of training images (the identity without --val) */
             for (int b = 0; b < B; b++) batch_idx[b] = pool[order[first + (uint32_t)b]];
-            idx_gather(&train.images, batch_idx, 0, (uint32_t)B, a.x);
-            vae_set_labels(&m, &a, train.labels.labels, batch_idx, 0, B);
+            /* the whole batch's noise in one draw, whatever the worker count;
+               each worker gathers its own rows (and labels) */
             rng_normal(&rng, a.eps, (size_t)B * Z);
             VaeLoss l;
-            vae_zero_grad(&m);
-            vae_forward(&m, &a, B, 1, 1, &l);
-            const char *bad = !isfinite(l.recon) ? "reconstruction" : !isfinite(l.kl) ? "KL" : NULL;
-            if (!bad) {
-                vae_backward(&m, &a, B);
-                /* Adam checks the gradients in its own pass; on failure the
-                   parameters in memory are spoiled, but nothing is saved */
-                m.adam_t = step + 1;
-                if (!adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &adam, step + 1))
-                    bad = "gradient";
-            }
+            const char *bad = NULL;
+            VaeStepConfig sc = {adam, NULL, NULL};
+            vae_workers_step(&workers, &train.images, train.labels.labels, batch_idx, a.eps, B, B, &sc, &l, &bad,
+                             err);
             if (bad) {
                 vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (the last "
                          "checkpoint is kept; try a lower --lr)", ep, epoch_step + 1, bad);
@@ -412,6 +414,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         e.train_kl = sum_kl / si;
         e.seconds = secs;
         e.images_per_sec = secs > 0 ? (double)images_this_call / secs : 0;
+        openblas_set_num_threads(threads);   /* the steps ran OpenBLAS on one thread per worker */
         vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &e.test);
         /* finite training steps can still leave a model whose test loss
            overflows; saving it would replace the last good checkpoint */
@@ -490,6 +493,7 @@ done:
     free((void *)val.labels);   /* split_validation's own copy */
     val.labels = NULL;
     idx_images_free(&val);
+    vae_workers_free(&workers);
     vae_acts_free(&grid);
     vae_acts_free(&a);
     vae_free(&m);

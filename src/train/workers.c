@@ -9,12 +9,20 @@
 #include <string.h>
 
 
+int vae_workers_can_split(const Vae *m) {
+    for (int l = 0; l < m->lay.n_layers; l++)
+        if (m->lay.layers[l].kind == LAYER_LATENT_BN) return 0;
+    return 1;
+}
+
 int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err) {
     memset(w, 0, sizeof *w);
     if (n < 1 || n > VAE_MAX_WORKERS) return vae_fail(err, "%d workers is out of range (1..%d)", n, VAE_MAX_WORKERS);
     if (max_batch < 1) return vae_fail(err, "batch size %d must be >= 1", max_batch);
-    /* more workers than rows would leave some idle */
+    /* more workers than rows would leave some idle; a batch-coupled model
+       keeps its batch whole */
     if (n > max_batch) n = max_batch;
+    if (!vae_workers_can_split(m)) n = 1;
     w->n = n;
     w->max_batch = max_batch;
     w->model = m;
@@ -42,6 +50,7 @@ int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err)
             return vae_fail(err, "out of memory for the gradients of %d workers", n);
         }
     }
+    memset(m->grads, 0, m->n_params * sizeof(float));   /* the steps keep them zero */
     int rows = (max_batch + n - 1) / n;
     for (int k = 0; k < n; k++) {
         w->grad[k] = k == 0 ? m->grads : w->grad_block + (size_t)(k - 1) * m->n_params;
@@ -70,31 +79,57 @@ void vae_workers_free(VaeWorkers *w) {
 }
 
 /* Worker k's share of the step: gather, forward, backward on its rows. */
-static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint32_t *index, const float *eps, int B) {
+static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t *labels, const uint32_t *index,
+                        const float *eps, int B, int B_global) {
     int n = w->n, Z = w->model->cfg.zdim;
     int r0 = (int)((long)B * k / n), r1 = (int)((long)B * (k + 1) / n), rows = r1 - r0;
     memset(&w->loss[k], 0, sizeof w->loss[k]);
     if (rows == 0) return;
     VaeActs *a = &w->acts[k];
     idx_gather(im, index + r0, 0, (uint32_t)rows, a->x);
+    if (labels) vae_set_labels(&w->views[k], a, labels, index + r0, 0, rows);
     memcpy(a->eps, eps + (size_t)r0 * Z, (size_t)rows * Z * sizeof(float));
-    vae_forward_scaled(&w->views[k], a, rows, B, 1, 1, &w->loss[k]);
-    if (isfinite(w->loss[k].recon) && isfinite(w->loss[k].kl)) vae_backward(&w->views[k], a, rows);
+    vae_forward_scaled(&w->views[k], a, rows, B_global, 1, 1, &w->loss[k]);
+    vae_backward(&w->views[k], a, rows);
 }
 
-/* Worker k's share of the update: parameters [lo, hi), cut at multiples of
- * 16 floats so no two workers write one cache line. */
-static void worker_adam(VaeWorkers *w, int k, const AdamConfig *cfg, long t) {
-    Vae *m = w->model;
-    size_t per = (m->n_params + (size_t)w->n - 1) / (size_t)w->n;
+/* Worker k's parameter range [lo, hi): cut at multiples of 16 floats so no
+ * two workers write one cache line. */
+static void worker_range(const VaeWorkers *w, int k, size_t *lo, size_t *hi) {
+    size_t n = w->model->n_params;
+    size_t per = (n + (size_t)w->n - 1) / (size_t)w->n;
     per = (per + 15) / 16 * 16;
-    size_t lo = per * (size_t)k, hi = lo + per;
-    if (hi > m->n_params) hi = m->n_params;
+    *lo = per * (size_t)k;
+    *hi = *lo + per;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
+/* Adam on worker k's range, over the sum of the first n_g gradient buffers */
+static void worker_adam(VaeWorkers *w, int k, int n_g, const AdamConfig *cfg, long t) {
+    Vae *m = w->model;
+    size_t lo, hi;
+    worker_range(w, k, &lo, &hi);
     w->finite[k] = 1;
     if (lo >= hi) return;
     float *g[VAE_MAX_WORKERS];
-    for (int j = 0; j < w->n; j++) g[j] = w->grad[j] + lo;
-    w->finite[k] = adam_update_sum(m->params + lo, g, w->n, m->adam_m + lo, m->adam_v + lo, hi - lo, cfg, t);
+    for (int j = 0; j < n_g; j++) g[j] = w->grad[j] + lo;
+    w->finite[k] = adam_update_sum(m->params + lo, g, n_g, m->adam_m + lo, m->adam_v + lo, hi - lo, cfg, t);
+}
+
+/* model->grads += the other workers' buffers on worker k's range, in worker
+   order, clearing them (the same sums adam_update_sum would form) */
+static void worker_fold(VaeWorkers *w, int k) {
+    size_t lo, hi;
+    worker_range(w, k, &lo, &hi);
+    float *restrict g0 = w->grad[0];
+    for (int j = 1; j < w->n; j++) {
+        float *restrict gj = w->grad[j];
+        for (size_t i = lo; i < hi; i++) {
+            g0[i] += gj[i];
+            gj[i] = 0.0f;
+        }
+    }
 }
 
 /* the step's loss sums, in worker order; identical on every thread */
@@ -115,26 +150,48 @@ static const char *bad_term(const VaeLoss *s) {
 typedef struct {
     VaeWorkers *w;
     const IdxImages *im;
+    const uint8_t *labels;
     const uint32_t *index;
     const float *eps;
-    int B;
-    const AdamConfig *cfg;
-    long t;
+    int B, B_global;
+    const VaeStepConfig *sc;
+    long t;                     /* the Adam step to take */
 } StepJob;
 
 /* everything thread k does in a step */
 static void step_job(void *ctx, int k) {
     StepJob *j = ctx;
-    worker_pass(j->w, k, j->im, j->index, j->eps, j->B);
-    vae_pool_barrier(j->w->pool);
-    VaeLoss s = total_loss(j->w);
-    if (bad_term(&s)) j->w->finite[k] = 1;
-    else worker_adam(j->w, k, j->cfg, j->t);
+    VaeWorkers *w = j->w;
+    worker_pass(w, k, j->im, j->labels, j->index, j->eps, j->B, j->B_global);
+    vae_pool_barrier(w->pool);
+    int n_g = w->n;
+    VaeLoss s;
+    if (j->sc->reduce) {
+        /* the hook sees the process's whole gradient in model->grads */
+        worker_fold(w, k);
+        vae_pool_barrier(w->pool);
+        if (k == 0) {
+            w->step_loss = total_loss(w);
+            w->hook_rc = j->sc->reduce(w->model, &w->step_loss, j->sc->reduce_ctx, w->hook_err);
+        }
+        vae_pool_barrier(w->pool);
+        w->finite[k] = 1;
+        if (w->hook_rc != VAE_OK) return;
+        s = w->step_loss;
+        n_g = 1;
+    } else {
+        s = total_loss(w);   /* the same sums on every thread */
+    }
+    w->finite[k] = 1;
+    if (!bad_term(&s)) worker_adam(w, k, n_g, &j->sc->adam, j->t);
 }
 
-const char *vae_workers_step(VaeWorkers *w, const IdxImages *im, const uint32_t *index, const float *eps, int B,
-                             const AdamConfig *cfg, long t, VaeLoss *out) {
-    StepJob job = {w, im, index, eps, B, cfg, t};
+VaeStepStatus vae_workers_step(VaeWorkers *w, const IdxImages *im, const uint8_t *labels, const uint32_t *index,
+                               const float *eps, int B, int B_global, const VaeStepConfig *sc, VaeLoss *loss,
+                               const char **bad, VaeError *err) {
+    StepJob job = {w, im, labels, index, eps, B, B_global, sc, w->model->adam_t + 1};
+    *bad = NULL;
+    w->hook_err = err;
     if (w->n == 1) {
         step_job(&job, 0);
     } else {
@@ -143,9 +200,20 @@ const char *vae_workers_step(VaeWorkers *w, const IdxImages *im, const uint32_t 
         if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
         vae_pool_run(w->pool, step_job, &job);
     }
-    *out = total_loss(w);
-    if (bad_term(out)) return bad_term(out);
+    if (!sc->reduce) {
+        w->step_loss = total_loss(w);
+        w->hook_rc = VAE_OK;
+    }
+    *loss = w->step_loss;
+    if (w->hook_rc != VAE_OK) return VAE_STEP_HOOK_FAILED;
+    if ((*bad = bad_term(loss)) != NULL) return VAE_STEP_NONFINITE;
+    /* Adam ran: the parameters moved (possibly spoiled, when a gradient was
+       not finite; the caller then saves nothing) */
+    w->model->adam_t++;
     for (int k = 0; k < w->n; k++)
-        if (!w->finite[k]) return "gradient";
-    return NULL;
+        if (!w->finite[k]) {
+            *bad = "gradient";
+            return VAE_STEP_NONFINITE;
+        }
+    return VAE_STEP_OK;
 }

@@ -102,6 +102,7 @@ int main(int argc, char **argv) {
     rng_shuffle(&rng, order, N);
     openblas_set_num_threads(workers_mode ? 1 : threads);
     AdamConfig ac = {1e-3f, 0.9f, 0.999f, 1e-8f};
+    VaeStepConfig sc = {ac, NULL, NULL};
     int Z = mc.zdim;
     int warm = steps / 10 + 5;
     uint32_t pos = 0;
@@ -111,7 +112,8 @@ int main(int argc, char **argv) {
         VaeLoss l;
         if (workers_mode) {
             rng_normal(&rng, a.eps, (size_t)B * Z);
-            vae_workers_step(&w, &train.images, order + pos, a.eps, B, &ac, s + warm + 1, &l);
+            const char *bad;
+            vae_workers_step(&w, &train.images, NULL, order + pos, a.eps, B, B, &sc, &l, &bad, &err);
         } else {
             idx_gather(&train.images, order + pos, 0, (uint32_t)B, a.x);
             rng_normal(&rng, a.eps, (size_t)B * Z);

@@ -67,9 +67,16 @@ sys.exit(0 if abs(e["loss"] - ref) <= 1e-4 + 1e-4 * abs(ref) and e["images"] == 
         case $z in
         1) want=$(grid_size 5 5) ;;       # one strip of 5
         2) want=$(grid_size 25 5) ;;      # 5 x 5 grid
-        *) want=$(grid_size $((5 * z)) 5) ;; # one traversal row per dimension
+        *) want=$(grid_size $((5 * z)) 5) ;; # one traversal row per dimension (--dims below), labelled
         esac
-        check "$name: manifold size $want" test "$(png_size "$dir/manifold.png")" = "$want"
+        if [ "$z" -gt 2 ]; then
+            expect 0 "" manifold --model "$m" --steps 5 --dims "$(seq -s, 0 $((z - 1)))" -o "$dir/manifold.png" --threads 1
+            got=$(png_size "$dir/manifold.png")
+            check "$name: manifold height ${want#*x}, wider than ${want%x*} by its labels ($got)" \
+                test "${got#*x}" = "${want#*x}" -a "${got%x*}" -gt "${want%x*}"
+        else
+            check "$name: manifold size $want" test "$(png_size "$dir/manifold.png")" = "$want"
+        fi
 
         expect 0 "" interpolate --model "$m" --from 3 --to 7 --steps 6 --originals -o "$dir/interp.png" --threads 1
         check "$name: interpolation strip size" test "$(png_size "$dir/interp.png")" = "$(grid_size 8 8)"

@@ -116,7 +116,8 @@ check '! grep -q "t-SNE iteration" "$T/b1.err"'
 
 # ---- manifold: N x N grid (zdim 2), one row per dimension (zdim 3); 8x8 tiles, 2-px border ----
 check '"$VAE" manifold --model "$M2" --steps 5 -o "$T/m2.png" && [ "$(png_size "$T/m2.png")" = 52x52 ]' "(got $(png_size "$T/m2.png" 2>/dev/null))"
-check '"$VAE" manifold --model "$M3" --steps 7 --index 36 -o "$T/m3.png" && [ "$(png_size "$T/m3.png")" = 72x32 ]' "(got $(png_size "$T/m3.png" 2>/dev/null))"
+# zdim 3, every dimension named: 3 rows (height 32), with a label column left of the 72-pixel grid
+check '"$VAE" manifold --model "$M3" --steps 7 --index 36 --dims 2,0,1 -o "$T/m3.png" && s=$(png_size "$T/m3.png") && [ "${s#*x}" = 32 ] && [ "${s%x*}" -gt 72 ]' "(got $(png_size "$T/m3.png" 2>/dev/null))"
 
 # ---- interpolate: one row of steps (+2 originals) ----
 check '"$VAE" interpolate --model "$M2" --from 3 --to 36 --steps 4 -o "$T/i.png" && [ "$(png_size "$T/i.png")" = 42x12 ]'

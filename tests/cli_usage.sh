@@ -139,7 +139,8 @@ range_cases scatter "-n 1" "-n 0" "-n 1048577" "--perplexity 0" "--perplexity -1
     "--iterations 0" "--iterations 100001" "--width 299" "--width 8193" "--height 299" "--height 9000" \
     "--radius -1" "--radius 21" "--seed -1" "--threads 0" "--threads 65" "--method pca" \
     "--tsne fast" "--theta -0.1" "--theta 1.5"
-range_cases manifold "--steps 1" "-s 201" "--index -1" "-i 4294967297" "--dims 0" "--dims 4097" "--threads 0"
+range_cases manifold "--steps 1" "-s 201" "--index -1" "-i 4294967297" "--top 0" "--top 4097" "--range 0" "--range -1" \
+    "--range 51" "--threads 0"
 range_cases interpolate "--from -1" "--to -1" "--from 4294967297" "--steps 1" "-s 1001" "--threads 0"
 
 # the error says how to get help

@@ -16,6 +16,7 @@
 #include "vae/idx.h"
 #include "vae/image.h"
 #include "vae/latent.h"
+#include "vae/latent_dims.h"
 #include "vae/plot.h"
 #include "vae/rng.h"
 #include "vae/tsne.h"
@@ -241,8 +242,9 @@ done:
 
 /* ---- vae scatter ---- */
 
-static const char *const METHODS[] = {"auto", "means", "tsne", NULL};
-enum { METHOD_AUTO, METHOD_MEANS, METHOD_TSNE };
+static const char *const METHODS[] = {"auto", "means", "tsne", "hist", NULL};
+enum { METHOD_AUTO, METHOD_MEANS, METHOD_TSNE, METHOD_HIST };
+#define HIST_BINS 40
 /* in TsneMethod order */
 static const char *const TSNE_METHODS[] = {"auto", "exact", "bh", NULL};
 
@@ -267,6 +269,59 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* zdim 1: the code of each label as a histogram (frequency polygon), all in
+   one panel, so overlaps between labels show directly. */
+static int draw_histograms(const char *out, const char *csv, const char *title, int width, int height, int fashion,
+                           const uint32_t *idx, const float *mu, const int *labels, uint32_t n) {
+    double lo, hi, share[PLOT_MAX_CLASSES * HIST_BINS], x[HIST_BINS];
+    VaeError err;
+    if (latent_label_histograms(mu, labels, (int)n, PLOT_MAX_CLASSES, HIST_BINS, &lo, &hi, share, &err) != VAE_OK)
+        return runtime_error("%s", err.msg);
+    for (int k = 0; k < HIST_BINS; k++) x[k] = lo + (k + 0.5) * (hi - lo) / HIST_BINS;
+    PlotLine lines[PLOT_MAX_CLASSES];
+    PlotKey keys[PLOT_MAX_CLASSES];
+    char names[PLOT_MAX_CLASSES][32];
+    int nl = 0;
+    for (int c = 0; c < PLOT_MAX_CLASSES; c++) {
+        int any = 0;
+        for (uint32_t i = 0; i < n; i++) any |= labels[i] == c;
+        if (!any) continue;
+        snprintf(names[c], sizeof names[c], "%s", fashion ? FASHION_NAMES[c] : (char[2]){(char)('0' + c), 0});
+        lines[nl] = (PlotLine){names[c], x, share + (size_t)c * HIST_BINS, HIST_BINS, c, 0, 0};
+        keys[nl] = (PlotKey){names[c], c, PLOT_KEY_LINE};
+        nl++;
+    }
+    char auto_title[160];
+    snprintf(auto_title, sizeof auto_title, "latent code by label, zdim 1 (%u test images, %d bins)", n, HIST_BINS);
+    PlotPanel panel;
+    memset(&panel, 0, sizeof panel);
+    panel.xlabel = "\u03bc0 (the code)";
+    panel.ylabel = "share of the label's images";
+    panel.lines = lines;
+    panel.n_lines = nl;
+    PlotFigure f;
+    memset(&f, 0, sizeof f);
+    f.width = width;
+    f.height = height;
+    f.title = title ? title : auto_title;
+    f.panels = &panel;
+    f.n_panels = 1;
+    f.keys = keys;
+    f.n_keys = nl;
+    if (csv) {
+        Buf b = {0};
+        buf_printf(&b, "index,label,mu0\n");
+        for (uint32_t i = 0; i < n; i++) buf_printf(&b, "%u,%d,%.9g\n", idx[i], labels[i], (double)mu[i]);
+        int rc = b.oom ? runtime_error("out of memory for %s", csv) : emit(csv, b.s, b.len);
+        free(b.s);
+        if (rc) return rc;
+        if (strcmp(csv, "-") != 0) cli_wrote(csv, 0);
+    }
+    if (plot_write(out, &f, NULL, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    cli_wrote(out, csv && strcmp(csv, "-") == 0);
+    return 0;
+}
+
 int cmd_scatter(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *data = NULL, *out = "scatter.png", *csv = NULL, *title = NULL;
     int n = 0, method = METHOD_AUTO, iterations = 1000, width = 800, height = 640, radius = 2;
@@ -279,7 +334,7 @@ int cmd_scatter(int argc, char **argv) {
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "scatter.png", "output image: .png, .svg or .pdf", NULL, 0},
         {"count", 'n', OPT_INT, &n, 2, 1 << 20, 0, "N", "all", "test images to plot (a seeded random subsample)", NULL, 0},
         {"n", 0, OPT_INT, &n, 2, 1 << 20, 0, "N", NULL, NULL, NULL, 0},
-        {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne", "auto", "plot the means (zdim 2) or a t-SNE map; auto picks means for zdim 2", METHODS, 0},
+        {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne|hist", "auto", "the means (zdim 2), a t-SNE map, or per-label histograms of the code (zdim 1); auto picks by zdim", METHODS, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the subsample and the t-SNE start", NULL, 0},
         {"perplexity", 0, OPT_FLOAT, &perplexity, 1, 1000, 0, "P", "30", "t-SNE perplexity (needs N > 3P)", NULL, 0},
         {"iterations", 0, OPT_INT, &iterations, 1, 100000, 0, "N", "1000", "t-SNE gradient steps (exaggeration 12 for the first 250)", NULL, 0},
@@ -295,7 +350,7 @@ int cmd_scatter(int argc, char **argv) {
         OPT_END,
     };
     CommandSpec cmd = {
-        "scatter", "", "vae scatter [-o PATH] [-n N] [--method auto|means|tsne] [--tsne auto|exact|bh] [--seed S] [--csv PATH]",
+        "scatter", "", "vae scatter [-o PATH] [-n N] [--method auto|means|tsne|hist] [--tsne auto|exact|bh] [--seed S] [--csv PATH]",
         "Plots the latent means of test images (all of them unless -n picks a random subsample) as\n"
         "discs coloured by label (a colour-blind-safe palette), with axes, a legend and a title, as\n"
         "PNG, SVG or PDF (by the extension of -o). For zdim 2 the means themselves are plotted;\n"
@@ -304,6 +359,8 @@ int cmd_scatter(int argc, char **argv) {
         "quadtree at --theta) for more than 1000 points, 27 s of CPU time for the 10,000 MNIST test\n"
         "means; exact t-SNE (O(N^2)) up to 1000 or with --tsne exact. The same --seed and --threads\n"
         "give the same subsample and map, so maps of two models compare. --csv writes the 2-D points.\n"
+        "For zdim 1 there is nothing to embed: each label's codes are drawn as a histogram (40 bins,\n"
+        "the share of that label's images per bin; --method hist), and --csv writes index,label,mu0.\n"
         "Fashion-MNIST class names are used when the data folder's name contains \"fashion\".",
         "vae scatter --model runs/z20/model.safetensors -o scatter.png --seed 1", opts};
     int rc = opt_parse(&cmd, argc, argv);
@@ -317,7 +374,12 @@ int cmd_scatter(int argc, char **argv) {
         return rc;
     }
     int Z = l.m.cfg.zdim;
-    if (method == METHOD_AUTO) method = Z == 2 ? METHOD_MEANS : METHOD_TSNE;
+    /* one dimension needs no embedding: t-SNE of 1-D points draws a meaningless snake */
+    if (method == METHOD_AUTO) method = Z == 1 ? METHOD_HIST : Z == 2 ? METHOD_MEANS : METHOD_TSNE;
+    if (method == METHOD_HIST && Z != 1) {
+        loaded_free(&l);
+        return usage_error(&cmd, "--method", "'hist' needs a model with zdim 1 (this one has %d)", Z);
+    }
     if (method == METHOD_MEANS && Z != 2) {
         loaded_free(&l);
         return usage_error(&cmd, "--method", "'means' needs a model with zdim 2 (this one has %d); use tsne", Z);
@@ -353,6 +415,10 @@ int cmd_scatter(int argc, char **argv) {
     }
     if ((rc = encode_means(&l, idx, want, mu)) != 0) goto done;
     for (uint32_t i = 0; i < want; i++) labels[i] = l.test.labels.labels[idx[i]];
+    if (method == METHOD_HIST) {
+        rc = draw_histograms(out, csv, title, width, height, strstr(l.dir, "fashion") != NULL, idx, mu, labels, want);
+        goto done;
+    }
     char auto_title[160];
     if (method == METHOD_MEANS) {
         for (size_t i = 0; i < (size_t)want * 2; i++) xy[i] = (double)mu[i];
@@ -421,29 +487,65 @@ done:
 
 /* ---- vae manifold ---- */
 
+/* A dimension with less KL than this (nats per image, over the test set)
+   decodes to the same picture all along its row: not worth a row. */
+#define MANIFOLD_MIN_KL 0.01
+
+/* "3,0,7" -> dims; usage error naming --dims otherwise */
+static int parse_dims(const CommandSpec *cmd, const char *s, int zdim, int *dims, int *n) {
+    *n = 0;
+    const char *p = s;
+    for (;;) {
+        char item[16];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        long v;
+        const char *why;
+        if (len == 0 || len >= sizeof item || *n >= zdim)
+            return usage_error(cmd, "--dims", "'%s' must be a comma list of distinct dimensions in 0..%d", s, zdim - 1);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (parse_long_strict(item, 0, zdim - 1, &v, &why) != 0)
+            return usage_error(cmd, "--dims", "'%s': %s is not a dimension of this model (0..%d)", s, item, zdim - 1);
+        for (int k = 0; k < *n; k++)
+            if (dims[k] == (int)v) return usage_error(cmd, "--dims", "'%s' names %ld twice", s, v);
+        dims[(*n)++] = (int)v;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
 int cmd_manifold(int argc, char **argv) {
-    const char *model = DEFAULT_MODEL, *data = NULL, *out = "manifold.png";
-    int steps = 20, dims = 0, threads = default_threads(), label = -1;
+    const char *model = DEFAULT_MODEL, *data = NULL, *out = "manifold.png", *dims_arg = NULL;
+    int steps = 20, top = 10, threads = default_threads(), label = -1;
+    float range = 0;
     long index = 0;
     Opt opts[] = {
         OPT_MODEL(&model),
-        OPT_DATA(&data, "data folder (zdim > 2: the test image of --index)"),
+        OPT_DATA(&data, "data folder (zdim > 2: the test set ranks the dimensions; --index picks the image)"),
         {"out", 'o', OPT_STRING, &out, 0, 0, 0, "PATH", "manifold.png", "output PNG", NULL, 0},
         {"steps", 's', OPT_INT, &steps, 2, 200, 0, "N", "20", "values per latent dimension", NULL, 0},
-        {"index", 'i', OPT_LONG, &index, 0, 1L << 32, 0, "I", "0", "zdim > 2: test image whose mean is traversed", NULL, 0},
-        {"dims", 0, OPT_INT, &dims, 1, 4096, 0, "K", "all", "zdim > 2: traverse only the first K dimensions", NULL, 0},
+        {"range", 'r', OPT_FLOAT, &range, 0, 50, 1, "R", "1.64 (5%-95% quantiles)", "the values span -R..R around the centre, spaced like normal quantiles", NULL, 0},
+        {"index", 'i', OPT_LONG, &index, 0, 1L << 32, 0, "I", "0", "zdim > 2: test image whose mean is the centre", NULL, 0},
+        {"top", 0, OPT_INT, &top, 1, 4096, 0, "K", "10", "zdim > 2: traverse the K dimensions with the most KL (those above 0.01 nats)", NULL, 0},
+        {"dims", 0, OPT_STRING, &dims_arg, 0, 0, 0, "LIST", "ranked by KL", "zdim > 2: traverse these dimensions, e.g. 3,0,7", NULL, 0},
         {"label", 0, OPT_INT, &label, 0, VAE_MAX_CLASSES - 1, 0, "K", "0", "conditional models: the class decoded", NULL, 0},
         OPT_THREADS(&threads),
         OPT_END,
     };
     CommandSpec cmd = {
-        "manifold", "", "vae manifold [-o PATH] [--steps N] [--index I] [--model PATH]",
+        "manifold", "", "vae manifold [-o PATH] [--steps N] [--range R] [--top K | --dims LIST] [--index I]",
         "Decodes latent points laid out on a grid of standard-normal quantiles q_k = Phi^-1(p_k),\n"
-        "p_k evenly spaced over [0.05, 0.95] (the Kingma & Welling and Keras manifold figures):\n"
+        "p_k evenly spaced over [0.05, 0.95] (the Kingma & Welling and Keras manifold figures),\n"
+        "scaled so that they span -R..R when --range R is given:\n"
         "  zdim 2: an N x N grid, z0 = q_col growing to the right, z1 = q_row growing upwards;\n"
         "  zdim 1: one strip of N images;\n"
-        "  zdim > 2: one row per latent dimension j, z = mu(test image I) with z_j = mu_j + q_k.",
-        "vae manifold --model runs/z2/model.safetensors --steps 20 -o manifold.png", opts};
+        "  zdim > 2: one row per latent dimension j, z = mu(test image I) with z_j = mu_j + q_k,\n"
+        "  for the dimensions that carry information: ranked by their KL to the prior over the\n"
+        "  test set (a dimension the model does not use has KL ~ 0 and would draw one picture\n"
+        "  all along its row), at most --top, or those of --dims; each row is labelled with its\n"
+        "  dimension and KL.",
+        "vae manifold --model runs/z20/model.safetensors --top 8 --range 3 -o manifold.png", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     set_threads(threads);
@@ -453,75 +555,104 @@ int cmd_manifold(int argc, char **argv) {
         return rc;
     }
     int Z = l.m.cfg.zdim, D = l.m.in_dim;
-    int rows = latent_manifold_rows(Z, steps, dims);
-    int tiles = rows * steps, gw, gh;
-    VaeError gerr;
-    /* sizes known from the model are checked before anything is allocated */
-    if (image_grid_size(tiles, steps, l.m.cfg.rows, l.m.cfg.cols, GRID_PAD, &gw, &gh, &gerr) != VAE_OK) {
-        loaded_free(&l);
-        if (Z > 2 && !opt_given(&cmd, "dims"))
-            return runtime_error("%s: %s; traverse fewer of the model's %d dimensions with --dims", out, gerr.msg, Z);
-        return runtime_error("%s: %s", out, gerr.msg);
-    }
-    if ((uint64_t)tiles * (uint64_t)Z > MANIFOLD_MAX_LATENT) {
-        loaded_free(&l);
-        return runtime_error("%s: %d tiles of zdim %d are %llu latent values, more than the limit of %llu; use fewer "
-                             "--steps or --dims", out, tiles, Z, (unsigned long long)tiles * (unsigned long long)Z,
-                             (unsigned long long)MANIFOLD_MAX_LATENT);
-    }
+    /* the 0.95 quantile is the edge of the default grid */
+    double scale = range > 0 ? (double)range / latent_normal_quantile(LATENT_GRID_P_HI) : 1.0;
+    int rows = latent_manifold_rows(Z, steps, 0);
     float *mu = NULL;
+    double *kl = NULL;
+    int *dims = NULL;
+    char (*labels)[48] = NULL;
+    float *z = NULL, *imgs = NULL;
+    VaeError err;
     if (Z > 2) {
-        if ((rc = cli_load_test_split(&l.test, l.dir, &l.m)) != 0) {
-            loaded_free(&l);
-            return rc;
+        dims = malloc((size_t)Z * sizeof(int));
+        kl = malloc((size_t)Z * sizeof(double));
+        mu = malloc((size_t)Z * sizeof(float));
+        if (!dims || !kl || !mu) {
+            rc = runtime_error("out of memory for %d latent dimensions", Z);
+            goto done;
         }
+        if (dims_arg && (rc = parse_dims(&cmd, dims_arg, Z, dims, &rows)) != 0) goto done;
+        if ((rc = cli_load_test_split(&l.test, l.dir, &l.m)) != 0) goto done;
         if (index >= (long)l.test.images.count) {
             rc = usage_error(&cmd, "--index", "%ld is past the last test image (%s has %u, 0..%u)", index,
                              l.test.images_path, l.test.images.count, l.test.images.count - 1);
-            loaded_free(&l);
-            return rc;
+            goto done;
         }
         uint32_t one = (uint32_t)index;
-        mu = malloc((size_t)Z * sizeof(float));
-        if (!mu) {
-            loaded_free(&l);
-            return runtime_error("out of memory for a latent vector of %d", Z);
-        }
-        if ((rc = encode_means(&l, &one, 1, mu)) != 0) {
-            free(mu);
-            loaded_free(&l);
-            return rc;
-        }
-    }
-    float *z = malloc((size_t)tiles * (size_t)Z * sizeof(float));
-    float *imgs = malloc((size_t)tiles * (size_t)D * sizeof(float));
-    if (!z || !imgs) {
-        free(mu);
-        free(z);
-        free(imgs);
-        loaded_free(&l);
-        return runtime_error("out of memory for %d images", tiles);
-    }
-    VaeError ferr;
-    if (latent_manifold_fill(Z, steps, dims, mu, z, &ferr) != VAE_OK) {
-        free(mu);
-        free(z);
-        free(imgs);
-        loaded_free(&l);
-        return runtime_error("%s", ferr.msg);
-    }
-    free(mu);
-    uint8_t *labels = NULL;
-    rc = label_rows(&cmd, &l.m, model, label, tiles, &labels);
-    if (rc == 0) rc = decode_all(&l.m, z, tiles, imgs, labels);
-    free(labels);
-    if (rc == 0) {
-        VaeError err;
-        if (image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, steps, GRID_PAD, &err) != VAE_OK)
+        if ((rc = encode_means(&l, &one, 1, mu)) != 0) goto done;
+        if (latent_dim_kl(&l.m, &l.test.images, l.test.images.count, ENC_BATCH, kl, &err) != VAE_OK) {
             rc = runtime_error("%s", err.msg);
-        else
-            cli_wrote(out, 0);
+            goto done;
+        }
+        if (!dims_arg) rows = latent_pick_dims(kl, Z, top, MANIFOLD_MIN_KL, dims);
+        int active = 0;
+        for (int j = 0; j < Z; j++) active += kl[j] >= MANIFOLD_MIN_KL;
+        fprintf(stderr, "%d of %d latent dimensions carry information (KL >= %g nats over %u test images); rows:",
+                active, Z, MANIFOLD_MIN_KL, l.test.images.count);
+        labels = malloc((size_t)rows * sizeof *labels);
+        if (!labels) {
+            rc = runtime_error("out of memory");
+            goto done;
+        }
+        for (int r = 0; r < rows; r++) {
+            snprintf(labels[r], sizeof labels[r], "z%d  KL %.2f", dims[r], kl[dims[r]]);
+            fprintf(stderr, " z%d (%.3f)", dims[r], kl[dims[r]]);
+        }
+        fputc('\n', stderr);
     }
+    int tiles = rows * steps, gw, gh;
+    /* sizes known by now are checked before the pictures are allocated */
+    if (image_grid_size(tiles, steps, l.m.cfg.rows, l.m.cfg.cols, GRID_PAD, &gw, &gh, &err) != VAE_OK) {
+        rc = runtime_error("%s: %s%s", out, err.msg, Z > 2 ? "; traverse fewer dimensions (--top or --dims)" : "");
+        goto done;
+    }
+    if ((uint64_t)tiles * (uint64_t)Z > MANIFOLD_MAX_LATENT) {
+        rc = runtime_error("%s: %d tiles of zdim %d are %llu latent values, more than the limit of %llu; use fewer "
+                           "--steps, --top or --dims", out, tiles, Z, (unsigned long long)tiles * (unsigned long long)Z,
+                           (unsigned long long)MANIFOLD_MAX_LATENT);
+        goto done;
+    }
+    z = malloc((size_t)tiles * (size_t)Z * sizeof(float));
+    imgs = malloc((size_t)tiles * (size_t)D * sizeof(float));
+    if (!z || !imgs) {
+        rc = runtime_error("out of memory for %d images", tiles);
+        goto done;
+    }
+    if ((Z > 2 ? latent_traverse_fill(Z, steps, dims, rows, scale, mu, z, &err)
+               : latent_manifold_fill(Z, steps, 0, NULL, z, &err)) != VAE_OK) {
+        rc = runtime_error("%s", err.msg);
+        goto done;
+    }
+    if (Z <= 2)
+        for (size_t i = 0; i < (size_t)tiles * Z; i++) z[i] = (float)(z[i] * scale);
+    uint8_t *tile_labels = NULL;
+    rc = label_rows(&cmd, &l.m, model, label, tiles, &tile_labels);
+    if (rc == 0) rc = decode_all(&l.m, z, tiles, imgs, tile_labels);
+    free(tile_labels);
+    if (rc != 0) goto done;
+    if (Z > 2) {
+        const char **lp = malloc((size_t)rows * sizeof *lp);
+        if (!lp) {
+            rc = runtime_error("out of memory");
+            goto done;
+        }
+        for (int r = 0; r < rows; r++) lp[r] = labels[r];
+        rc = image_write_labelled_rows_png(out, imgs, rows, steps, l.m.cfg.rows, l.m.cfg.cols, GRID_PAD, lp, NULL,
+                                           &err);
+        free(lp);
+    } else {
+        rc = image_write_grid_png(out, imgs, tiles, l.m.cfg.rows, l.m.cfg.cols, steps, GRID_PAD, &err);
+    }
+    if (rc != VAE_OK)
+        rc = runtime_error("%s", err.msg);
+    else
+        cli_wrote(out, 0);
+done:
+    free(mu);
+    free(kl);
+    free(dims);
+    free(labels);
     free(z);
     free(imgs);
     loaded_free(&l);

@@ -160,5 +160,8 @@ void vae_decode(Vae *m, VaeActs *a, const float *z, int B);
 int vae_set_labels(const Vae *m, VaeActs *a, const uint8_t *labels, const uint32_t *index, uint32_t first, int B);
 /* Every row of a->y set to one label (sampling a class). */
 void vae_fill_label(const Vae *m, VaeActs *a, int label, int B);
+/* Decoder only, the logits: z (B, Z) -> (B, D), a pointer into a's block,
+ * valid until the next pass over a (what the likelihood estimator uses). */
+const float *vae_decode_logits(Vae *m, VaeActs *a, const float *z, int B);
 
 #endif

@@ -1,6 +1,6 @@
 /* The commands that use a trained checkpoint: sample (decode z ~ N(0, I)),
  * reconstruct (rows of test images alternating with rows of their
- * reconstructions, plus metrics) and eval (metrics only). */
+ * reconstructions, plus metrics) and eval (metrics only; in cmd_eval.c). */
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -205,40 +205,6 @@ int cmd_reconstruct(int argc, char **argv) {
     vae_free(&m);
     if (rc) return rc;
     cli_wrote(out, 1);   /* stdout carries the metrics */
-    print_metrics(model, dir, &mc, &e, json);
-    return 0;
-}
-
-int cmd_eval(int argc, char **argv) {
-    const char *model = DEFAULT_MODEL, *data = NULL;
-    int json = 0, threads = default_threads();
-    uint64_t seed = 1;
-    Opt opts[] = {
-        OPT_MODEL(&model),
-        OPT_DATA(&data, "data folder (its test split is used)"),
-        {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the sampled z", NULL, 0},
-        {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object", NULL, 0},
-        OPT_THREADS(&threads),
-        OPT_END,
-    };
-    CommandSpec cmd = {"eval", "", "vae eval [--model PATH] [--data DIR] [--json]",
-                       "Test-set metrics of a checkpoint, per image: loss = alpha*recon + beta*KL with one\n"
-                       "sampled z per image (seeded), its terms, and the loss and recon with z = mu.",
-                       "vae eval --model runs/default/model.safetensors --json", opts};
-    int rc = opt_parse(&cmd, argc, argv);
-    if (rc) return rc == 1 ? 0 : rc;
-    set_threads(threads);
-    Vae m;
-    char ds[CHECKPOINT_DATASET_MAX];
-    if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
-    const VaeConfig mc = m.cfg;   /* for the printout after the model is freed */
-    const char *dir = cli_pick_data(data, ds);
-    IdxSplit test = {0};
-    EvalMetrics e;
-    rc = evaluate(&m, dir, seed, &test, &e);
-    idx_split_free(&test);
-    vae_free(&m);
-    if (rc) return rc;
     print_metrics(model, dir, &mc, &e, json);
     return 0;
 }

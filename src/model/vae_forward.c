@@ -129,3 +129,11 @@ void vae_decode(Vae *m, VaeActs *a, const float *z, int B) {
     run_forward(m, a, g + 1, m->lay.n_layers, B);
     logits_to_xhat(a->act[last], a->xhat, (size_t)B * m->in_dim);
 }
+
+const float *vae_decode_logits(Vae *m, VaeActs *a, const float *z, int B) {
+    int g = m->lay.gaussian;
+    a->training = 0;
+    if (z != a->z) memcpy(a->z, z, (size_t)B * m->cfg.zdim * sizeof(float));
+    run_forward(m, a, g + 1, m->lay.n_layers, B);
+    return a->act[m->lay.n_layers - 1];
+}

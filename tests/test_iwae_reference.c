@@ -62,7 +62,7 @@ static void run_case(const cJSON *c) {
         const VaeTensor *vt = vae_find_tensor(&m, cJSON_GetStringValue(get(t, "name")));
         if (vt && read_floats(get(t, "values"), vt->size, m.params + vt->offset, NULL) == 0) loaded++;
     }
-    CHECK_MSG(loaded == m.n_tensors, "%s: loaded %d of %d tensors", name, loaded, m.n_tensors);
+    CHECK_MSG(loaded == m.lay.n_tensors, "%s: loaded %d of %d tensors", name, loaded, m.lay.n_tensors);
     float *x = malloc((size_t)n * D * sizeof *x), *eps = malloc((size_t)n * K * Z * sizeof *eps);
     double *ref = malloc((size_t)n * 4 * sizeof *ref);
     double *ref_elbo = ref + n, *logp = ref + 2 * n, *elbo = ref + 3 * n;

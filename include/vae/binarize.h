@@ -33,4 +33,7 @@ void binarize_images(IdxImages *im, uint64_t key);
 void binarize_gather(const IdxImages *im, const uint32_t *index, uint32_t first, uint32_t n, uint64_t key,
                      float *out);
 
+/* The same samples as bytes (0 or 255): row i of out is image index[i]. */
+void binarize_rows_u8(const IdxImages *im, const uint32_t *index, uint32_t n, uint64_t key, uint8_t *out);
+
 #endif

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "vae/binarize.h"
 #include "vae/common.h"
 #include "vae/rng.h"
 #include "vae/vae.h"
@@ -67,6 +68,14 @@ typedef struct {
     double best_val_loss;       /* best validation loss so far (when best_epoch > 0) */
     int best_epoch;             /* its epoch, 0 = none yet */
     int bad_epochs;             /* epochs since it improved */
+    /* data and schedules (vae/binarize.h, vae/schedule.h); a checkpoint
+       written before they existed loads with these defaults: none, 0, 0, 0,
+       and Adam's 0.9, 0.999, 1e-8 */
+    BinarizeMode binarize;
+    int warmup;                 /* KL warm-up epochs */
+    float free_bits;            /* per-dimension KL floor, nats */
+    int lr_decay;               /* Burda's learning-rate stages */
+    float adam_beta1, adam_beta2, adam_eps;
 } TrainState;
 
 void train_state_free(TrainState *st);

@@ -52,6 +52,15 @@ void iw_image_eps(uint64_t seed, long index, int K, int Z, float *out);
 int vae_iw_estimate(Vae *m, const float *x, long n, const IwConfig *cfg, double *logp, double *elbo,
                     IwResult *res, VaeError *err);
 
+/* Active units and the per-dimension KL over n images x (n, D), encoded in
+ * batches of up to `batch`: var_mu[j] is the variance over images (1/n, as
+ * numpy's var) of the posterior mean mu_j, kl_dim[j] the mean over images of
+ * KL(q(z_j|x) || N(0, 1)); a unit is active when var_mu[j] > IW_ACTIVE_VAR
+ * (Burda et al.'s definition). *active receives the count. */
+#define IW_ACTIVE_VAR 0.01
+int vae_posterior_stats(Vae *m, const float *x, long n, int batch, double *var_mu, double *kl_dim, int *active,
+                        VaeError *err);
+
 /* log (1/n) sum exp(v_i), stable (shifted by the maximum); -inf for n = 0. */
 double iw_log_mean_exp(const double *v, long n);
 

@@ -115,6 +115,8 @@ typedef struct {
      * of per-image terms (KL; for latent_bn -H of the batch counted once per image) */
     double kl;                  /* forward: the sum */
     float kl_scale;             /* backward: its weight in the objective (beta / B_global) */
+    const float *kl_dim_scale;  /* backward, LAYER_GAUSSIAN: (Z) per-dimension factors of kl_scale,
+                                   or NULL (KL warm-up and free bits, vae/schedule.h) */
 } VaeLayerRun;
 
 typedef struct {

@@ -52,6 +52,11 @@ double reparam_kl_forward(float *z, const float *h, const float *eps, int B, int
  * is beta / B for a batch-mean objective. eps NULL as above. */
 void reparam_kl_backward(float *dh, const float *dz, const float *h, const float *eps,
                          int B, int Z, float kl_scale);
+/* The same (also ACCUMULATING into dh) with the KL gradient of dimension j
+ * multiplied by dim_scale[j] (Z values; NULL = all 1): KL warm-up and free
+ * bits (vae/schedule.h). */
+void reparam_kl_backward_dims(float *dh, const float *dz, const float *h, const float *eps,
+                              int B, int Z, float kl_scale, const float *dim_scale);
 
 /* ---- convolutions over the whole batch (spatial layout (C, B, H, W)) ----
  * Geometry of a convolution with kernel k, stride s, padding p from an

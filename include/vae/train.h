@@ -30,6 +30,8 @@ typedef struct {
     int has_val;
     int best;                       /* has_val: this epoch's validation loss is the best so far */
     double images_per_sec, seconds; /* this epoch's training loop */
+    double lr;                      /* this epoch's learning rate (--lr-decay) */
+    double kl_weight;               /* warm-up factor at the epoch's last step */
 } TrainEpoch;
 
 typedef struct {
@@ -51,6 +53,12 @@ typedef struct {
                                        batch (vae/workers.h); 0 = OpenBLAS's thread count.
                                        The result depends on it (rounding), so a run
                                        resumes bit for bit at the same count */
+    /* data and schedules (vae/binarize.h, vae/schedule.h); zero = off */
+    int binarize;                   /* BinarizeMode */
+    int warmup;                     /* KL weight 0 -> beta over this many epochs */
+    float free_bits;                /* per-dimension KL floor (nats) */
+    int lr_decay;                   /* Burda's learning-rate stages */
+    float adam_beta1, adam_beta2, adam_eps;   /* 0 = Adam's defaults 0.9, 0.999, 1e-8 */
     int artifacts;                  /* write sample-NN.png / recon-NN.png / curves.png each epoch */
     volatile sig_atomic_t *stop;    /* set asynchronously to request a clean stop */
     void (*on_progress)(const TrainProgress *p, void *ctx);

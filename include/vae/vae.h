@@ -124,6 +124,9 @@ typedef struct {
     int used_eps;                           /* set by vae_forward: 1 if the last pass
                                                sampled z with eps, 0 if z = mu;
                                                vae_backward follows the same path */
+    const float *kl_dim_scale;              /* (Z) or NULL: vae_backward multiplies the KL
+                                               gradient of dimension j by it (warm-up,
+                                               free bits); set by the caller */
 } VaeActs;
 
 int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err);
@@ -163,5 +166,7 @@ void vae_fill_label(const Vae *m, VaeActs *a, int label, int B);
 /* Decoder only, the logits: z (B, Z) -> (B, D), a pointer into a's block,
  * valid until the next pass over a (what the likelihood estimator uses). */
 const float *vae_decode_logits(Vae *m, VaeActs *a, const float *z, int B);
+/* After vae_forward: the batch mean of each latent dimension's KL, (Z). */
+void vae_batch_kl_dims(const Vae *m, const VaeActs *a, int B, double *kl_dim);
 
 #endif

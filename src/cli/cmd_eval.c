@@ -76,6 +76,15 @@ static int write_dump(const char *path, const char *model, const float *x, long 
     return 0;
 }
 
+/* values per latent dimension, ten to a line */
+static void print_dims(const char *what, const double *v, int Z) {
+    for (int j = 0; j < Z; j++) {
+        if (j % 10 == 0) printf("%s  %-8s %3d:", j ? "\n" : "", j ? "" : what, j);
+        printf(" %7.3f", v[j]);
+    }
+    printf("\n");
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *data = NULL, *dump = NULL;
     int json = 0, threads = default_threads(), iw = 0, iw_rows = IW_DEFAULT_ROWS, binarize = BINARIZE_NONE;
@@ -88,8 +97,9 @@ int cmd_eval(int argc, char **argv) {
         {"iw", 0, OPT_INT, &iw, 1, 1 << 20, 0, "K", "off",
          "importance-weighted log p(x) with K samples per image (Burda et al. 2015)", NULL, 0},
         {"iw-rows", 0, OPT_INT, &iw_rows, 1, 1 << 20, 0, "R", "1024", "decoder rows per GEMM for --iw (memory bound)", NULL, 0},
-        {"binarize", 0, OPT_CHOICE, &binarize, 0, 0, 0, "dynamic|static|none", "none",
-         "dynamic or static: evaluate on the test set binarized once with a fixed seed", BINARIZE_CHOICES, 0},
+        {"binarize", 0, OPT_CHOICE, &binarize, 0, 0, 0, "dynamic|static|none", "the checkpoint's",
+         "dynamic or static: the test set binarized once with a fixed seed (default: as the model was trained)",
+         BINARIZE_CHOICES, 0},
         {"limit", 0, OPT_LONG, &limit, 1, 1L << 32, 0, "N", "all", "evaluate the first N test images", NULL, 0},
         {"iw-dump", 0, OPT_STRING, &dump, 0, 0, 0, "PATH", "none",
          "debugging aid: write x, eps and per-image results of --iw to a safetensors file", NULL, 0},
@@ -111,7 +121,16 @@ int cmd_eval(int argc, char **argv) {
     set_threads(threads);
     Vae m;
     char ds[256];
-    if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
+    TrainState st;
+    VaeError err;
+    if (checkpoint_load(model, &m, &st, &err) == VAE_OK) {
+        /* a binarized run evaluates on the binarized test set unless told otherwise */
+        snprintf(ds, sizeof ds, "%s", st.dataset);
+        if (!opt_given(&cmd, "binarize")) binarize = (int)st.binarize;
+        train_state_free(&st);
+    } else if (cli_load_model(model, &m, ds, sizeof ds)) {
+        return EXIT_RUNTIME;
+    }
     if (iw && m.cfg.loss != VAE_LOSS_BCE) {
         vae_free(&m);
         return usage_error(&cmd, "--iw", "%s is an SSE (--loss mse) model: --iw needs the Bernoulli likelihood of a "
@@ -119,10 +138,9 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
-    VaeError err;
     VaeActs a = {0};
     float *x = NULL, *eps = NULL;
-    double *logp = NULL, *elbo = NULL;
+    double *logp = NULL, *elbo = NULL, *stats = NULL;
     cJSON *o = NULL;
     rc = EXIT_RUNTIME;
     if (idx_load_split(&test, dir, IDX_TEST, &err) != VAE_OK) {
@@ -145,9 +163,23 @@ int cmd_eval(int argc, char **argv) {
     }
     vae_evaluate(&m, &a, &test.images, n, seed, &e);
 
+    /* active units and KL per dimension over the same images */
+    int D = m.in_dim, Z = m.cfg.zdim, active = 0;
+    x = malloc((size_t)n * D * sizeof *x);
+    stats = malloc((size_t)Z * 2 * sizeof *stats);
+    if (!x || !stats) {
+        runtime_error("out of memory for %u test images", n);
+        goto done;
+    }
+    idx_gather(&test.images, NULL, 0, n, x);
+    double *var_mu = stats, *kl_dim = stats + Z;
+    if (vae_posterior_stats(&m, x, n, EVAL_BATCH, var_mu, kl_dim, &active, &err) != VAE_OK) {
+        runtime_error("%s", err.msg);
+        goto done;
+    }
+
     IwResult r = {0};
     if (iw) {
-        int D = m.in_dim, Z = m.cfg.zdim;
         if (binarize == BINARIZE_NONE) {
             size_t grey = 0, total = (size_t)n * D;
             for (size_t i = 0; i < total; i++) grey += test.images.pixels[i] != 0 && test.images.pixels[i] != 255;
@@ -155,14 +187,12 @@ int cmd_eval(int argc, char **argv) {
                 fprintf(stderr, "vae: note: %zu of the test pixels are grey levels; -BCE is a likelihood only of "
                                 "binary images (see --binarize)\n", grey);
         }
-        x = malloc((size_t)n * D * sizeof *x);
         logp = malloc((size_t)n * 2 * sizeof *logp);
-        if (!x || !logp) {
+        if (!logp) {
             runtime_error("out of memory for %u test images", n);
             goto done;
         }
         elbo = logp + n;
-        idx_gather(&test.images, NULL, 0, n, x);
         IwConfig ic = {0};
         ic.K = iw;
         ic.seed = seed;
@@ -205,6 +235,9 @@ int cmd_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "loss_mu", e.loss_mu);
         cJSON_AddNumberToObject(o, "recon_mu", e.recon_mu);
         cJSON_AddNumberToObject(o, "images", (double)e.images);
+        cJSON_AddNumberToObject(o, "active_units", active);
+        cJSON_AddItemToObject(o, "kl_dims", cJSON_CreateDoubleArray(kl_dim, Z));
+        cJSON_AddItemToObject(o, "var_mu", cJSON_CreateDoubleArray(var_mu, Z));
         if (iw) {
             cJSON_AddNumberToObject(o, "iw_k", iw);
             cJSON_AddNumberToObject(o, "nll", -r.mean_logp);
@@ -222,6 +255,10 @@ int cmd_eval(int argc, char **argv) {
                binarize != BINARIZE_NONE ? ", binarized" : "");
         printf("  loss    %.4f  (sampled z)\n  recon   %.4f\n  kl      %.4f\n", e.loss, e.recon, e.kl);
         printf("  loss    %.4f  (z = mu)\n  recon   %.4f  (z = mu)\n", e.loss_mu, e.recon_mu);
+        printf("  active units %d of %d  (variance over images of the posterior mean > %g)\n", active, Z,
+               IW_ACTIVE_VAR);
+        print_dims("KL/dim", kl_dim, Z);
+        print_dims("var(mu)", var_mu, Z);
         if (iw) {
             printf("importance-weighted, K = %d:\n", iw);
             printf("  NLL     %.4f +- %.4f nats  (-mean log p(x); standard error over images)\n", -r.mean_logp,
@@ -236,6 +273,7 @@ done:
     free(eps);
     free(x);
     free(logp);
+    free(stats);
     vae_acts_free(&a);
     idx_split_free(&test);
     vae_free(&m);

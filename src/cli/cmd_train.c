@@ -19,6 +19,7 @@
 #include "vae/train.h"
 
 static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
+static const char *const BINARIZE_NAMES[] = {"none", "dynamic", "static", NULL};
 
 static volatile sig_atomic_t stop_signal;
 
@@ -115,6 +116,8 @@ int cmd_train(int argc, char **argv) {
     long limit = 0, val = 0;
     int early_stop = 0;
     const char *data = "data/mnist", *out = "runs/default", *resume = NULL, *tensorboard = NULL, *config = NULL;
+    int binarize = BINARIZE_NONE, warmup = 0, lr_decay = 0;
+    float free_bits = 0.0f, adam_beta1 = 0.9f, adam_beta2 = 0.999f, adam_eps = 1e-8f;
     static char threads_def[16];
     snprintf(threads_def, sizeof threads_def, "%d (cores)", default_threads());
 
@@ -144,6 +147,15 @@ int cmd_train(int argc, char **argv) {
         {"config", 0, OPT_STRING, &config, 0, 0, 0, "FILE", "none", "read settings from an INI file: key = value, the keys being these long options; options given here win", NULL, 0},
         {"resume", 0, OPT_STRING, &resume, 0, 0, 0, "PATH", "none", "continue from a checkpoint (model, Adam, RNG, data order)", NULL, 0},
         {"tensorboard", 0, OPT_STRING, &tensorboard, 0, 0, 0, "DIR", "none", "also log every epoch to a TensorBoard event file in DIR", NULL, 0},
+        {"binarize", 0, OPT_CHOICE, &binarize, 0, 0, 0, "dynamic|static|none", "none",
+         "Bernoulli-sample the images: dynamic = afresh at every use, static = once; the test set once, fixed seed",
+         BINARIZE_NAMES, 0},
+        {"warmup", 0, OPT_INT, &warmup, 0, 100000, 0, "N", "0", "KL weight rises linearly (per step) from 0 to beta over N epochs", NULL, 0},
+        {"free-bits", 0, OPT_FLOAT, &free_bits, 0, 1e6, 0, "L", "0", "per-dimension KL floor in nats: KL term = sum_j max(L, batch-mean KL_j)", NULL, 0},
+        {"lr-decay", 0, OPT_FLAG, &lr_decay, 0, 0, 0, NULL, "off", "Burda's stages: stage i = 0..7 lasts 3^i epochs at lr * 10^(-i/7)", NULL, 0},
+        {"adam-beta1", 0, OPT_FLOAT, &adam_beta1, 0, 0.9999999f, 1, "B1", "0.9", "Adam's first-moment decay", NULL, 0},
+        {"adam-beta2", 0, OPT_FLOAT, &adam_beta2, 0, 0.9999999f, 1, "B2", "0.999", "Adam's second-moment decay", NULL, 0},
+        {"adam-eps", 0, OPT_FLOAT, &adam_eps, 0, 1, 1, "E", "1e-08", "Adam's epsilon (Burda's code: 1e-4)", NULL, 0},
         {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch PNGs (sample/recon grids, curves.png)", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
         {"print-config", 0, OPT_FLAG, &print_config, 0, 0, 0, NULL, "off", "print the settings in effect (what OUT/config.ini would hold) and exit without training", NULL, 0},
@@ -223,6 +235,13 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "batch") && batch != st.batch) bad = "--batch", snprintf(detail, sizeof detail, "batch %d", st.batch);
         else if (opt_given(&cmd, "seed") && seed != st.seed) bad = "--seed", snprintf(detail, sizeof detail, "seed %llu", (unsigned long long)st.seed);
         else if (opt_given(&cmd, "limit") && limit != st.limit) bad = "--limit", snprintf(detail, sizeof detail, "limit %ld", st.limit);
+        else if (opt_given(&cmd, "binarize") && binarize != (int)st.binarize) bad = "--binarize", snprintf(detail, sizeof detail, "binarize %s", BINARIZE_NAMES[st.binarize]);
+        else if (opt_given(&cmd, "warmup") && warmup != st.warmup) bad = "--warmup", snprintf(detail, sizeof detail, "warmup %d", st.warmup);
+        else if (opt_given(&cmd, "free-bits") && free_bits != st.free_bits) bad = "--free-bits", snprintf(detail, sizeof detail, "free bits %g", st.free_bits);
+        else if (opt_given(&cmd, "lr-decay") && lr_decay != st.lr_decay) bad = "--lr-decay", snprintf(detail, sizeof detail, "lr decay %s", st.lr_decay ? "on" : "off");
+        else if (opt_given(&cmd, "adam-beta1") && adam_beta1 != st.adam_beta1) bad = "--adam-beta1", snprintf(detail, sizeof detail, "adam beta1 %g", st.adam_beta1);
+        else if (opt_given(&cmd, "adam-beta2") && adam_beta2 != st.adam_beta2) bad = "--adam-beta2", snprintf(detail, sizeof detail, "adam beta2 %g", st.adam_beta2);
+        else if (opt_given(&cmd, "adam-eps") && adam_eps != st.adam_eps) bad = "--adam-eps", snprintf(detail, sizeof detail, "adam eps %g", st.adam_eps);
         else if (opt_given(&cmd, "epochs") && epochs < st.epoch) bad = "--epochs", snprintf(detail, sizeof detail, "%d epochs already trained", st.epoch);
         else if (opt_given(&cmd, "val") && val != st.val) bad = "--val", snprintf(detail, sizeof detail, "val %ld", st.val);
         else if (opt_given(&cmd, "early-stop") && early_stop != st.early_stop) bad = "--early-stop", snprintf(detail, sizeof detail, "early-stop %d", st.early_stop);
@@ -239,6 +258,13 @@ int cmd_train(int argc, char **argv) {
         batch = st.batch;
         seed = st.seed;
         limit = st.limit;
+        binarize = (int)st.binarize;
+        warmup = st.warmup;
+        free_bits = st.free_bits;
+        lr_decay = st.lr_decay;
+        adam_beta1 = st.adam_beta1;
+        adam_beta2 = st.adam_beta2;
+        adam_eps = st.adam_eps;
         if (!opt_given(&cmd, "epochs")) epochs = st.epochs > st.epoch ? st.epochs : st.epoch;
         if (!opt_given(&cmd, "data") && st.dataset[0]) {
             static char ds[CHECKPOINT_DATASET_MAX];
@@ -311,6 +337,13 @@ int cmd_train(int argc, char **argv) {
     tc.data_dir = data;
     tc.out_dir = out;
     tc.resume = resume;
+    tc.binarize = binarize;
+    tc.warmup = warmup;
+    tc.free_bits = free_bits;
+    tc.lr_decay = lr_decay;
+    tc.adam_beta1 = adam_beta1;
+    tc.adam_beta2 = adam_beta2;
+    tc.adam_eps = adam_eps;
     tc.artifacts = !no_images;
     tc.threads = threads;
     tc.stop = &stop_signal;

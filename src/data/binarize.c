@@ -52,3 +52,9 @@ void binarize_gather(const IdxImages *im, const uint32_t *index, uint32_t first,
         sample_image(im->pixels + (size_t)k * d, d, key, k, NULL, out + (size_t)i * d);
     }
 }
+
+void binarize_rows_u8(const IdxImages *im, const uint32_t *index, uint32_t n, uint64_t key, uint8_t *out) {
+    size_t d = (size_t)im->rows * im->cols;
+    for (uint32_t i = 0; i < n; i++)
+        sample_image(im->pixels + (size_t)index[i] * d, d, key, index[i], out + (size_t)i * d, NULL);
+}

@@ -166,6 +166,14 @@ static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st) {
         bad |= meta_add(meta, "best_val_loss", "%.17g", st->best_val_loss);
         bad |= meta_add(meta, "best_epoch", "%d", st->best_epoch);
         bad |= meta_add(meta, "bad_epochs", "%d", st->bad_epochs);
+        bad |= meta_add(meta, "binarize", "%s", binarize_name(st->binarize));
+        bad |= meta_add(meta, "warmup", "%d", st->warmup);
+        bad |= meta_add(meta, "free_bits", "%.9g", (double)st->free_bits);
+        bad |= meta_add(meta, "lr_decay", "%d", st->lr_decay);
+        /* 0 = not set: Adam's defaults, as TrainConfig reads them */
+        bad |= meta_add(meta, "adam_beta1", "%.9g", st->adam_beta1 > 0 ? (double)st->adam_beta1 : 0.9f);
+        bad |= meta_add(meta, "adam_beta2", "%.9g", st->adam_beta2 > 0 ? (double)st->adam_beta2 : 0.999f);
+        bad |= meta_add(meta, "adam_eps", "%.9g", st->adam_eps > 0 ? (double)st->adam_eps : 1e-8f);
     }
     /* a placeholder: checkpoint_save fills in the CRC of the finished file */
     bad |= meta_add(meta, "crc32", "00000000");
@@ -459,6 +467,44 @@ static int parse_config(Meta *mt, long version, VaeConfig *cfg) {
     return VAE_OK;
 }
 
+/* Data and schedule settings: optional (older checkpoints lack them), and
+ * checked like every other field when present. */
+static int parse_schedule(Meta *mt, TrainState *st) {
+    st->binarize = BINARIZE_NONE;
+    st->adam_beta1 = 0.9f;
+    st->adam_beta2 = 0.999f;
+    st->adam_eps = 1e-8f;
+    const char *bz = st_meta_get(mt->f, "binarize");
+    if (bz && binarize_parse(bz, &st->binarize) != 0)
+        return bad_value(mt, "binarize", bz, "\"none\", \"dynamic\" or \"static\"");
+    if (st_meta_get(mt->f, "warmup") && meta_int(mt, "warmup", 0, 1 << 30, &st->warmup)) return VAE_ERR;
+    if (st_meta_get(mt->f, "lr_decay") && meta_int(mt, "lr_decay", 0, 1, &st->lr_decay)) return VAE_ERR;
+    struct {
+        const char *key;
+        float *dest;
+        double lo, hi;
+        int lo_open, hi_open;
+    } fl[] = {
+        {"free_bits", &st->free_bits, 0, 1e6, 0, 0},
+        {"adam_beta1", &st->adam_beta1, 0, 1, 0, 1},
+        {"adam_beta2", &st->adam_beta2, 0, 1, 0, 1},
+        {"adam_eps", &st->adam_eps, 0, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
+        if (!st_meta_get(mt->f, fl[i].key)) continue;
+        float v = 0.0f;
+        if (meta_float(mt, fl[i].key, &v)) return VAE_ERR;
+        if (v < fl[i].lo || v > fl[i].hi || (fl[i].lo_open && v <= fl[i].lo) || (fl[i].hi_open && v >= fl[i].hi)) {
+            char want[96];
+            snprintf(want, sizeof want, "a number in %c%g, %g%c", fl[i].lo_open ? '(' : '[', fl[i].lo, fl[i].hi,
+                     fl[i].hi_open ? ')' : ']');
+            return bad_value(mt, fl[i].key, st_meta_get(mt->f, fl[i].key), want);
+        }
+        *fl[i].dest = v;
+    }
+    return VAE_OK;
+}
+
 /* Every value in the ranges `vae train` can produce, and consistent with the
  * others: a state that no run could have written is refused, so a resumed run
  * never starts from one (a negative lr would be gradient ascent). */
@@ -500,7 +546,7 @@ static int parse_state(Meta *mt, TrainState *st) {
             meta_int(mt, "bad_epochs", 0, 1 << 30, &st->bad_epochs))
             return VAE_ERR;
     }
-    return VAE_OK;
+    return parse_schedule(mt, st);
 }
 
 /* Inside an epoch: the steps done and the images summed must fit the data

@@ -121,7 +121,8 @@ static void gaussian_fwd(VaeLayerRun *r) {
 }
 
 static void gaussian_bwd(VaeLayerRun *r) {
-    if (r->din[0]) reparam_kl_backward(r->din[0], r->dout, r->in[0], r->eps, r->B, r->L->c, r->kl_scale);
+    if (r->din[0])
+        reparam_kl_backward_dims(r->din[0], r->dout, r->in[0], r->eps, r->B, r->L->c, r->kl_scale, r->kl_dim_scale);
 }
 
 /* defined in layers_conv.c */

@@ -162,22 +162,24 @@ double reparam_kl_forward(float *z, const float *h, const float *eps, int B, int
  * d z / d mu = 1;    d z / d logvar = eps * 0.5 * exp(0.5 logvar). */
 void reparam_kl_backward(float *dh, const float *dz, const float *h, const float *eps,
                          int B, int Z, float kl_scale) {
-    float half_kl = 0.5f * kl_scale;
+    reparam_kl_backward_dims(dh, dz, h, eps, B, Z, kl_scale, NULL);
+}
+
+void reparam_kl_backward_dims(float *dh, const float *dz, const float *h, const float *eps,
+                              int B, int Z, float kl_scale, const float *dim_scale) {
     for (int r = 0; r < B; r++) {
         const float *mu = h + (size_t)r * 2 * Z, *lv = mu + Z;
         const float *dzr = dz + (size_t)r * Z;
         float *dmu = dh + (size_t)r * 2 * Z, *dlv = dmu + Z;
-        if (eps) {
-            const float *er = eps + (size_t)r * Z;
-            for (int j = 0; j < Z; j++) {
+        for (int j = 0; j < Z; j++) {
+            float ks = dim_scale ? kl_scale * dim_scale[j] : kl_scale;
+            if (eps) {
                 float sd = expf(0.5f * lv[j]);
-                dmu[j] += dzr[j] + kl_scale * mu[j];
-                dlv[j] += dzr[j] * er[j] * 0.5f * sd + half_kl * (sd * sd - 1.0f);
-            }
-        } else {
-            for (int j = 0; j < Z; j++) {
-                dmu[j] += dzr[j] + kl_scale * mu[j];
-                dlv[j] += half_kl * (expf(lv[j]) - 1.0f);
+                dmu[j] += dzr[j] + ks * mu[j];
+                dlv[j] += dzr[j] * eps[(size_t)r * Z + j] * 0.5f * sd + 0.5f * ks * (sd * sd - 1.0f);
+            } else {
+                dmu[j] += dzr[j] + ks * mu[j];
+                dlv[j] += 0.5f * ks * (expf(lv[j]) - 1.0f);
             }
         }
     }

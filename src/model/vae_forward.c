@@ -97,6 +97,7 @@ void vae_backward(Vae *m, VaeActs *a, int B) {
     for (int l = m->lay.n_layers - 1; l >= 0; l--) {
         setup(&r, m, a, l, B, 1);
         r.kl_scale = vae_reg_weight(&m->cfg) * a->inv_batch;
+        r.kl_dim_scale = a->kl_dim_scale;
         vae_layer_ops[m->lay.layers[l].kind].backward(&r);
     }
 }
@@ -136,4 +137,17 @@ const float *vae_decode_logits(Vae *m, VaeActs *a, const float *z, int B) {
     if (z != a->z) memcpy(a->z, z, (size_t)B * m->cfg.zdim * sizeof(float));
     run_forward(m, a, g + 1, m->lay.n_layers, B);
     return a->act[m->lay.n_layers - 1];
+}
+
+void vae_batch_kl_dims(const Vae *m, const VaeActs *a, int B, double *kl_dim) {
+    int Z = m->cfg.zdim;
+    /* the gaussian layer's input: rows of [mu | logvar] */
+    const float *h = input_of(a, m->lay.layers[m->lay.gaussian].in[0]);
+    for (int j = 0; j < Z; j++) kl_dim[j] = 0.0;
+    for (int r = 0; r < B; r++) {
+        const float *mu = h + (size_t)r * 2 * Z, *lv = mu + Z;
+        for (int j = 0; j < Z; j++)
+            kl_dim[j] += -0.5 * (1.0 + (double)lv[j] - (double)mu[j] * mu[j] - exp((double)lv[j]));
+    }
+    for (int j = 0; j < Z; j++) kl_dim[j] /= (double)B;
 }

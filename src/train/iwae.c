@@ -252,3 +252,51 @@ int vae_iw_estimate(Vae *m, const float *x, long n, const IwConfig *cfg, double 
     free(own);
     return rc;
 }
+
+int vae_posterior_stats(Vae *m, const float *x, long n, int batch, double *var_mu, double *kl_dim, int *active,
+                        VaeError *err) {
+    int Z = m->cfg.zdim, D = m->in_dim;
+    if (n < 1) return vae_fail(err, "no images to evaluate");
+    if (batch < 1) batch = 1;
+    if (batch > n) batch = (int)n;
+    VaeActs a;
+    if (vae_acts_init(&a, m, batch, err) != VAE_OK) return VAE_ERR;
+    float *mu = malloc((size_t)batch * Z * 2 * sizeof *mu);
+    double *mean = calloc((size_t)Z, sizeof *mean);
+    if (!mu || !mean) {
+        free(mu);
+        free(mean);
+        vae_acts_free(&a);
+        return vae_fail(err, "out of memory for %d latent dimensions", Z);
+    }
+    float *lv = mu + (size_t)batch * Z;
+    for (int j = 0; j < Z; j++) var_mu[j] = kl_dim[j] = 0.0;
+    /* Welford's update: stable for means far from zero */
+    long seen = 0;
+    for (long first = 0; first < n; first += batch) {
+        int B = n - first < batch ? (int)(n - first) : batch;
+        memcpy(a.x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        vae_encode(m, &a, B, mu, lv);
+        for (int r = 0; r < B; r++) {
+            seen++;
+            for (int j = 0; j < Z; j++) {
+                double u = mu[(size_t)r * Z + j], l = lv[(size_t)r * Z + j];
+                double d = u - mean[j];
+                mean[j] += d / (double)seen;
+                var_mu[j] += d * (u - mean[j]);
+                kl_dim[j] += -0.5 * (1.0 + l - u * u - exp(l));
+            }
+        }
+    }
+    int act = 0;
+    for (int j = 0; j < Z; j++) {
+        var_mu[j] /= (double)n;
+        kl_dim[j] /= (double)n;
+        act += var_mu[j] > IW_ACTIVE_VAR;
+    }
+    *active = act;
+    free(mu);
+    free(mean);
+    vae_acts_free(&a);
+    return VAE_OK;
+}

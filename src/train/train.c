@@ -13,11 +13,13 @@
 #include <cblas.h>
 
 #include "vae/adam.h"
+#include "vae/binarize.h"
 #include "vae/curves.h"
 #include "vae/fileio.h"
 #include "vae/idx.h"
 #include "vae/image.h"
 #include "vae/workers.h"
+#include "vae/schedule.h"
 
 #define SAMPLE_SEED_SALT 0x5a3b1e5ULL
 #define GRID_SAMPLES 64
@@ -47,12 +49,14 @@ static int make_dirs(const char *dir, VaeError *err) {
 
 static const char METRICS_HEADER[] =
     "epoch,step,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,test_loss_mu,test_recon_mu,"
-    "train_images_per_sec,train_seconds,val_loss,val_recon,val_kl,val_loss_mu,val_recon_mu\n";
+    "train_images_per_sec,train_seconds,val_loss,val_recon,val_kl,val_loss_mu,val_recon_mu,lr,kl_weight,warmup,free_bits,"
+    "binarize,lr_decay,adam_beta1,adam_beta2,adam_eps\n";
 
 /* Rewrites metrics.csv atomically: the rows of earlier epochs already there
  * (a resumed run keeps its history; a fresh run at epoch 1 keeps none),
  * then this epoch's row. */
-static int write_metrics_row(const char *dir, const TrainEpoch *e, VaeError *err) {
+static int write_metrics_row(const TrainConfig *cfg, const AdamConfig *adam, const TrainEpoch *e, VaeError *err) {
+    const char *dir = cfg->out_dir;
     char path[4200];
     train_output_path(path, sizeof path, dir, "metrics.csv");
     uint8_t *old = NULL;
@@ -92,10 +96,13 @@ static int write_metrics_row(const char *dir, const TrainEpoch *e, VaeError *err
                              e->seconds);
     /* validation columns stay empty without --val */
     if (e->has_val)
-        used += (size_t)snprintf(buf + used, cap - used, ",%.6f,%.6f,%.6f,%.6f,%.6f\n", e->val.loss, e->val.recon,
+        used += (size_t)snprintf(buf + used, cap - used, ",%.6f,%.6f,%.6f,%.6f,%.6f", e->val.loss, e->val.recon,
                                  e->val.kl, e->val.loss_mu, e->val.recon_mu);
     else
-        used += (size_t)snprintf(buf + used, cap - used, ",,,,,\n");
+        used += (size_t)snprintf(buf + used, cap - used, ",,,,,");
+    used += (size_t)snprintf(buf + used, cap - used, ",%.7g,%.6f,%d,%.7g,%s,%d,%.7g,%.7g,%.7g\n", e->lr, e->kl_weight,
+                             cfg->warmup, (double)cfg->free_bits, binarize_name((BinarizeMode)cfg->binarize),
+                             cfg->lr_decay, (double)adam->beta1, (double)adam->beta2, (double)adam->eps);
     int rc = vae_write_file(path, buf, used, err);
     free(buf);
     return rc;
@@ -135,7 +142,7 @@ static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed,
     return image_write_pairs_png(path, g->x, g->xhat, (int)n, m->cfg.rows, m->cfg.cols, GRID_COLS, 2, err);
 }
 
-static void fill_state(TrainState *st, const TrainConfig *cfg, int epoch, long step, long epoch_step,
+static void fill_state(TrainState *st, const TrainConfig *cfg, const AdamConfig *adam, int epoch, long step, long epoch_step,
                        const Rng *rng, uint32_t *order, uint32_t n_order, double sl, double sr, double sk,
                        long si) {
     memset(st, 0, sizeof *st);
@@ -157,6 +164,13 @@ static void fill_state(TrainState *st, const TrainConfig *cfg, int epoch, long s
     snprintf(st->dataset, sizeof st->dataset, "%s", cfg->data_dir);
     st->val = cfg->val;
     st->early_stop = cfg->early_stop;
+    st->binarize = (BinarizeMode)cfg->binarize;
+    st->warmup = cfg->warmup;
+    st->free_bits = cfg->free_bits;
+    st->lr_decay = cfg->lr_decay;
+    st->adam_beta1 = adam->beta1;
+    st->adam_beta2 = adam->beta2;
+    st->adam_eps = adam->eps;
 }
 
 /* --val: V of the N images, picked by a generator seeded from the run's seed
@@ -216,6 +230,10 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     TrainState st = {0};
     uint32_t *order = NULL, *pool = NULL, *batch_idx = NULL;
     IdxImages val = {0};
+    float *kl_scale = NULL;         /* (Z) KL gradient weights of this step */
+    uint8_t *bin_pixels = NULL, *bin_labels = NULL;   /* --binarize dynamic: this batch's samples */
+    uint32_t *bin_index = NULL;
+    double *kl_dims = NULL;         /* (Z) batch-mean KL per dimension */
     int rc = VAE_ERR;
 
     if (cfg->batch < 1) return vae_fail(err, "batch size must be >= 1");
@@ -249,6 +267,11 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         goto done;
     }
     if (split_validation(&train.images, N, V, cfg->seed, pool, &val, err) != VAE_OK) goto done;
+
+    /* binarized data: the test set once with the fixed seed every run shares,
+       the training set once (static) or per use (dynamic, in the loop) */
+    if (cfg->binarize != BINARIZE_NONE) binarize_images(&test.images, binarize_key(BINARIZE_TEST_SEED, 0));
+    if (cfg->binarize == BINARIZE_STATIC) binarize_images(&train.images, binarize_key(cfg->seed, 0));
 
     if (cfg->resume) {
         if (checkpoint_load(cfg->resume, &m, &st, err) != VAE_OK) goto done;
@@ -317,14 +340,25 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     }
     order = malloc((size_t)NT * sizeof *order);
     batch_idx = malloc((size_t)(cfg->batch < (int)NT ? cfg->batch : (int)NT) * sizeof *batch_idx);
-    if (!order || !batch_idx) {
+    kl_scale = malloc((size_t)m.cfg.zdim * sizeof *kl_scale);
+    kl_dims = malloc((size_t)m.cfg.zdim * sizeof *kl_dims);
+    {
+        size_t bmax = (size_t)(cfg->batch < (int)NT ? cfg->batch : (int)NT);
+        bin_pixels = malloc(bmax * train.images.rows * train.images.cols);
+        bin_index = malloc(bmax * sizeof *bin_index);
+        bin_labels = malloc(bmax);
+    }
+    if (!order || !batch_idx || !kl_scale || !kl_dims || !bin_pixels || !bin_index || !bin_labels) {
         vae_fail(err, "out of memory for the data order");
         goto done;
     }
     if (st.epoch_step > 0) memcpy(order, st.order, (size_t)NT * sizeof *order);
     train_output_path(res->checkpoint, sizeof res->checkpoint, cfg->out_dir, "model.safetensors");
 
-    AdamConfig adam = {cfg->lr, 0.9f, 0.999f, 1e-8f};
+    AdamConfig adam = {cfg->lr, cfg->adam_beta1 > 0 ? cfg->adam_beta1 : 0.9f,
+                       cfg->adam_beta2 > 0 ? cfg->adam_beta2 : 0.999f, cfg->adam_eps > 0 ? cfg->adam_eps : 1e-8f};
+    /* KL warm-up and free bits: per-dimension weights of the KL gradient */
+    const int kl_sched = cfg->warmup > 0 || cfg->free_bits > 0;
     const long steps = ((long)NT + cfg->batch - 1) / cfg->batch;
     const int Z = m.cfg.zdim;
     int epoch = st.epoch;
@@ -336,12 +370,14 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     int best_epoch = st.best_epoch, bad_epochs = st.bad_epochs;
     train_state_free(&st);
 
+    double kl_w = 1.0;
     while (epoch < cfg->epochs) {
         int ep = epoch + 1;
         if (cfg->early_stop > 0 && bad_epochs >= cfg->early_stop) {
             res->early_stopped = 1;   /* a resumed run that had already stopped */
             break;
         }
+        adam.lr = schedule_lr(cfg->lr, cfg->lr_decay, epoch);
         if (epoch_step == 0) {
             for (uint32_t i = 0; i < NT; i++) order[i] = i;
             rng_shuffle(&rng, order, NT);
@@ -355,14 +391,58 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             int B = NT - first < (uint32_t)cfg->batch ? (int)(NT - first) : cfg->batch;
             /* order indexes the pool of training images (the identity without --val) */
             for (int b = 0; b < B; b++) batch_idx[b] = pool[order[first + (uint32_t)b]];
-            /* the whole batch's noise in one draw, whatever the worker count;
-               each worker gathers its own rows (and labels) */
-            rng_normal(&rng, a.eps, (size_t)B * Z);
             VaeLoss l;
             const char *bad = NULL;
-            VaeStepConfig sc = {adam, NULL, NULL};
-            vae_workers_step(&workers, &train.images, train.labels.labels, batch_idx, a.eps, B, B, &sc, &l, &bad,
-                             err);
+            if (kl_sched) {
+                /* warm-up and free bits need the batch's KL per dimension between the
+                   forward and the backward pass: the single-buffer step */
+                if (cfg->binarize == BINARIZE_DYNAMIC)
+                    binarize_gather(&train.images, batch_idx, 0, (uint32_t)B, binarize_key(cfg->seed, (uint64_t)ep), a.x);
+                else
+                    idx_gather(&train.images, batch_idx, 0, (uint32_t)B, a.x);
+                vae_set_labels(&m, &a, train.labels.labels, batch_idx, 0, B);
+                rng_normal(&rng, a.eps, (size_t)B * Z);
+                vae_zero_grad(&m);
+                vae_forward(&m, &a, B, 1, 1, &l);
+                /* the objective's KL term becomes beta * w * sum_j max(free_bits, KL_j) */
+                kl_w = schedule_kl_weight(cfg->warmup, epoch, epoch_step, steps);
+                vae_batch_kl_dims(&m, &a, B, kl_dims);
+                double term = schedule_kl_scales(kl_dims, Z, cfg->free_bits, kl_w, kl_scale);
+                a.kl_dim_scale = kl_scale;
+                l.loss = (double)m.cfg.alpha * l.recon + (double)m.cfg.beta * term * B;
+                bad = !isfinite(l.recon) ? "reconstruction" : !isfinite(l.kl) ? "KL" : NULL;
+                if (!bad) {
+                    vae_backward(&m, &a, B);
+                    m.adam_t = step + 1;
+                    if (!adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &adam, step + 1))
+                        bad = "gradient";
+                }
+            } else {
+                /* the whole batch's noise in one draw, whatever the worker count;
+                   each worker gathers its own rows (and labels) */
+                rng_normal(&rng, a.eps, (size_t)B * Z);
+                const IdxImages *src = &train.images;
+                const uint32_t *idx = batch_idx;
+                const uint8_t *lab = train.labels.labels;
+                IdxImages bin = {0};
+                if (cfg->binarize == BINARIZE_DYNAMIC) {
+                    /* this batch's fresh Bernoulli samples, keyed by (seed, epoch, image) */
+                    binarize_rows_u8(&train.images, batch_idx, (uint32_t)B, binarize_key(cfg->seed, (uint64_t)ep), bin_pixels);
+                    for (int b = 0; b < B; b++) {
+                        bin_index[b] = (uint32_t)b;
+                        if (lab) bin_labels[b] = lab[batch_idx[b]];
+                    }
+                    bin.pixels = bin_pixels;
+                    bin.count = (uint32_t)B;
+                    bin.rows = train.images.rows;
+                    bin.cols = train.images.cols;
+                    src = &bin;
+                    idx = bin_index;
+                    lab = lab ? bin_labels : NULL;
+                }
+                VaeStepConfig sc = {adam, NULL, NULL};
+                vae_workers_step(&workers, src, lab, idx, a.eps, B, B, &sc, &l, &bad, err);
+            }
             if (bad) {
                 vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (the last "
                          "checkpoint is kept; try a lower --lr)", ep, epoch_step + 1, bad);
@@ -388,7 +468,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
             if (cfg->stop && *cfg->stop) {
                 res->train_seconds += vae_now_seconds() - t0;
                 epoch_step++;
-                fill_state(&st, cfg, epoch, step, epoch_step, &rng, order, NT, sum_loss, sum_recon, sum_kl,
+                fill_state(&st, cfg, &adam, epoch, step, epoch_step, &rng, order, NT, sum_loss, sum_recon, sum_kl,
                            sum_images);
                 st.best_val_loss = best_val;
                 st.best_epoch = best_epoch;
@@ -413,6 +493,8 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         e.train_recon = sum_recon / si;
         e.train_kl = sum_kl / si;
         e.seconds = secs;
+        e.lr = adam.lr;
+        e.kl_weight = kl_w;
         e.images_per_sec = secs > 0 ? (double)images_this_call / secs : 0;
         openblas_set_num_threads(threads);   /* the steps ran OpenBLAS on one thread per worker */
         vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &e.test);
@@ -445,11 +527,11 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
 
         epoch = ep;
         epoch_step = 0;
-        if (write_metrics_row(cfg->out_dir, &e, err) != VAE_OK) goto done;
+        if (write_metrics_row(cfg, &adam, &e, err) != VAE_OK) goto done;
         if (cfg->artifacts && train_write_curves(cfg->out_dir, err) != VAE_OK) goto done;
         if (cfg->artifacts && write_grids(&m, &grid, &test.images, cfg->seed, cfg->out_dir, ep, err) != VAE_OK)
             goto done;
-        fill_state(&st, cfg, epoch, step, 0, &rng, NULL, 0, 0, 0, 0, 0);
+        fill_state(&st, cfg, &adam, epoch, step, 0, &rng, NULL, 0, 0, 0, 0, 0);
         st.best_val_loss = best_val;
         st.best_epoch = best_epoch;
         st.bad_epochs = bad_epochs;
@@ -494,6 +576,11 @@ done:
     val.labels = NULL;
     idx_images_free(&val);
     vae_workers_free(&workers);
+    free(kl_scale);
+    free(kl_dims);
+    free(bin_pixels);
+    free(bin_index);
+    free(bin_labels);
     vae_acts_free(&grid);
     vae_acts_free(&a);
     vae_free(&m);

@@ -2,7 +2,7 @@
  * small VAE, for both losses, with sampled eps held fixed and with z = mu,
  * and with loss weights alpha/beta != 1. The reference is a double-precision
  * re-implementation of the forward written here from the architecture in
- * vae.h (finding tensors by name), independent of the code under test; its
+ * vae.h (finding tensors by name; ReLU or tanh hidden layers), independent of the code under test; its
  * central finite differences are compared with vae_backward's gradients. */
 #include <math.h>
 #include <stdio.h>
@@ -34,7 +34,8 @@ typedef struct {
 #define MAXW 64
 
 /* y (out) = W x + b, W (out, in) found under name prefix */
-static void ref_linear(const Ref *r, const char *prefix, const double *in, int n_in, double *y, int n_out, int relu) {
+/* act: 0 none, 1 ReLU, 2 tanh */
+static void ref_linear(const Ref *r, const char *prefix, const double *in, int n_in, double *y, int n_out, int act) {
     char name[64];
     snprintf(name, sizeof name, "%s.weight", prefix);
     const VaeTensor *tw = vae_find_tensor(r->m, name);
@@ -48,7 +49,7 @@ static void ref_linear(const Ref *r, const char *prefix, const double *in, int n
     for (int o = 0; o < n_out; o++) {
         double s = b[o];
         for (int i = 0; i < n_in; i++) s += W[(size_t)o * n_in + i] * in[i];
-        y[o] = relu && s < 0 ? 0 : s;
+        y[o] = act == 2 ? tanh(s) : act == 1 && s < 0 ? 0 : s;
     }
 }
 
@@ -56,7 +57,7 @@ static void ref_linear(const Ref *r, const char *prefix, const double *in, int n
 static double ref_objective(void *p) {
     Ref *r = p;
     const VaeConfig *c = &r->m->cfg;
-    int k = c->n_hidden;
+    int k = c->n_hidden, act = c->hidden_act == VAE_ACT_TANH ? 2 : 1;
     double total = 0;
     r->recon = r->kl = 0;
     for (int b = 0; b < NB; b++) {
@@ -66,7 +67,7 @@ static double ref_objective(void *p) {
         int n_in = D;
         for (int i = 0; i < k; i++) {
             snprintf(prefix, sizeof prefix, "enc.%d", i);
-            ref_linear(r, prefix, in, n_in, i % 2 ? h2 : h, c->hidden[i], 1);
+            ref_linear(r, prefix, in, n_in, i % 2 ? h2 : h, c->hidden[i], act);
             in = i % 2 ? h2 : h;
             n_in = c->hidden[i];
         }
@@ -83,7 +84,7 @@ static double ref_objective(void *p) {
         for (int i = 0; i < k; i++) {
             snprintf(prefix, sizeof prefix, "dec.%d", i);
             int n_out = c->hidden[k - 1 - i];
-            ref_linear(r, prefix, in, n_in, i % 2 ? h2 : h, n_out, 1);
+            ref_linear(r, prefix, in, n_in, i % 2 ? h2 : h, n_out, act);
             in = i % 2 ? h2 : h;
             n_in = n_out;
         }
@@ -103,12 +104,12 @@ static double ref_objective(void *p) {
     return total / NB;
 }
 
-static void run_case(VaeLossKind loss, int use_eps, float alpha, float beta, uint64_t seed) {
+static void run_case_act(VaeLossKind loss, int use_eps, float alpha, float beta, uint64_t seed, VaeAct act) {
     char tag[96];
-    snprintf(tag, sizeof tag, "%s %s alpha=%g beta=%g", loss == VAE_LOSS_MSE ? "mse" : "bce",
-             use_eps ? "eps" : "z=mu", alpha, beta);
+    snprintf(tag, sizeof tag, "%s %s alpha=%g beta=%g%s", loss == VAE_LOSS_MSE ? "mse" : "bce",
+             use_eps ? "eps" : "z=mu", alpha, beta, act == VAE_ACT_TANH ? " tanh" : "");
     VaeConfig cfg = {.rows = ROWS, .cols = COLS, .zdim = ZD, .n_hidden = 2, .hidden = {6, 5},
-                     .loss = loss, .alpha = alpha, .beta = beta};
+                     .loss = loss, .alpha = alpha, .beta = beta, .hidden_act = act};
     Vae m;
     VaeActs a;
     VaeError err;
@@ -214,7 +215,14 @@ done:
     vae_free(&m);
 }
 
+static void run_case(VaeLossKind loss, int use_eps, float alpha, float beta, uint64_t seed) {
+    run_case_act(loss, use_eps, alpha, beta, seed, VAE_ACT_RELU);
+}
+
 int main(void) {
+    /* tanh hidden layers (Burda et al.'s MLP) */
+    run_case_act(VAE_LOSS_BCE, 1, 1.0f, 1.0f, 17, VAE_ACT_TANH);
+    run_case_act(VAE_LOSS_MSE, 0, 0.7f, 2.5f, 18, VAE_ACT_TANH);
     run_case(VAE_LOSS_BCE, 1, 0.7f, 2.5f, 11);
     run_case(VAE_LOSS_BCE, 0, 0.7f, 2.5f, 12);
     run_case(VAE_LOSS_MSE, 1, 0.7f, 2.5f, 13);

@@ -42,7 +42,7 @@ typedef enum {
     LAYER_KIND_COUNT
 } VaeLayerKind;
 
-typedef enum { VAE_ACT_NONE = 0, VAE_ACT_RELU = 1, VAE_ACT_COUNT } VaeAct;
+typedef enum { VAE_ACT_NONE = 0, VAE_ACT_RELU = 1, VAE_ACT_TANH = 2, VAE_ACT_COUNT } VaeAct;
 
 /* Inputs that are not layers (negative input indices). */
 #define VAE_INPUT_X (-1)        /* the image batch, (B, rows*cols) = (1, B, rows, cols) */

@@ -23,6 +23,11 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
 void linear_backward(float *din, float *dW, float *db, const float *dout,
                      const float *in, const float *W, int B, int IN, int OUT);
 
+/* y (n) = tanh(y), in place (a fused tanh after a linear layer). */
+void tanh_forward(float *y, size_t n);
+/* dx (n) *= 1 - y^2, where y is the tanh output. In place. */
+void tanh_backward(float *dx, const float *y, size_t n);
+
 /* dx (n) *= (y > 0), where y is the ReLU output. In place. */
 void relu_backward(float *dx, const float *y, size_t n);
 

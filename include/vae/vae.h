@@ -61,6 +61,8 @@ typedef struct {
     float lambda;                   /* eae: weight of -H(z) (beta is unused) */
     int knn;                        /* eae: k of the entropy estimate, 1 <= k < batch */
     float bn_momentum;              /* eae: running mean/var momentum (PyTorch's: new = (1-m) old + m batch) */
+    VaeAct hidden_act;              /* mlp hidden layers: VAE_ACT_TANH, else (0 or
+                                       VAE_ACT_RELU) ReLU */
 } VaeConfig;
 
 const char *vae_model_name(VaeModelKind k);

@@ -59,4 +59,23 @@ static inline float vec_log1p_unit(float e) {
     return 2.0f * t * s;
 }
 
+/* tanh(x), Cephes-style: for |x| < 0.625 the odd polynomial
+ * x + x^3 P(x^2) (no cancellation near 0), else (1 - e) / (1 + e) with
+ * e = exp(-2|x|) (which goes to 0, so large |x| gives +-1), sign restored.
+ * Both branches are computed and one selected, so loops vectorize. */
+static inline float vec_tanh(float x) {
+    float a = x < 0.0f ? -x : x;
+    float e = vec_exp_nonpos(-2.0f * a);
+    float big = (1.0f - e) / (1.0f + e);
+    float z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = a + a * z * p;
+    float r = a < 0.625f ? small : big;
+    return x < 0.0f ? -r : r;
+}
+
 #endif

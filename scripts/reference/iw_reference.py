@@ -97,6 +97,7 @@ def make_fixture(path):
     cases = []
     for case, (rows, cols, hidden, Z, n, K, act, seed) in {
         "relu": (6, 6, [12, 10], 3, 5, 7, "relu", 11),
+        "tanh": (5, 4, [9], 4, 4, 33, "tanh", 12),
     }.items():
         g = torch.Generator().manual_seed(seed)
         D = rows * cols

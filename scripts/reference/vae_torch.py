@@ -15,7 +15,7 @@ means in PyTorch is:
   latent_bn         nn.BatchNorm1d(Z, affine=False) (the entropic autoencoder's
                     code), regulariser -H(z): Kozachenko-Leonenko k-NN entropy
 
-A layer's "act" ("relu" or "none") is applied to its output. Parameters are
+A layer's "act" ("relu", "tanh" or "none") is applied to its output. Parameters are
 registered under the layer's "name" (nested modules, so the state_dict names
 are the checkpoint's tensor names: "enc.0.weight", "enc.1.conv1.bias", ...),
 and their shapes are checked against the JSON. Input -1 is the image batch,
@@ -139,6 +139,8 @@ class LayerVAE(nn.Module):
                 outs["mu"], outs["logvar"] = h, torch.zeros_like(h)
             if L["act"] == "relu":
                 h = F.relu(h)
+            elif L["act"] == "tanh":
+                h = torch.tanh(h)
             outs[i] = h
         return kl
 

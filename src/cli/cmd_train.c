@@ -20,6 +20,7 @@
 
 static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
 static const char *const BINARIZE_NAMES[] = {"none", "dynamic", "static", NULL};
+static const char *const ACT_NAMES[] = {"relu", "tanh", NULL};
 
 static volatile sig_atomic_t stop_signal;
 
@@ -116,7 +117,7 @@ int cmd_train(int argc, char **argv) {
     long limit = 0, val = 0;
     int early_stop = 0;
     const char *data = "data/mnist", *out = "runs/default", *resume = NULL, *tensorboard = NULL, *config = NULL;
-    int binarize = BINARIZE_NONE, warmup = 0, lr_decay = 0;
+    int binarize = BINARIZE_NONE, warmup = 0, lr_decay = 0, activation = 0;
     float free_bits = 0.0f, adam_beta1 = 0.9f, adam_beta2 = 0.999f, adam_eps = 1e-8f;
     static char threads_def[16];
     snprintf(threads_def, sizeof threads_def, "%d (cores)", default_threads());
@@ -133,6 +134,7 @@ int cmd_train(int argc, char **argv) {
         OPT_EAE_LAMBDA(&model),
         OPT_EAE_KNN(&model),
         OPT_EAE_MOMENTUM(&model),
+        {"activation", 0, OPT_CHOICE, &activation, 0, 0, 0, "relu|tanh", "relu", "activation of the mlp's hidden layers (Burda et al.: tanh)", ACT_NAMES, 0},
         {"loss", 0, OPT_CHOICE, &loss, 0, 0, 0, "bce|mse", "bce", "reconstruction term: BCE or SSE, summed over pixels", LOSS_NAMES, 0},
         {"alpha", 0, OPT_FLOAT, &alpha, 0, 1e6, 0, "A", "1", "weight of the reconstruction term", NULL, 0},
         {"beta", 0, OPT_FLOAT, &beta, 0, 1e6, 0, "B", "1", "weight of the KL term (beta-VAE: --beta 4)", NULL, 0},
@@ -203,6 +205,7 @@ int cmd_train(int argc, char **argv) {
     if (model.model == VAE_MODEL_EAE && opt_given(&cmd, "beta"))
         return usage_error(&cmd, "--beta", "an entropic autoencoder has no KL term; its weight is --lambda");
     model.loss = (VaeLossKind)loss;
+    model.hidden_act = activation ? VAE_ACT_TANH : VAE_ACT_RELU;
     model.alpha = alpha;
     model.beta = beta;
 
@@ -235,6 +238,7 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "batch") && batch != st.batch) bad = "--batch", snprintf(detail, sizeof detail, "batch %d", st.batch);
         else if (opt_given(&cmd, "seed") && seed != st.seed) bad = "--seed", snprintf(detail, sizeof detail, "seed %llu", (unsigned long long)st.seed);
         else if (opt_given(&cmd, "limit") && limit != st.limit) bad = "--limit", snprintf(detail, sizeof detail, "limit %ld", st.limit);
+        else if (opt_given(&cmd, "activation") && model.hidden_act != (ck.cfg.hidden_act == VAE_ACT_TANH ? VAE_ACT_TANH : VAE_ACT_RELU)) bad = "--activation", snprintf(detail, sizeof detail, "activation %s", ck.cfg.hidden_act == VAE_ACT_TANH ? "tanh" : "relu");
         else if (opt_given(&cmd, "binarize") && binarize != (int)st.binarize) bad = "--binarize", snprintf(detail, sizeof detail, "binarize %s", BINARIZE_NAMES[st.binarize]);
         else if (opt_given(&cmd, "warmup") && warmup != st.warmup) bad = "--warmup", snprintf(detail, sizeof detail, "warmup %d", st.warmup);
         else if (opt_given(&cmd, "free-bits") && free_bits != st.free_bits) bad = "--free-bits", snprintf(detail, sizeof detail, "free bits %g", st.free_bits);

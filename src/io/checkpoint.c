@@ -121,6 +121,7 @@ static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st) {
     bad |= meta_add(meta, "format", "%s", CHECKPOINT_FORMAT);
     bad |= meta_add(meta, "format_version", "%d", CHECKPOINT_VERSION);
     bad |= meta_add(meta, "arch", "%s", vae_arch_name(c->arch));
+    bad |= meta_add(meta, "activation", "%s", c->hidden_act == VAE_ACT_TANH ? "tanh" : "relu");
     bad |= meta_add(meta, "rows", "%d", c->rows);
     bad |= meta_add(meta, "cols", "%d", c->cols);
     bad |= meta_add(meta, "zdim", "%d", c->zdim);
@@ -464,6 +465,11 @@ static int parse_config(Meta *mt, long version, VaeConfig *cfg) {
         (meta_float_in(mt, "lambda", 0, LOSS_WEIGHT_MAX, 0, &cfg->lambda) || meta_int(mt, "knn", 1, 4096, &cfg->knn) ||
          meta_float_in(mt, "bn_momentum", 0, 1, 1, &cfg->bn_momentum)))
         return VAE_ERR;
+    /* hidden activation: absent in checkpoints older than --activation (ReLU) */
+    const char *act = st_meta_get(mt->f, "activation");
+    cfg->hidden_act = VAE_ACT_RELU;
+    if (act && strcmp(act, "tanh") == 0) cfg->hidden_act = VAE_ACT_TANH;
+    else if (act && strcmp(act, "relu") != 0) return bad_value(mt, "activation", act, "\"relu\" or \"tanh\"");
     return VAE_OK;
 }
 

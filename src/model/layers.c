@@ -9,15 +9,19 @@
 
 static size_t per_image(const VaeLayer *L) { return (size_t)L->c * L->h * L->w; }
 
-/* dout (n) *= (out > 0) when the layer's output went through a fused ReLU */
+/* dout (n) *= (out > 0) when the layer's output went through a fused ReLU,
+ * *= 1 - out^2 through a fused tanh */
 static void act_backward(VaeLayerRun *r) {
-    if (r->L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * per_image(r->L));
+    size_t n = (size_t)r->B * per_image(r->L);
+    if (r->L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, n);
+    if (r->L->act == VAE_ACT_TANH) tanh_backward(r->dout, r->out, n);
 }
 
 /* ---- linear: flat in (B, IN) -> flat out (B, OUT); W (OUT, IN), b (OUT) ---- */
 static void linear_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     linear_forward(r->out, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->c, L->act == VAE_ACT_RELU);
+    if (L->act == VAE_ACT_TANH) tanh_forward(r->out, (size_t)r->B * L->c);
 }
 
 static void linear_bwd(VaeLayerRun *r) {
@@ -150,7 +154,7 @@ const VaeLayerOps vae_layer_ops[LAYER_KIND_COUNT] = {
     [LAYER_LATENT_BN] = {"latent_bn", vae_latent_bn_fwd, vae_latent_bn_bwd, vae_latent_bn_scratch},
 };
 
-const char *vae_act_name(VaeAct a) { return a == VAE_ACT_RELU ? "relu" : "none"; }
+const char *vae_act_name(VaeAct a) { return a == VAE_ACT_RELU ? "relu" : a == VAE_ACT_TANH ? "tanh" : "none"; }
 
 static const char *const ARCH_NAMES[VAE_ARCH_COUNT] = {"mlp", "conv", "resnet"};
 

@@ -261,7 +261,10 @@ static int check_config(const VaeConfig *cfg, VaeError *err) {
         if (!(cfg->bn_momentum > 0.0f && cfg->bn_momentum <= 1.0f))
             return vae_fail(err, "batch-norm momentum must be in (0, 1]");
     }
+    if ((int)cfg->hidden_act < 0 || cfg->hidden_act >= VAE_ACT_COUNT)
+        return vae_fail(err, "unknown activation %d", (int)cfg->hidden_act);
     if (cfg->arch == VAE_ARCH_MLP) return VAE_OK;
+    if (cfg->hidden_act == VAE_ACT_TANH) return vae_fail(err, "tanh hidden layers are for the mlp architecture only");
     int L = cfg->n_channels;
     if (L < 1 || L > VAE_MAX_CHANNELS)
         return vae_fail(err, "%d channel entries is out of range (1..%d)", L, VAE_MAX_CHANNELS);
@@ -287,14 +290,15 @@ int vae_layout(const VaeConfig *cfg, VaeLayout *out, VaeError *err) {
     (void)Z;
     if (cfg->arch == VAE_ARCH_MLP) {
         prev = with_label(b, prev);
+        const VaeAct act = cfg->hidden_act == VAE_ACT_TANH ? VAE_ACT_TANH : VAE_ACT_RELU;
         for (int i = 0; i < k; i++) {
             snprintf(name, sizeof name, "enc.%d", i);
-            prev = linear(b, name, prev, cfg->hidden[i], VAE_ACT_RELU);
+            prev = linear(b, name, prev, cfg->hidden[i], act);
         }
         prev = with_label(b, latent(b, prev));
         for (int i = 0; i <= k; i++) {
             snprintf(name, sizeof name, "dec.%d", i);
-            prev = linear(b, name, prev, i < k ? cfg->hidden[k - 1 - i] : D, i < k ? VAE_ACT_RELU : VAE_ACT_NONE);
+            prev = linear(b, name, prev, i < k ? cfg->hidden[k - 1 - i] : D, i < k ? act : VAE_ACT_NONE);
         }
     } else {
         const int L = cfg->n_channels, resnet = cfg->arch == VAE_ARCH_RESNET;

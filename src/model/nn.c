@@ -44,6 +44,14 @@ void linear_backward(float *din, float *dW, float *db, const float *dout,
                     1.0f, dout, OUT, W, IN, 1.0f, din, IN);
 }
 
+VAE_HOT void tanh_forward(float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = vec_tanh(y[i]);
+}
+
+VAE_HOT void tanh_backward(float *dx, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) dx[i] *= 1.0f - y[i] * y[i];
+}
+
 VAE_HOT void relu_backward(float *dx, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dx[i] : 0.0f;
 }

@@ -550,3 +550,19 @@ print(text)
 with open(os.path.join(out, "table.txt"), "w") as f:
     f.write(text + "\n")
 EOF
+
+# ---------------------------------------------------------------- 7. eval --iw throughput
+# (a separate block, kept apart from the benchmark above; README "Log-likelihood")
+# `vae eval --iw 5000` on the first BENCH_IW_IMAGES test images (default 200;
+# 0 skips) of a Burda-sized model (784-200-200-50, tanh) trained for one short
+# epoch: the weights do not change the work per image. Writes <out>/iw.json.
+IW_N=${BENCH_IW_IMAGES:-200}
+if [ "$IW_N" != 0 ]; then
+    progress "eval --iw 5000 on $IW_N test images"
+    "$VAE" train --data "$DATA" --out "$RAW/iw-model" --hidden 200,200 --zdim 50 --activation tanh \
+        --binarize dynamic --batch 100 --epochs 1 --limit 6000 --no-images --threads "$NPROC" >/dev/null 2>&1 &&
+    "$VAE" eval --model "$RAW/iw-model/model.safetensors" --iw 5000 --limit "$IW_N" --threads "$NPROC" --json \
+        >"$OUT/iw.json" 2>"$RAW/iw.err" &&
+    echo "vae eval --iw 5000 (784-200-200-50 tanh, $IW_N images, $NPROC threads): $(jget "$OUT/iw.json" iw_images_per_sec) images/s" ||
+    progress "the eval --iw block failed (see $RAW/iw.err)"
+fi

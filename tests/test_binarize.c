@@ -19,8 +19,8 @@ int main(void) {
     float *g = malloc((size_t)N * D * sizeof *g), *g2 = malloc((size_t)N * D * sizeof *g2);
     for (int i = 0; i < N; i++) memcpy(px + (size_t)i * D, grey, D);
     memcpy(copy, px, (size_t)N * D);
-    IdxImages orig = {copy, N, 1, D};
-    IdxImages im = {px, N, 1, D};
+    IdxImages orig = {.pixels = copy, .count = N, .rows = 1, .cols = D};
+    IdxImages im = {.pixels = px, .count = N, .rows = 1, .cols = D};
     uint64_t key = binarize_key(9, 3);
     binarize_images(&im, key);
     long ones[D] = {0};

@@ -120,7 +120,7 @@ int cmd_eval(int argc, char **argv) {
     if (dump && !iw) return usage_error(&cmd, "--iw-dump", "needs --iw K");
     set_threads(threads);
     Vae m;
-    char ds[256];
+    char ds[CHECKPOINT_DATASET_MAX];
     TrainState st;
     VaeError err;
     if (checkpoint_load(model, &m, &st, &err) == VAE_OK) {
@@ -130,6 +130,14 @@ int cmd_eval(int argc, char **argv) {
         train_state_free(&st);
     } else if (cli_load_model(model, &m, ds, sizeof ds)) {
         return EXIT_RUNTIME;
+    }
+    const int plain_vae = m.cfg.model == VAE_MODEL_VAE && m.cfg.n_classes == 0;
+    if (iw && !plain_vae) {
+        int conditional = m.cfg.n_classes > 0;
+        const char *kind = vae_model_name(m.cfg.model);
+        vae_free(&m);
+        return usage_error(&cmd, "--iw", "%s is a%s %s: --iw needs an unconditional VAE (a Gaussian q(z|x))", model,
+                           conditional ? " conditional" : "n", kind);
     }
     if (iw && m.cfg.loss != VAE_LOSS_BCE) {
         vae_free(&m);
@@ -173,7 +181,7 @@ int cmd_eval(int argc, char **argv) {
     }
     idx_gather(&test.images, NULL, 0, n, x);
     double *var_mu = stats, *kl_dim = stats + Z;
-    if (vae_posterior_stats(&m, x, n, EVAL_BATCH, var_mu, kl_dim, &active, &err) != VAE_OK) {
+    if (plain_vae && vae_posterior_stats(&m, x, n, EVAL_BATCH, var_mu, kl_dim, &active, &err) != VAE_OK) {
         runtime_error("%s", err.msg);
         goto done;
     }
@@ -231,13 +239,18 @@ int cmd_eval(int argc, char **argv) {
         cJSON_AddStringToObject(o, "binarize", binarize_name((BinarizeMode)binarize));
         cJSON_AddNumberToObject(o, "loss", e.loss);
         cJSON_AddNumberToObject(o, "recon", e.recon);
-        cJSON_AddNumberToObject(o, "kl", e.kl);
+        cJSON_AddStringToObject(o, "model_kind", vae_model_name(m.cfg.model));
+        if (m.cfg.n_classes > 0) cJSON_AddNumberToObject(o, "classes", m.cfg.n_classes);
+        if (m.cfg.model == VAE_MODEL_EAE) cJSON_AddNumberToObject(o, "entropy", -e.kl);
+        else cJSON_AddNumberToObject(o, "kl", e.kl);
         cJSON_AddNumberToObject(o, "loss_mu", e.loss_mu);
         cJSON_AddNumberToObject(o, "recon_mu", e.recon_mu);
         cJSON_AddNumberToObject(o, "images", (double)e.images);
-        cJSON_AddNumberToObject(o, "active_units", active);
-        cJSON_AddItemToObject(o, "kl_dims", cJSON_CreateDoubleArray(kl_dim, Z));
-        cJSON_AddItemToObject(o, "var_mu", cJSON_CreateDoubleArray(var_mu, Z));
+        if (plain_vae) {
+            cJSON_AddNumberToObject(o, "active_units", active);
+            cJSON_AddItemToObject(o, "kl_dims", cJSON_CreateDoubleArray(kl_dim, Z));
+            cJSON_AddItemToObject(o, "var_mu", cJSON_CreateDoubleArray(var_mu, Z));
+        }
         if (iw) {
             cJSON_AddNumberToObject(o, "iw_k", iw);
             cJSON_AddNumberToObject(o, "nll", -r.mean_logp);
@@ -253,12 +266,18 @@ int cmd_eval(int argc, char **argv) {
     } else {
         printf("test set (%ld images of %s%s), per image:\n", e.images, dir,
                binarize != BINARIZE_NONE ? ", binarized" : "");
-        printf("  loss    %.4f  (sampled z)\n  recon   %.4f\n  kl      %.4f\n", e.loss, e.recon, e.kl);
+        if (m.cfg.model == VAE_MODEL_EAE)
+            printf("  loss    %.4f  (alpha*recon - lambda*H)\n  recon   %.4f\n  entropy %.4f  (k-NN estimate of H(z) "
+                   "over batches of %d codes)\n", e.loss, e.recon, -e.kl, EVAL_BATCH);
+        else
+            printf("  loss    %.4f  (sampled z)\n  recon   %.4f\n  kl      %.4f\n", e.loss, e.recon, e.kl);
         printf("  loss    %.4f  (z = mu)\n  recon   %.4f  (z = mu)\n", e.loss_mu, e.recon_mu);
-        printf("  active units %d of %d  (variance over images of the posterior mean > %g)\n", active, Z,
-               IW_ACTIVE_VAR);
-        print_dims("KL/dim", kl_dim, Z);
-        print_dims("var(mu)", var_mu, Z);
+        if (plain_vae) {
+            printf("  active units %d of %d  (variance over images of the posterior mean > %g)\n", active, Z,
+                   IW_ACTIVE_VAR);
+            print_dims("KL/dim", kl_dim, Z);
+            print_dims("var(mu)", var_mu, Z);
+        }
         if (iw) {
             printf("importance-weighted, K = %d:\n", iw);
             printf("  NLL     %.4f +- %.4f nats  (-mean log p(x); standard error over images)\n", -r.mean_logp,

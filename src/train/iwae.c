@@ -181,6 +181,9 @@ int vae_iw_estimate(Vae *m, const float *x, long n, const IwConfig *cfg, double 
     if (m->cfg.loss != VAE_LOSS_BCE)
         return vae_fail(err, "the importance-weighted likelihood needs a Bernoulli decoder (a --loss bce model); "
                              "an SSE model defines no normalised likelihood");
+    if (m->cfg.model != VAE_MODEL_VAE || m->cfg.n_classes > 0)
+        return vae_fail(err, "the importance-weighted likelihood needs an unconditional VAE (a Gaussian q(z|x)); "
+                             "this is %s%s", m->cfg.n_classes > 0 ? "a conditional " : "an ", vae_model_name(m->cfg.model));
     if (cfg->K < 1) return vae_fail(err, "K = %d: need at least one importance sample", cfg->K);
     if (n < 1) return vae_fail(err, "no images to evaluate");
     int rows = cfg->rows > 0 ? cfg->rows : IW_DEFAULT_ROWS;
@@ -256,6 +259,8 @@ int vae_iw_estimate(Vae *m, const float *x, long n, const IwConfig *cfg, double 
 int vae_posterior_stats(Vae *m, const float *x, long n, int batch, double *var_mu, double *kl_dim, int *active,
                         VaeError *err) {
     int Z = m->cfg.zdim, D = m->in_dim;
+    if (m->cfg.model != VAE_MODEL_VAE || m->cfg.n_classes > 0)
+        return vae_fail(err, "active units and KL per dimension need an unconditional VAE");
     if (n < 1) return vae_fail(err, "no images to evaluate");
     if (batch < 1) batch = 1;
     if (batch > n) batch = (int)n;

@@ -160,6 +160,8 @@ def check_checkpoint(args):
     tensors, meta = load_safetensors(args.checkpoint)
     if meta.get("loss", "bce") != "bce":
         sys.exit("%s: not a BCE model" % args.checkpoint)
+    if meta.get("arch", "mlp") != "mlp" or meta.get("model", "vae") != "vae" or int(meta.get("n_classes", "0")):
+        sys.exit("%s: this check covers unconditional MLP VAEs only" % args.checkpoint)
     hidden = [int(h) for h in meta["hidden"].split(",")]
     model = MLP({k: v for k, v in tensors.items() if not k.startswith(("adam.", "train."))}, hidden,
                 meta.get("activation", "relu"))

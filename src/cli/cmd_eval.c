@@ -146,30 +146,22 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *dir = cli_pick_data(data, ds);
     IdxSplit test = {0};
-    VaeActs a = {0};
     float *x = NULL, *eps = NULL;
     double *logp = NULL, *elbo = NULL, *stats = NULL;
     cJSON *o = NULL;
     rc = EXIT_RUNTIME;
-    if (idx_load_split(&test, dir, IDX_TEST, &err) != VAE_OK) {
-        runtime_error("%s", err.msg);
-        goto done;
-    }
-    if ((int)test.images.rows != m.cfg.rows || (int)test.images.cols != m.cfg.cols) {
-        runtime_error("%s: images are %ux%u but the model was trained on %dx%d", test.images_path, test.images.rows,
-                      test.images.cols, m.cfg.rows, m.cfg.cols);
-        goto done;
-    }
+    /* sizes (and a conditional model's labels) checked against the model */
+    if (cli_load_test_split(&test, dir, &m)) goto done;
     if (binarize != BINARIZE_NONE) binarize_images(&test.images, binarize_key(BINARIZE_TEST_SEED, 0));
     uint32_t n = test.images.count;
     if (limit > 0 && (uint64_t)limit < n) n = (uint32_t)limit;
+    test.images.count = n;   /* --limit: a view of the first n images (the block is freed whole) */
 
     EvalMetrics e;
-    if (vae_acts_init(&a, &m, EVAL_BATCH, &err) != VAE_OK) {
+    if (vae_evaluate_images(&m, &test.images, EVAL_BATCH, seed, &e, &err) != VAE_OK) {
         runtime_error("%s", err.msg);
         goto done;
     }
-    vae_evaluate(&m, &a, &test.images, n, seed, &e);
 
     /* active units and KL per dimension over the same images */
     int D = m.in_dim, Z = m.cfg.zdim, active = 0;
@@ -293,7 +285,6 @@ done:
     free(x);
     free(logp);
     free(stats);
-    vae_acts_free(&a);
     idx_split_free(&test);
     vae_free(&m);
     return rc;

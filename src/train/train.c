@@ -359,6 +359,10 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                        cfg->adam_beta2 > 0 ? cfg->adam_beta2 : 0.999f, cfg->adam_eps > 0 ? cfg->adam_eps : 1e-8f};
     /* KL warm-up and free bits: per-dimension weights of the KL gradient */
     const int kl_sched = cfg->warmup > 0 || cfg->free_bits > 0;
+    if (kl_sched && m.cfg.model != VAE_MODEL_VAE) {
+        vae_fail(err, "--warmup and --free-bits weight a KL term; an %s has none", vae_model_name(m.cfg.model));
+        goto done;
+    }
     const long steps = ((long)NT + cfg->batch - 1) / cfg->batch;
     const int Z = m.cfg.zdim;
     int epoch = st.epoch;

@@ -156,8 +156,8 @@ int main(void) {
     long steps = (N_TRAIN + BATCH - 1) / BATCH;
     double lr[EPOCHS], kw[EPOCHS], want_lr[EPOCHS], want_kw[EPOCHS];
     for (int e = 0; e < EPOCHS; e++) {
-        lr[e] = column(ref, e + 1, 13);
-        kw[e] = column(ref, e + 1, 14);
+        lr[e] = column(ref, e + 1, 18);
+        kw[e] = column(ref, e + 1, 19);
         want_lr[e] = 3e-3 * pow(10.0, -(e == 0 ? 0 : 1) / 7.0);
         want_kw[e] = schedule_kl_weight(2, e, steps - 1, steps);
     }

@@ -267,6 +267,8 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         goto done;
     }
     if (split_validation(&train.images, N, V, cfg->seed, pool, &val, err) != VAE_OK) goto done;
+    /* binarized runs: the held-out images, like the test set, are sampled once */
+    if (cfg->binarize != BINARIZE_NONE && val.count > 0) binarize_images(&val, binarize_key(BINARIZE_TEST_SEED, 1));
 
     /* binarized data: the test set once with the fixed seed every run shares,
        the training set once (static) or per use (dynamic, in the loop) */

@@ -1,5 +1,7 @@
 /* vae train: parse options, handle --resume and signals, show progress, and
  * hand the work to vae_train() in the core library. */
+/* realpath() is an X/Open function in glibc's headers */
+#define _XOPEN_SOURCE 700
 #include <cJSON.h>
 #include <errno.h>
 #include <signal.h>
@@ -339,6 +341,16 @@ int cmd_train(int argc, char **argv) {
     tc.early_stop = early_stop;
     tc.config_text = config_text;
     tc.data_dir = data;
+    /* the checkpoint records the data folder as an absolute path, so that
+       `vae eval` run from another folder still finds it (--data overrides);
+       a path too long for the checkpoint's field stays as given */
+    static char data_abs[sizeof((TrainState *)0)->dataset];
+    char *real = realpath(data, NULL);
+    if (real && strlen(real) < sizeof data_abs) {
+        memcpy(data_abs, real, strlen(real) + 1);
+        tc.data_dir = data_abs;
+    }
+    free(real);
     tc.out_dir = out;
     tc.resume = resume;
     tc.binarize = binarize;

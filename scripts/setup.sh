@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: install dependencies, build, fetch MNIST, train
-# the default model (784-400-20, BCE, 15 epochs) and write a sample grid.
+# the default model (784-400-20, BCE, 15 epochs) and write a sample grid;
+# prints the command that installs vae (cmake --install) without running it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,3 +10,6 @@ bash scripts/get-data.sh mnist
 build/vae train --zdim 20 --epochs "${EPOCHS:-15}" --out runs/default
 build/vae sample -n 128 -o runs/default/grid.png
 echo "done: runs/default/ holds the checkpoint, metrics.csv and grids; runs/default/grid.png has 128 samples"
+# offered, not done: an install outside the repository is the user's choice
+echo "to install vae, its man page and bash completion for your user:"
+echo "  cmake --install build --prefix ~/.local    # then: man vae"

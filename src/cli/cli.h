@@ -63,6 +63,22 @@ int opt_parse(const CommandSpec *cmd, int argc, char **argv);
  * that are not options, and everything after "--", go to operands[0..max)
  * with their count in *n; more than max is a usage error. */
 int opt_parse_operands(const CommandSpec *cmd, int argc, char **argv, const char **operands, int max, int *n);
+
+/* Set by `vae --man` and `vae --completion bash` (doc.c): opt_parse and
+ * opt_parse_operands hand the command's table to this function instead of
+ * parsing, and return 1 as after --help, so the command does nothing else. */
+extern void (*opt_describe_hook)(const CommandSpec *cmd, void *ctx);
+extern void *opt_describe_ctx;
+
+/* The man page vae(1) and the bash completion script, generated from the
+ * command table and every command's option table (doc.c); 0 or EXIT_RUNTIME. */
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} CliDocCommand;
+int cli_write_man(FILE *out, const CliDocCommand *cmds, size_t n, const char *version);
+int cli_write_bash_completion(FILE *out, const CliDocCommand *cmds, size_t n);
 void opt_print_help(const CommandSpec *cmd, FILE *out);
 /* `vae: --name: message` and "Try 'vae CMD --help'." on stderr; returns EXIT_USAGE. */
 int usage_error(const CommandSpec *cmd, const char *opt, const char *fmt, ...)

@@ -60,6 +60,26 @@ int main(int argc, char **argv) {
         print_help(stdout);
         return 0;
     }
+    /* hidden: the man page and the shell completion, generated from the
+       option tables (the build writes them for `cmake --install`) */
+    if (strcmp(name, "--man") == 0 || strcmp(name, "--completion") == 0) {
+        CliDocCommand docs[N_COMMANDS];
+        for (size_t i = 0; i < N_COMMANDS; i++) docs[i] = (CliDocCommand){COMMANDS[i].name, COMMANDS[i].run, COMMANDS[i].summary};
+        int rc;
+        if (name[2] == 'm') {
+            rc = cli_write_man(stdout, docs, N_COMMANDS, VAE_VERSION);
+        } else if (argc == 3 && strcmp(argv[2], "bash") == 0) {
+            rc = cli_write_bash_completion(stdout, docs, N_COMMANDS);
+        } else {
+            fprintf(stderr, "vae: --completion: needs the shell: bash\n");
+            return EXIT_USAGE;
+        }
+        if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+            fprintf(stderr, "vae: stdout: %s\n", errno ? strerror(errno) : "write error");
+            return EXIT_RUNTIME;
+        }
+        return rc;
+    }
     if (strcmp(name, "--version") == 0) {
         char kernels[256];
         vae_blas_describe(kernels, sizeof kernels);

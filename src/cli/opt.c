@@ -236,7 +236,14 @@ static int set_value(const CommandSpec *cmd, Opt *o, const char *shown, const ch
 
 int opt_parse(const CommandSpec *cmd, int argc, char **argv) { return opt_parse_operands(cmd, argc, argv, NULL, 0, NULL); }
 
+void (*opt_describe_hook)(const CommandSpec *cmd, void *ctx);
+void *opt_describe_ctx;
+
 int opt_parse_operands(const CommandSpec *cmd, int argc, char **argv, const char **operands, int max, int *n) {
+    if (opt_describe_hook) {
+        opt_describe_hook(cmd, opt_describe_ctx);
+        return 1;
+    }
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             opt_print_help(cmd, stdout);

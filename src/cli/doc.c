@@ -45,6 +45,7 @@ static int describe_all(const CliDocCommand *cmds, size_t n, FILE *out,
  * breaks the filled paragraph there, as the --help layout intends. */
 static void roff(FILE *out, const char *s) {
     int bol = 1;
+    if (!s) return; /* an entry without help text or example */
     for (; *s; s++) {
         if (bol && (*s == '.' || *s == '\'')) fputs("\\&", out);
         bol = *s == '\n';
@@ -91,7 +92,8 @@ static void man_command(const CommandSpec *spec, void *arg) {
     fputs("\n.PP\nExample:\n.PP\n.RS 4\n.nf\n", out);
     roff(out, spec->example);
     fputs("\n.fi\n.RE\n", out);
-    for (const Opt *o = spec->opts; o && o->name; o++) man_option(out, o);
+    for (const Opt *o = spec->opts; o && o->name; o++)
+        if (o->help) man_option(out, o); /* no help: a hidden alias, as in --help */
     fputs(".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\nshow the command's options and exit.\n", out);
 }
 
@@ -161,7 +163,7 @@ static void bash_command(const CommandSpec *spec, void *arg) {
     c->seen = 1;
     fprintf(out, "    %s)\n        case \"$prev\" in\n", c->cmd->name);
     for (const Opt *o = spec->opts; o && o->name; o++) {
-        if (o->type == OPT_FLAG) continue;
+        if (o->type == OPT_FLAG || !o->help) continue;
         fprintf(out, "        --%s", o->name);
         if (o->short_name) fprintf(out, "|-%c", o->short_name);
         if (o->type == OPT_CHOICE && o->choices) {
@@ -174,6 +176,7 @@ static void bash_command(const CommandSpec *spec, void *arg) {
     }
     fputs("        esac\n        words='", out);
     for (const Opt *o = spec->opts; o && o->name; o++) {
+        if (!o->help) continue;
         fprintf(out, "--%s ", o->name);
         if (o->short_name) fprintf(out, "-%c ", o->short_name);
     }

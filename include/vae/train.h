@@ -8,10 +8,49 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include "vae/adam.h"
 #include "vae/checkpoint.h"
 #include "vae/common.h"
 #include "vae/eval.h"
 #include "vae/vae.h"
+
+/* ---- one optimizer step, callable on its own ----
+ * Lifecycle of a step: zero the gradients, forward (loss) over the local
+ * batch, backward, the reduction hook, Adam. A data-parallel run gives each
+ * worker its share (B rows) of a step of B_global images: the objective is
+ * the mean over B_global, so the gradients of all shares add up to the
+ * gradient of the whole step. */
+typedef struct {
+    const float *x;                 /* (B, D) images in [0, 1]; may be a->x (no copy) */
+    const uint8_t *labels;          /* (B) class labels of a conditional model's batch, or NULL
+                                       (not conditional, or a->y already set by vae_set_labels) */
+    const float *eps;               /* (B, Z) noise for z; may be a->eps (no copy) */
+    int B;                          /* images in this batch (this worker's share) */
+    int B_global;                   /* images in the whole step: the gradient scale is 1/B_global */
+} TrainBatch;
+
+/* Runs between backward and Adam, once per step: where an MPI run
+ * allreduces m->grads (m->n_params floats) and the loss sums, or a per-core
+ * split sums its threads' gradients. Returns VAE_OK or VAE_ERR with a message. */
+typedef int (*TrainGradHook)(Vae *m, VaeLoss *loss, void *ctx, VaeError *err);
+
+typedef struct {
+    AdamConfig adam;
+    TrainGradHook reduce;           /* NULL: nothing to reduce */
+    void *reduce_ctx;
+} TrainStepConfig;
+
+typedef enum { STEP_OK = 0, STEP_NONFINITE = 1, STEP_HOOK_FAILED = 2 } TrainStepStatus;
+
+/* One step on batch b: fills *loss (sums over the batch's images; reduced by
+ * the hook if it does so) and updates m->params, m->adam_m/v and m->adam_t.
+ * STEP_NONFINITE: the loss or a gradient was not finite, *bad names the term
+ * ("reconstruction", "KL", "gradient"); the parameters may then be spoiled
+ * (save nothing). STEP_HOOK_FAILED: the hook's message is in err. */
+TrainStepStatus train_step(Vae *m, VaeActs *a, const TrainBatch *b, const TrainStepConfig *sc, VaeLoss *loss,
+                           const char **bad, VaeError *err);
+
+/* ---- the whole run ---- */
 
 typedef struct {
     int epoch, epochs;
@@ -64,9 +103,13 @@ typedef struct {
     void (*on_progress)(const TrainProgress *p, void *ctx);
     void (*on_epoch)(const TrainEpoch *e, void *ctx);
     void *ctx;
+    TrainGradHook reduce;           /* passed to every train_step; NULL for none */
+    void *reduce_ctx;
 } TrainConfig;
 
 typedef enum { TRAIN_DONE = 0, TRAIN_STOPPED = 1 } TrainOutcome;
+
+
 
 typedef struct {
     TrainOutcome outcome;

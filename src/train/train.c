@@ -221,6 +221,33 @@ static int split_validation(const IdxImages *im, uint32_t N, uint32_t V, uint64_
     return VAE_OK;
 }
 
+/* ---- one step ---- */
+
+TrainStepStatus train_step(Vae *m, VaeActs *a, const TrainBatch *b, const TrainStepConfig *sc, VaeLoss *loss,
+                           const char **bad, VaeError *err) {
+    size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim;
+    *bad = NULL;
+    if (b->x != a->x) memcpy(a->x, b->x, (size_t)b->B * D * sizeof(float));
+    if (b->eps != a->eps) memcpy(a->eps, b->eps, (size_t)b->B * Z * sizeof(float));
+    if (b->labels) vae_set_labels(m, a, b->labels, NULL, 0, b->B);
+    vae_zero_grad(m);
+    vae_forward_scaled(m, a, b->B, b->B_global, 1, 1, loss);
+    vae_backward(m, a, b->B);
+    /* every worker reaches the hook every step, even with a bad loss, so a
+       collective reduction inside it never waits for a worker that left */
+    if (sc->reduce && sc->reduce(m, loss, sc->reduce_ctx, err) != VAE_OK) return STEP_HOOK_FAILED;
+    *bad = !isfinite(loss->recon) ? "reconstruction" : !isfinite(loss->kl) ? "KL" : NULL;
+    if (*bad) return STEP_NONFINITE;
+    /* Adam checks the gradients in its own pass; on failure the parameters
+       in memory are spoiled, and the caller saves nothing */
+    m->adam_t++;
+    if (!adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, &sc->adam, m->adam_t)) {
+        *bad = "gradient";
+        return STEP_NONFINITE;
+    }
+    return STEP_OK;
+}
+
 int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     memset(res, 0, sizeof *res);
     IdxSplit train = {0}, test = {0};
@@ -328,7 +355,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     }
     /* a batch larger than the data never fills: size the buffers for what is used */
     if (vae_acts_init(&a, &m, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK) goto done;
-    if (cfg->artifacts && vae_acts_init(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
+    if (cfg->artifacts && vae_acts_init_forward(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
     /* each step's batch is split across the workers (vae/workers.h);
        evaluation runs on OpenBLAS's threads */
     const int threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
@@ -446,8 +473,9 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                     idx = bin_index;
                     lab = lab ? bin_labels : NULL;
                 }
-                VaeStepConfig sc = {adam, NULL, NULL};
-                vae_workers_step(&workers, src, lab, idx, a.eps, B, B, &sc, &l, &bad, err);
+                VaeStepConfig wsc = {adam, cfg->reduce, cfg->reduce_ctx};
+                if (vae_workers_step(&workers, src, lab, idx, a.eps, B, B, &wsc, &l, &bad, err) == VAE_STEP_HOOK_FAILED)
+                    goto done;   /* the hook's message is in err */
             }
             if (bad) {
                 vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (the last "

@@ -1,6 +1,8 @@
 /* checkpoint_save + checkpoint_load give back every parameter, Adam moment
- * and training-state field bit for bit, for the MNIST-sized {400} model and a
- * deep non-square one; weights-only checkpoints load but cannot be resumed. */
+ * and training-state field bit for bit, for the MNIST-sized {400} model, a
+ * deep non-square one and conv and resnet models (4-d weights, the
+ * architecture and layer list in the metadata); weights-only checkpoints load
+ * but cannot be resumed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,9 @@ static int same_bytes(const void *a, const void *b, size_t n) { return memcmp(a,
 
 static void check_same_model(const Vae *a, const Vae *b) {
     CHECK(a->cfg.rows == b->cfg.rows && a->cfg.cols == b->cfg.cols && a->cfg.zdim == b->cfg.zdim);
-    CHECK(a->cfg.n_hidden == b->cfg.n_hidden);
+    CHECK(a->cfg.n_hidden == b->cfg.n_hidden && a->cfg.arch == b->cfg.arch && a->cfg.n_channels == b->cfg.n_channels);
+    for (int i = 0; i < a->cfg.n_channels && i < VAE_MAX_CHANNELS; i++) CHECK(a->cfg.channels[i] == b->cfg.channels[i]);
+    CHECK(a->lay.n_layers == b->lay.n_layers && a->lay.n_tensors == b->lay.n_tensors);
     for (int i = 0; i < a->cfg.n_hidden && i < VAE_MAX_HIDDEN; i++) CHECK(a->cfg.hidden[i] == b->cfg.hidden[i]);
     CHECK(a->cfg.loss == b->cfg.loss);
     CHECK(same_bytes(&a->cfg.alpha, &b->cfg.alpha, sizeof(float)));
@@ -149,6 +153,38 @@ int main(void) {
     CHECK(checkpoint_save(p2, &m2, &s2, &err) == VAE_OK);
     CHECK(checkpoint_load(p2, &l2, &t2, &err) == VAE_ERR);
     check_contains("step", err.msg, "disagrees with 'adam_t'");
+
+    /* 7: conv and resnet, non-square, inside an epoch and weights only */
+    for (int arch = VAE_ARCH_CONV; arch <= VAE_ARCH_RESNET; arch++) {
+        VaeConfig c4 = {.rows = 12, .cols = 8, .zdim = 2, .arch = (VaeArch)arch, .n_hidden = 2, .hidden = {9, 5},
+                        .n_channels = 2, .channels = {3, 7}, .loss = VAE_LOSS_BCE, .alpha = 1.0f, .beta = 2.0f};
+        Vae m4, l4;
+        if (!CHECK(vae_init(&m4, &c4, &err) == VAE_OK)) continue;
+        fill_model(&m4, 7 + (uint64_t)arch);
+        uint32_t order4[5] = {4, 0, 3, 1, 2};
+        TrainState s4 = s2, t4;
+        s4.step = m4.adam_t;
+        s4.epoch_step = 1;
+        s4.order = order4;
+        s4.n_order = 5;
+        const char *p4 = check_path("conv.safetensors");
+        CHECK(checkpoint_save(p4, &m4, &s4, &err) == VAE_OK);
+        if (CHECK_MSG(checkpoint_load(p4, &l4, &t4, &err) == VAE_OK, "arch %d: %s", arch, err.msg)) {
+            check_same_model(&m4, &l4);
+            check_same_state(&s4, &t4);
+            const VaeTensor *w = vae_find_tensor(&l4, arch == VAE_ARCH_CONV ? "dec.3.weight" : "dec.4.weight");
+            /* ConvTranspose2d(7, 3): weight (in, out, k, k) */
+            CHECK(w && w->ndim == 4 && w->shape[0] == 7 && w->shape[1] == 3 && w->shape[2] == 4 && w->shape[3] == 4);
+            vae_free(&l4);
+            train_state_free(&t4);
+        }
+        CHECK(checkpoint_save(p4, &m4, NULL, &err) == VAE_OK);
+        if (CHECK(checkpoint_load(p4, &l4, NULL, &err) == VAE_OK)) {
+            check_same_model(&m4, &l4);
+            vae_free(&l4);
+        }
+        vae_free(&m4);
+    }
 
     free(s1.order);
     vae_free(&m1);

@@ -132,6 +132,9 @@ typedef struct {
 } VaeActs;
 
 int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err);
+/* Forward passes only (evaluation, encoding, decoding): no gradient
+ * buffers, about half the memory; vae_forward must get want_grad = 0. */
+int vae_acts_init_forward(VaeActs *a, const Vae *m, int max_batch, VaeError *err);
 void vae_acts_free(VaeActs *a);
 
 /* Sums over the batch of the per-image terms. loss = alpha*recon + beta*kl. */

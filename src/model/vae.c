@@ -87,7 +87,7 @@ void vae_zero_grad(Vae *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 static size_t layer_floats(const VaeLayer *L) { return (size_t)L->c * L->h * L->w; }
 
-int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
+static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeError *err) {
     memset(a, 0, sizeof *a);
     if (max_batch < 1) return vae_fail(err, "batch size %d must be >= 1", max_batch);
     const VaeLayout *lay = &m->lay;
@@ -101,7 +101,7 @@ int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
         if (vae_mul_size(n, B, &t) != 0 || t > INT_MAX)
             return vae_fail(err, "batch of %d is too large for this model", max_batch);
         per_row += n;
-        grads_per_row += n;
+        if (grads) grads_per_row += n;
         const VaeLayerOps *ops = &vae_layer_ops[L->kind];
         if (ops->scratch_floats) {
             /* K (<= 4096*k*k) times N (<= an activation's size, checked above) */
@@ -128,15 +128,15 @@ int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
         a->act[l] = p;
         p += B * layer_floats(&lay->layers[l]);
     }
-    a->dblock = p;
+    a->dblock = grads ? p : NULL;
     a->dblock_len = B * grads_per_row;
-    for (int l = 0; l < lay->n_layers; l++) {
+    for (int l = 0; l < lay->n_layers && grads; l++) {
         a->dact[l] = p;
         p += B * layer_floats(&lay->layers[l]);
     }
     a->scratch = p;
     a->z = a->act[lay->gaussian];
-    a->dz = a->dact[lay->gaussian];
+    a->dz = grads ? a->dact[lay->gaussian] : NULL;
     a->inv_batch = 1.0f / (float)max_batch;
     return VAE_OK;
 }
@@ -172,6 +172,14 @@ int vae_model_parse(const char *s) {
 }
 
 float vae_reg_weight(const VaeConfig *cfg) { return cfg->model == VAE_MODEL_EAE ? cfg->lambda : cfg->beta; }
+
+int vae_acts_init(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
+    return acts_init(a, m, max_batch, 1, err);
+}
+
+int vae_acts_init_forward(VaeActs *a, const Vae *m, int max_batch, VaeError *err) {
+    return acts_init(a, m, max_batch, 0, err);
+}
 
 void vae_acts_free(VaeActs *a) {
     if (!a) return;

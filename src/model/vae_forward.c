@@ -71,7 +71,7 @@ void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, in
     a->inv_batch = 1.0f / (float)B_global;
     double kl = run_forward(m, a, 0, m->lay.n_layers, B);
     float *dlogits = NULL;
-    if (want_grad) {
+    if (want_grad && a->dblock) {
         memset(a->dblock, 0, a->dblock_len * sizeof(float));
         dlogits = a->dact[last];
     }

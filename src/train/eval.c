@@ -39,7 +39,7 @@ int vae_evaluate_images(Vae *m, const IdxImages *im, int batch, uint64_t seed, E
     uint32_t n = im->count;
     if (n > 0 && (uint32_t)batch > n) batch = (int)n;
     VaeActs a;
-    if (vae_acts_init(&a, m, batch, err) != VAE_OK) return VAE_ERR;
+    if (vae_acts_init_forward(&a, m, batch, err) != VAE_OK) return VAE_ERR;
     vae_evaluate(m, &a, im, n, seed, out);
     vae_acts_free(&a);
     return VAE_OK;

@@ -85,7 +85,7 @@ int latent_encode_means(Vae *m, const IdxImages *im, const uint32_t *index, uint
     if (chunk < 1) return vae_fail(err, "encode: chunk of %d images (must be >= 1)", chunk);
     if ((uint32_t)chunk > n) chunk = (int)n;
     VaeActs a;
-    if (vae_acts_init(&a, m, chunk, err) != VAE_OK) return VAE_ERR;
+    if (vae_acts_init_forward(&a, m, chunk, err) != VAE_OK) return VAE_ERR;
     int Z = m->cfg.zdim;
     for (uint32_t done = 0; done < n; done += (uint32_t)chunk) {
         int B = n - done < (uint32_t)chunk ? (int)(n - done) : chunk;
@@ -107,7 +107,7 @@ int latent_decode_labeled(Vae *m, const float *z, const uint8_t *labels, size_t 
     if (chunk < 1) return vae_fail(err, "decode: chunk of %d latent vectors (must be >= 1)", chunk);
     if ((size_t)chunk > n) chunk = (int)n;
     VaeActs a;
-    if (vae_acts_init(&a, m, chunk, err) != VAE_OK) return VAE_ERR;
+    if (vae_acts_init_forward(&a, m, chunk, err) != VAE_OK) return VAE_ERR;
     size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim;
     for (size_t done = 0; done < n; done += (size_t)chunk) {
         int B = n - done < (size_t)chunk ? (int)(n - done) : chunk;

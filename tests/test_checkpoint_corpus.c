@@ -1,7 +1,10 @@
 /* The committed fuzz seeds and regression inputs for the checkpoint loader
  * (tests/fuzz/corpus/checkpoint): "valid-state*" loads with its training
  * state, "valid-*" loads as a model, "bad-*" is refused with a message. This
- * also keeps the seeds in step with the format. */
+ * also keeps the seeds in step with the format. "valid-state" and
+ * "valid-weights" are format version 1 ("vae-mlp", written before the layer
+ * list existed): old MLP checkpoints must keep loading; "*-v2" are conv and
+ * resnet checkpoints of format version 2. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /* The committed fuzz seeds and regression inputs for the checkpoint loader
  * (tests/fuzz/corpus/checkpoint): "valid-state*" loads with its training
  * state, "valid-*" loads as a model, "bad-*" is refused with a message. This
- * also keeps the seeds in step with the format. "valid-state" and
- * "valid-weights" are format version 1 ("vae-mlp", written before the layer
- * list existed): old MLP checkpoints must keep loading; "*-v2" are conv and
- * resnet checkpoints of format version 2. */
+ * also keeps the seeds in step with the format. "*-v1" and "*-v2" are files
+ * of older format versions (v1: "vae-mlp", before the layer list), which
+ * must keep loading; "*-conv" and "*-resnet" are small conv and resnet
+ * checkpoints (4-d weights, the layer list in the metadata). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -167,6 +167,8 @@ int main(void) {
         s4.epoch_step = 1;
         s4.order = order4;
         s4.n_order = 5;
+        s4.batch = 2;
+        s4.sum_images = 2;  /* one step of batch 2 into this epoch */
         const char *p4 = check_path("conv.safetensors");
         CHECK(checkpoint_save(p4, &m4, &s4, &err) == VAE_OK);
         if (CHECK_MSG(checkpoint_load(p4, &l4, &t4, &err) == VAE_OK, "arch %d: %s", arch, err.msg)) {

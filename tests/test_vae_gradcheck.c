@@ -75,7 +75,8 @@ static int ref_load(Ref *r, const char *json) {
         l->n_in = cJSON_GetArraySize(ins);
         for (int i = 0; i < l->n_in && i < 2; i++) l->in[i] = (int)cJSON_GetArrayItem(ins, i)->valuedouble;
         bad |= shape_of(get(L, "in_shape"), l->ishape) | shape_of(get(L, "out_shape"), l->oshape);
-        l->relu = strcmp(get(L, "act")->valuestring, "relu") == 0;
+        /* act: 0 none, 1 ReLU, 2 tanh */
+        l->relu = !strcmp(get(L, "act")->valuestring, "relu") ? 1 : !strcmp(get(L, "act")->valuestring, "tanh") ? 2 : 0;
         if (get(L, "kernel")) {
             l->k = (int)get(L, "kernel")->valuedouble;
             l->s = (int)get(L, "stride")->valuedouble;
@@ -155,8 +156,10 @@ static void ref_layer(const Ref *r, const RLayer *l, const double *a, const doub
         fprintf(stderr, "reference: unknown kind %s\n", l->kind);
         exit(1);
     }
-    if (l->relu)
+    if (l->relu == 1)
         for (int i = 0; i < n; i++) o[i] = o[i] > 0 ? o[i] : 0;
+    if (l->relu == 2)
+        for (int i = 0; i < n; i++) o[i] = tanh(o[i]);
 }
 
 /* batch mean of alpha * R + beta * KL */
@@ -344,5 +347,12 @@ int main(void) {
             run_case(names[k], cfg, runs[i].use_eps, 11 + (uint64_t)i + 100 * (uint64_t)k);
         }
     }
+    /* tanh hidden layers (Burda et al.'s MLP) */
+    VaeConfig t1 = mlp, t2 = mlp;
+    t1.hidden_act = t2.hidden_act = VAE_ACT_TANH;
+    t1.loss = VAE_LOSS_BCE, t1.alpha = 1.0f, t1.beta = 1.0f;
+    t2.loss = VAE_LOSS_MSE, t2.alpha = 0.7f, t2.beta = 2.5f;
+    run_case("mlp tanh", t1, 1, 17);
+    run_case("mlp tanh", t2, 0, 18);
     return check_done("test_vae_gradcheck");
 }

@@ -510,7 +510,7 @@ int plot_scatter_write(const char *path, const PlotStyle *s, const double *xy, c
     if (n < 1) return vae_fail(err, "plot: no points to plot");
     if (s->n_classes < 1 || s->n_classes > PLOT_MAX_CLASSES)
         return vae_fail(err, "plot: %d classes (1..%d)", s->n_classes, PLOT_MAX_CLASSES);
-    char digits[PLOT_MAX_CLASSES][12];
+    char digits[PLOT_MAX_CLASSES][16];   /* room for any int, so -Wformat-truncation has nothing to say */
     PlotKey keys[PLOT_MAX_CLASSES];
     for (int k = 0; k < s->n_classes; k++) {
         snprintf(digits[k], sizeof digits[k], "%d", k);

@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 bash scripts/get-data.sh mnist
-build/vae train --zdim 20 --epochs "${EPOCHS:-15}" --out runs/default
+# a second run continues the model already there (vae train never replaces one unasked)
+if [ -f runs/default/model.safetensors ]; then
+    build/vae train --resume runs/default/model.safetensors --epochs "${EPOCHS:-15}"
+else
+    build/vae train --zdim 20 --epochs "${EPOCHS:-15}" --out runs/default
+fi
 build/vae sample -n 128 -o runs/default/grid.png
 echo "done: runs/default/ holds the checkpoint, metrics.csv and grids; runs/default/grid.png has 128 samples"
 # offered, not done: an install outside the repository is the user's choice

@@ -199,13 +199,26 @@ const char *check_source_dir(void) {
     return (s && *s) ? s : ".";
 }
 
+static int parts_skipped;
+
+void check_skip_part(const char *why) {
+    printf("skipped part: %s\n", why);
+    parts_skipped++;
+}
+
 int check_done(const char *name) {
     printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
     if (check_passed + check_failed == 0) {
         fprintf(stderr, "%s: no checks ran\n", name);
         return 1;
     }
-    return check_failed ? 1 : 0;
+    if (check_failed) return 1;
+    if (parts_skipped) {
+        printf("%s: %d part%s skipped (see above): reported as skipped\n", name, parts_skipped,
+               parts_skipped == 1 ? "" : "s");
+        return 77;
+    }
+    return 0;
 }
 
 int check_skip(const char *name, const char *why) {

@@ -47,5 +47,9 @@ const char *check_source_dir(void);
  * check_skip prints the reason and returns 77, which ctest reports as skipped. */
 int check_done(const char *name);
 int check_skip(const char *name, const char *why);
+/* A part of a test that cannot run here (a missing tool): says why, and
+ * check_done then returns 77 (skipped) when nothing failed, so a skipped
+ * part is never reported as a pass. */
+void check_skip_part(const char *why);
 
 #endif

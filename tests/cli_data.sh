@@ -55,16 +55,9 @@ for f in $FILES; do
     mkdir "$T/c/$f"
     expect 1 "vae: $T/c/$f: is a directory" data --data "$T/c"
     expect 1 "vae: $T/c/$f: is a directory" train --data "$T/c" --out "$WORK/run" --epochs 1 --no-images
-    # an unreadable file: root reads anything, so this case only runs as another user
+    # (an unreadable file: tests/cli_data_unreadable.sh, which reports a skip as root)
     copy
-    if [ "$(id -u)" -ne 0 ]; then
-        chmod 000 "$T/c/$f"
-        expect 1 "vae: $T/c/$f: Permission denied" data --data "$T/c"
-        expect 1 "vae: $T/c/$f: Permission denied" train --data "$T/c" --out "$WORK/run" --epochs 1 --no-images
-        chmod 644 "$T/c/$f"
-    fi
 done
-[ "$(id -u)" -eq 0 ] && echo "note: running as root, so the unreadable-file case (chmod 000) is skipped"
 
 # files the loader rejects, each in the place of the test images (read by every command)
 TI="$T/c/t10k-images-idx3-ubyte"
@@ -100,7 +93,7 @@ expect 1 "vae: $T/nine/t10k-images-idx3-ubyte: images are 9x9 but the model was 
 expect 1 "vae: $T/nine/t10k-images-idx3-ubyte: images are 9x9 but the model was trained on 8x8" reconstruct --model "$MODEL" --data "$T/nine" -o "$WORK/r.png"
 cp -r "$T/m" "$T/m2"
 WATCH=("$WORK" "$T/m2")
-expect 1 "vae: $T/m2/model.safetensors: the model was trained on 8x8 images but $T/nine has 9x9" train --resume "$T/m2/model.safetensors" --out "$T/m2" --data "$T/nine" --epochs 2 --no-images
+expect 1 "vae: $T/m2/model.safetensors: the model was trained on 8x8 images but $T/nine has 9x9" train --resume "$T/m2/model.safetensors" --out "$T/m2" --data "$T/nine" --new-data --epochs 2 --no-images
 WATCH=("$WORK")
 # the data folder stored in the checkpoint is used when --data is not given, and is checked the same way
 mv "$T/d" "$T/d-moved"
@@ -110,16 +103,6 @@ expect 0 "" eval --model "$MODEL"
 # --limit beyond the training set
 expect 1 "--limit 201 exceeds the 200 training images" train --data "$T/d" --out "$WORK/run" --limit 201 --epochs 1 --no-images
 
-# the real MNIST folder, when present: a quick look and a tiny run on the first images
-MNIST="${VAE_SOURCE_DIR:-.}/data/mnist"
-if [ -e "$MNIST/train-images-idx3-ubyte" ] || [ -e "$MNIST/train-images-idx3-ubyte.gz" ]; then
-    expect 0 "" data --data "$MNIST"
-    check "MNIST has 60000 training images of 28x28" grep -q "^train: 60000 images of 28x28" "$OUT"
-    check "MNIST has 10000 test images" grep -q "^test: 10000 images of 28x28" "$OUT"
-    expect 0 "" train --data "$MNIST" --out "$T/mnist-run" --limit 256 --epochs 1 --hidden 16 --zdim 2 --batch 64 --threads 1 --no-images
-    check "a --limit run on MNIST writes a checkpoint" test -s "$T/mnist-run/model.safetensors"
-else
-    echo "note: $MNIST not present; skipping the real-data cases"
-fi
+# the real MNIST folder: tests/cli_data_mnist.sh (reports a skip when it is missing)
 
 finish

@@ -172,7 +172,7 @@ int main(void) {
         CHECK(rc == 0);
         CHECK(lines == 3 * m.lay.n_tensors + 1);
     } else {
-        printf("(python3 with numpy not found: independent reader skipped)\n");
+        check_skip_part("python3 with numpy not found: the independent Python reader did not run");
     }
     cJSON_Delete(h);
     free(buf);

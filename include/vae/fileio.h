@@ -1,9 +1,12 @@
 /* Whole-file reading with a size cap, and atomic writing: a regular (or new)
- * target is written to a temp file in the same folder, flushed, fsynced and
- * renamed over it, then the folder is fsynced, so a crash or full disk never
- * leaves a partial file under the requested name. A target that exists and
- * is not a regular file (/dev/stdout, a pipe, /dev/full) is written directly,
- * and so is a symbolic link (followed, never replaced by a file). */
+ * target is written to a temp file "<target>.tmp-<pid>-XXXXXX" in the same
+ * folder, flushed, fsynced and renamed over it, then the folder is fsynced,
+ * so a crash or full disk never leaves a partial file under the requested
+ * name. A symbolic link is resolved and the file it names is replaced the
+ * same way in that file's folder (the link stays a link). Temp files left by
+ * a killed writer (its pid gone) are removed by the next write into the
+ * folder. A target that exists and is not a regular file (/dev/stdout, a
+ * pipe, /dev/full), or a link through /proc or /dev/fd, is written directly. */
 #ifndef VAE_FILEIO_H
 #define VAE_FILEIO_H
 

@@ -99,6 +99,7 @@ typedef struct {
     int lr_decay;                   /* Burda's learning-rate stages */
     float adam_beta1, adam_beta2, adam_eps;   /* 0 = Adam's defaults 0.9, 0.999, 1e-8 */
     int artifacts;                  /* write sample-NN.png / recon-NN.png / curves.png each epoch */
+    int force;                      /* replace a checkpoint already in out_dir (not the resumed one) */
     volatile sig_atomic_t *stop;    /* set asynchronously to request a clean stop */
     void (*on_progress)(const TrainProgress *p, void *ctx);
     void (*on_epoch)(const TrainEpoch *e, void *ctx);
@@ -126,6 +127,10 @@ typedef struct {
 } TrainResult;
 
 /* Loads the data (and the checkpoint when resuming), trains, writes outputs.
+ * The run folder belongs to this run: it is locked (flock) until the call
+ * returns, and a second run into it fails at once, naming the other's pid. A
+ * folder that already holds a checkpoint is refused unless that checkpoint is
+ * the one resumed, or force is set.
  * Errors (data, files, a non-finite loss) return VAE_ERR with a message. */
 int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err);
 

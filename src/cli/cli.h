@@ -177,4 +177,13 @@ void cli_wrote(const char *path, int stdout_busy);
 const char *cli_pick_data(const char *given, const char *from_ckpt);
 int cli_load_test_split(IdxSplit *test, const char *dir, const Vae *m);
 
+/* No output on an input: cli_check_output refuses (a usage error naming opt,
+ * exit 2, before anything is written) an output path that is the same file
+ * (device and inode) as the checkpoint `model` or a data file of `data_dir`
+ * (either may be NULL); 0 when it is neither. cli_same_file: 1 when both
+ * paths exist and are one file. */
+int cli_check_output(const CommandSpec *cmd, const char *opt, const char *out, const char *model,
+                     const char *data_dir);
+int cli_same_file(const char *a, const char *b);
+
 #endif

@@ -24,8 +24,14 @@
 #define ENC_BATCH 500
 #define DECODE_CHUNK 256
 #define GRID_PAD 2
-/* latent vectors a manifold may decode at once: 2^27 floats, 512 MB */
+/* Output sizes are checked before the large allocation, with the limit in
+ * the message: latent vectors a manifold decodes at once (2^27 floats,
+ * 512 MB), numbers in a latent dump (2^24: ~270 MB of CSV, ~1 GB of JSON
+ * nodes while it is printed), points of a t-SNE map (its n x n float
+ * affinity matrix: 16384 points is 1 GiB). */
 #define MANIFOLD_MAX_LATENT ((uint64_t)1 << 27)
+#define LATENT_MAX_NUMBERS ((uint64_t)1 << 24)
+#define TSNE_MAX_POINTS 16384u
 
 static const char *const FASHION_NAMES[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -166,8 +172,18 @@ int cmd_latent(int argc, char **argv) {
         loaded_free(&l);
         return rc;
     }
+    if ((rc = cli_check_output(&cmd, "--out", out, model, l.dir)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
     uint32_t n = l.test.images.count;
     int Z = l.m.cfg.zdim;
+    if ((uint64_t)n * (uint64_t)Z > LATENT_MAX_NUMBERS) {
+        loaded_free(&l);
+        return runtime_error("%s: %u test images x zdim %d = %llu numbers, more than the %llu a latent dump may hold",
+                             l.test.images_path, n, Z, (unsigned long long)n * (unsigned long long)Z,
+                             (unsigned long long)LATENT_MAX_NUMBERS);
+    }
     size_t count;
     float *mu = NULL;
     if (vae_mul_size((size_t)n, (size_t)Z * sizeof(float), &count) == 0) mu = malloc(count ? count : 1);
@@ -374,6 +390,15 @@ int cmd_scatter(int argc, char **argv) {
         return rc;
     }
     int Z = l.m.cfg.zdim;
+    if ((rc = cli_check_output(&cmd, "--out", out, model, l.dir)) != 0 ||
+        (rc = cli_check_output(&cmd, "--csv", csv, model, l.dir)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
+    if (csv && (strcmp(csv, out) == 0 || cli_same_file(csv, out))) {
+        loaded_free(&l);
+        return usage_error(&cmd, "--csv", "%s is also the --out picture; one would overwrite the other", csv);
+    }
     /* one dimension needs no embedding: t-SNE of 1-D points draws a meaningless snake */
     if (method == METHOD_AUTO) method = Z == 1 ? METHOD_HIST : Z == 2 ? METHOD_MEANS : METHOD_TSNE;
     if (method == METHOD_HIST && Z != 1) {
@@ -387,6 +412,17 @@ int cmd_scatter(int argc, char **argv) {
     uint32_t count = l.test.images.count;
     uint32_t want = opt_given(&cmd, "count") ? (uint32_t)n : count;
     if (want > count) want = count;
+    if (method == METHOD_TSNE) {
+        /* exact t-SNE holds an n x n matrix: refuse before allocating it */
+        TsneConfig probe;
+        tsne_default_config(&probe);
+        probe.method = (TsneMethod)tsne_method;
+        if (tsne_method_for(&probe, (int)want) != TSNE_BARNES_HUT && want > TSNE_MAX_POINTS) {
+            loaded_free(&l);
+            return usage_error(&cmd, "-n", "an exact t-SNE map of %u points needs %.1f GB (an n x n matrix); the limit "
+                               "is %u points (or use --tsne bh)", want, (double)want * want * 4 / 1e9, TSNE_MAX_POINTS);
+        }
+    }
     if (method == METHOD_TSNE && (want < 2 || 3.0 * perplexity > (double)(want - 1))) {
         loaded_free(&l);
         return usage_error(&cmd, "--perplexity", "%g is too large for %u points (needs 3 * perplexity < points - 1)",
@@ -413,7 +449,27 @@ int cmd_scatter(int argc, char **argv) {
         }
         qsort(idx, want, sizeof *idx, cmp_u32);
     }
-    if ((rc = encode_means(&l, idx, want, mu)) != 0) goto done;
+    /* The subsample's means are taken from an encoding of the whole test set
+       in the batches `vae latent` uses, so each point is bit for bit the mean
+       `vae latent` prints: BLAS may round a row differently in a batch of
+       another size. (Only a test set too large to encode at once is encoded
+       as the subsample alone.) */
+    if ((uint64_t)count * (uint64_t)Z <= LATENT_MAX_NUMBERS && want < count) {
+        float *all = malloc((size_t)count * (size_t)Z * sizeof(float));
+        if (!all) {
+            rc = runtime_error("out of memory for %u latent means", count);
+            goto done;
+        }
+        if ((rc = encode_means(&l, NULL, count, all)) != 0) {
+            free(all);
+            goto done;
+        }
+        for (uint32_t i = 0; i < want; i++)
+            memcpy(mu + (size_t)i * Z, all + (size_t)idx[i] * Z, (size_t)Z * sizeof(float));
+        free(all);
+    } else if ((rc = encode_means(&l, want < count ? idx : NULL, want, mu)) != 0) {
+        goto done;
+    }
     for (uint32_t i = 0; i < want; i++) labels[i] = l.test.labels.labels[idx[i]];
     if (method == METHOD_HIST) {
         rc = draw_histograms(out, csv, title, width, height, strstr(l.dir, "fashion") != NULL, idx, mu, labels, want);
@@ -558,6 +614,10 @@ int cmd_manifold(int argc, char **argv) {
     /* the 0.95 quantile is the edge of the default grid */
     double scale = range > 0 ? (double)range / latent_normal_quantile(LATENT_GRID_P_HI) : 1.0;
     int rows = latent_manifold_rows(Z, steps, 0);
+    if ((rc = cli_check_output(&cmd, "--out", out, model, l.dir)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
     float *mu = NULL;
     double *kl = NULL;
     int *dims = NULL;
@@ -698,7 +758,16 @@ int cmd_interpolate(int argc, char **argv) {
         loaded_free(&l);
         return rc;
     }
-    int Z = l.m.cfg.zdim, D = l.m.in_dim, tiles = steps + 2 * originals;
+    int Z = l.m.cfg.zdim, D = l.m.in_dim, tiles = steps + 2 * originals, gw, gh;
+    VaeError gerr;
+    if ((rc = cli_check_output(&cmd, "--out", out, model, l.dir)) != 0) {
+        loaded_free(&l);
+        return rc;
+    }
+    if (image_grid_size(tiles, tiles, l.m.cfg.rows, l.m.cfg.cols, GRID_PAD, &gw, &gh, &gerr) != VAE_OK) {
+        loaded_free(&l);
+        return runtime_error("%s: %s; use fewer --steps", out, gerr.msg);
+    }
     uint32_t ends[2] = {(uint32_t)from, (uint32_t)to};
     float *mu = malloc((size_t)2 * Z * sizeof(float));
     float *z = malloc((size_t)steps * Z * sizeof(float));

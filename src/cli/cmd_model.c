@@ -115,6 +115,16 @@ int cmd_sample(int argc, char **argv) {
     for (int i = 0; i < n && labels; i++)
         labels[i] = (uint8_t)(label >= 0 ? label : per_label ? i / per_label : i % C);
     VaeError err;
+    int gw, gh;
+    if ((rc = cli_check_output(&cmd, "--out", out, model, NULL)) != 0) {
+        vae_free(&m);
+        return rc;
+    }
+    /* the grid's size is known now: refuse it before allocating n images */
+    if (image_grid_size(n, image_grid_cols(n), m.cfg.rows, m.cfg.cols, 2, &gw, &gh, &err) != VAE_OK) {
+        vae_free(&m);
+        return runtime_error("%s: %s; ask for fewer images with -n", out, err.msg);
+    }
     float *imgs = malloc((size_t)n * m.in_dim * sizeof(float));
     float *z = malloc((size_t)n * m.cfg.zdim * sizeof(float));
     if (!imgs || !z) {
@@ -170,6 +180,10 @@ int cmd_reconstruct(int argc, char **argv) {
     if (cli_load_model(model, &m, ds, sizeof ds)) return EXIT_RUNTIME;
     const VaeConfig mc = m.cfg;   /* for the printout after the model is freed */
     const char *dir = cli_pick_data(data, ds);
+    if ((rc = cli_check_output(&cmd, "--out", out, model, dir)) != 0) {
+        vae_free(&m);
+        return rc;
+    }
     IdxSplit test = {0};
     EvalMetrics e;
     if ((rc = evaluate(&m, dir, seed, &test, &e)) != 0) {
@@ -178,8 +192,17 @@ int cmd_reconstruct(int argc, char **argv) {
         return rc;
     }
     if ((uint32_t)n > test.images.count) n = (int)test.images.count;
-    /* the images, and their reconstructions decoded from z = mu */
+    /* the grid (rows of images, each followed by their reconstructions) is
+       checked before allocating */
     VaeError err;
+    int cols = image_grid_cols(2 * n), xmaps = cols < n ? cols : n, gw, gh;
+    if (image_grid_size(2 * ((n + xmaps - 1) / xmaps) * xmaps, xmaps, m.cfg.rows, m.cfg.cols, 2, &gw, &gh, &err) !=
+        VAE_OK) {
+        idx_split_free(&test);
+        vae_free(&m);
+        return runtime_error("%s: %s; ask for fewer images with -n", out, err.msg);
+    }
+    /* the images, and their reconstructions decoded from z = mu */
     float *x = malloc((size_t)n * m.in_dim * sizeof(float));
     float *xhat = malloc((size_t)n * m.in_dim * sizeof(float));
     float *mu = malloc((size_t)n * m.cfg.zdim * sizeof(float));

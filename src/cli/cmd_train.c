@@ -3,6 +3,7 @@
 /* realpath() is an X/Open function in glibc's headers */
 #define _XOPEN_SOURCE 700
 #include <cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -23,6 +25,39 @@
 static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
 static const char *const BINARIZE_NAMES[] = {"none", "dynamic", "static", NULL};
 static const char *const ACT_NAMES[] = {"relu", "tanh", NULL};
+
+/* No output on an input: every file of the run folder that training would
+ * replace (model.safetensors, metrics.csv, sample-NN.png, recon-NN.png) must
+ * not be a data file or, but for the checkpoint being continued in place,
+ * the resumed checkpoint. */
+static int check_run_outputs(const CommandSpec *cmd, const char *out, const char *data, const char *resume) {
+    DIR *d = opendir(out);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        const char *nm = e->d_name;
+        size_t len = strlen(nm);
+        int is_model = strcmp(nm, "model.safetensors") == 0;
+        int is_output = is_model || strcmp(nm, "metrics.csv") == 0 || strcmp(nm, "best.safetensors") == 0 ||
+                        strcmp(nm, "config.ini") == 0 || strcmp(nm, "curves.png") == 0 ||
+                        ((strncmp(nm, "sample-", 7) == 0 || strncmp(nm, "recon-", 6) == 0) && len > 4 &&
+                         strcmp(nm + len - 4, ".png") == 0);
+        if (!is_output) continue;
+        char path[CHECKPOINT_DATASET_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", out, nm);
+        rc = cli_check_output(cmd, "--out", path, is_model ? NULL : resume, data);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* the same folder: the same file system object when both exist, else the same text */
+static int same_folder(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return strcmp(a, b) == 0;
+}
 
 static volatile sig_atomic_t stop_signal;
 
@@ -113,7 +148,7 @@ int cmd_train(int argc, char **argv) {
     cli_model_defaults(&model);
     int loss = VAE_LOSS_BCE, arch = VAE_ARCH_MLP;
     float alpha = 1.0f, beta = 1.0f, lr = 1e-3f;
-    int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0, print_config = 0;
+    int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0, print_config = 0, force = 0, new_data = 0;
     int conditional = 0, kind = VAE_MODEL_VAE;
     uint64_t seed = 1;
     long limit = 0, val = 0;
@@ -126,7 +161,7 @@ int cmd_train(int argc, char **argv) {
 
     Opt opts[] = {
         {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "data/mnist", "data folder with the four IDX files", NULL, 0},
-        {"out", 0, OPT_STRING, &out, 0, 0, 0, "DIR", "runs/default", "run folder: checkpoint, metrics.csv, grids", NULL, 0},
+        {"out", 0, OPT_STRING, &out, 0, 0, 0, "DIR", "runs/default; with --resume the checkpoint's folder", "run folder: checkpoint, metrics.csv, grids (one run at a time)", NULL, 0},
         {"zdim", 'z', OPT_INT, &model.zdim, 1, 4096, 0, "Z", "20", "latent dimensions", NULL, 0},
         OPT_ARCH(&arch),
         OPT_HIDDEN_LIST(&model),
@@ -160,6 +195,8 @@ int cmd_train(int argc, char **argv) {
         {"adam-beta1", 0, OPT_FLOAT, &adam_beta1, 0, 0.9999999f, 1, "B1", "0.9", "Adam's first-moment decay", NULL, 0},
         {"adam-beta2", 0, OPT_FLOAT, &adam_beta2, 0, 0.9999999f, 1, "B2", "0.999", "Adam's second-moment decay", NULL, 0},
         {"adam-eps", 0, OPT_FLOAT, &adam_eps, 0, 1, 1, "E", "1e-08", "Adam's epsilon (Burda's code: 1e-4)", NULL, 0},
+        {"new-data", 0, OPT_FLAG, &new_data, 0, 0, 0, NULL, "off", "with --resume: continue on another --data folder (same image size)", NULL, 0},
+        {"force", 0, OPT_FLAG, &force, 0, 0, 0, NULL, "off", "start over in a run folder that holds a checkpoint, replacing it", NULL, 0},
         {"no-images", 0, OPT_FLAG, &no_images, 0, 0, 0, NULL, "off", "skip the per-epoch PNGs (sample/recon grids, curves.png)", NULL, 0},
         {"json", 0, OPT_FLAG, &json, 0, 0, 0, NULL, "off", "print one JSON object with the final metrics on stdout", NULL, 0},
         {"print-config", 0, OPT_FLAG, &print_config, 0, 0, 0, NULL, "off", "print the settings in effect (what OUT/config.ini would hold) and exit without training", NULL, 0},
@@ -181,13 +218,22 @@ int cmd_train(int argc, char **argv) {
         "OUT/model.safetensors.\n"
         "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves the checkpoint and exits 130/143;\n"
         "continue with --resume OUT/model.safetensors. The settings in effect are written to\n"
-        "OUT/config.ini, which --config reads back.",
+        "OUT/config.ini, which --config reads back.\n"
+        "A run folder belongs to one run: a second train into it exits 1 at once, and a folder that\n"
+        "already holds a checkpoint is refused unless you --resume it or start over with --force.\n"
+        "With --resume, these may differ from the checkpoint: --epochs (the new total), --lr (e.g. lower\n"
+        "after a divergence), --threads, --out, --no-images, --json, and --data with --new-data. The\n"
+        "architecture (--zdim, --hidden), --loss, --alpha, --beta, --batch, --seed and --limit must\n"
+        "match it (they are taken from it when left out).",
         "vae train --zdim 20 --epochs 15 --out runs/default", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     static const char *const NOT_IN_FILES[] = {"config", "resume", "json", "print-config", NULL};
     if (config && (rc = opt_load_config(&cmd, config, NOT_IN_FILES)) != 0) return rc;
     cli_model_finish(&cmd, &model, arch);
+    if (new_data && !resume) return usage_error(&cmd, "--new-data", "only applies with --resume");
+    if (new_data && !opt_given(&cmd, "data"))
+        return usage_error(&cmd, "--new-data", "needs the new folder as --data");
     if (strlen(data) >= CHECKPOINT_DATASET_MAX)
         return usage_error(&cmd, "--data", "is %zu bytes long; a checkpoint records a data path of at most %d bytes",
                            strlen(data), CHECKPOINT_DATASET_MAX - 1);
@@ -224,7 +270,7 @@ int cmd_train(int argc, char **argv) {
         vae_channels_str(&ck.cfg, have_ch, sizeof have_ch);
         vae_channels_str(&model, want_ch, sizeof want_ch);
         const char *bad = NULL;
-        char detail[256] = "";
+        char detail[600] = "";
         if (opt_given(&cmd, "zdim") && model.zdim != ck.cfg.zdim) bad = "--zdim", snprintf(detail, sizeof detail, "zdim %d", ck.cfg.zdim);
         else if (opt_given(&cmd, "arch") && model.arch != ck.cfg.arch) bad = "--arch", snprintf(detail, sizeof detail, "arch %s", vae_arch_name(ck.cfg.arch));
         else if (opt_given(&cmd, "channels") && strcmp(have_ch, want_ch) != 0) bad = "--channels", snprintf(detail, sizeof detail, "channels %s", have_ch[0] ? have_ch : "none (mlp)");
@@ -236,7 +282,6 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "loss") && model.loss != ck.cfg.loss) bad = "--loss", snprintf(detail, sizeof detail, "loss %s", LOSS_NAMES[ck.cfg.loss]);
         else if (opt_given(&cmd, "alpha") && alpha != ck.cfg.alpha) bad = "--alpha", snprintf(detail, sizeof detail, "alpha %g", ck.cfg.alpha);
         else if (opt_given(&cmd, "beta") && beta != ck.cfg.beta) bad = "--beta", snprintf(detail, sizeof detail, "beta %g", ck.cfg.beta);
-        else if (opt_given(&cmd, "lr") && lr != st.lr) bad = "--lr", snprintf(detail, sizeof detail, "lr %g", st.lr);
         else if (opt_given(&cmd, "batch") && batch != st.batch) bad = "--batch", snprintf(detail, sizeof detail, "batch %d", st.batch);
         else if (opt_given(&cmd, "seed") && seed != st.seed) bad = "--seed", snprintf(detail, sizeof detail, "seed %llu", (unsigned long long)st.seed);
         else if (opt_given(&cmd, "limit") && limit != st.limit) bad = "--limit", snprintf(detail, sizeof detail, "limit %ld", st.limit);
@@ -261,6 +306,13 @@ int cmd_train(int argc, char **argv) {
         val = st.val;
         early_stop = st.early_stop;
         lr = st.lr;
+        /* another data set changes what the model learns: only on request */
+        else if (opt_given(&cmd, "data") && !new_data && st.dataset[0] && !same_folder(data, st.dataset))
+            bad = "--data", snprintf(detail, sizeof detail, "it was trained on %.200s; add --new-data to continue on %.200s",
+                                     st.dataset, data);
+        model = ck.cfg;
+        /* the learning rate may change on resume, e.g. lowered after a divergence */
+        if (!opt_given(&cmd, "lr")) lr = st.lr;
         batch = st.batch;
         seed = st.seed;
         limit = st.limit;
@@ -280,6 +332,15 @@ int cmd_train(int argc, char **argv) {
         train_state_free(&st);
         vae_free(&ck);
         if (bad) return usage_error(&cmd, bad, "conflicts with the checkpoint %s (%s)", resume, detail);
+        /* without --out, a resumed run continues in the checkpoint's own folder */
+        if (!opt_given(&cmd, "out")) {
+            static char dir[CHECKPOINT_DATASET_MAX];
+            const char *slash = strrchr(resume, '/');
+            if (!slash) snprintf(dir, sizeof dir, ".");
+            else if (slash == resume) snprintf(dir, sizeof dir, "/");
+            else snprintf(dir, sizeof dir, "%.*s", (int)(slash - resume), resume);
+            out = dir;
+        }
     }
 
     if (!resume) {
@@ -314,6 +375,7 @@ int cmd_train(int argc, char **argv) {
         fputs(config_text, stdout);
         return 0;
     }
+    if ((rc = check_run_outputs(&cmd, out, data, resume)) != 0) return rc;
 
     set_threads(threads);
     struct sigaction sa;
@@ -362,6 +424,7 @@ int cmd_train(int argc, char **argv) {
     tc.adam_eps = adam_eps;
     tc.artifacts = !no_images;
     tc.threads = threads;
+    tc.force = force;
     tc.stop = &stop_signal;
     tc.on_progress = show_progress;
     tc.on_epoch = show_epoch;

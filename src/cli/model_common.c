@@ -81,3 +81,39 @@ void cli_wrote(const char *path, int stdout_busy) {
         stdout_busy = 1;
     fprintf(stdout_busy ? stderr : stdout, "wrote %s\n", path);
 }
+
+/* ---- no output on an input ----
+ * Compared as files (device and inode, through symbolic links), not as
+ * strings: "m.safetensors", "./m.safetensors" and a link to it are one file. */
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* the data file of dir that out is, or NULL; name[] receives its path */
+static const char *data_file_at(const char *dir, const char *out, char *name, size_t size) {
+    static const char *const files[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    if (!dir) return NULL;
+    for (int i = 0; i < 4; i++)
+        for (int gz = 0; gz < 2; gz++) {
+            if ((size_t)snprintf(name, size, "%s/%s%s", dir, files[i], gz ? ".gz" : "") >= size) continue;
+            if (cli_same_file(out, name)) return name;
+        }
+    return NULL;
+}
+
+int cli_check_output(const CommandSpec *cmd, const char *opt, const char *out, const char *model,
+                     const char *data_dir) {
+    if (!out || strcmp(out, "-") == 0) return 0;
+    if (model && cli_same_file(out, model))
+        return usage_error(cmd, opt, "%s is the checkpoint this command reads (%s); choose another output", out,
+                           model);
+    char name[8192];
+    if (data_file_at(data_dir, out, name, sizeof name))
+        return usage_error(cmd, opt, "%s is the data file %s that this command reads; choose another output", out,
+                           name);
+    return 0;
+}

@@ -33,6 +33,9 @@ typedef struct {
     int zs_live;           /* inflateInit2 succeeded: needs inflateEnd */
     int z_done;            /* last gzip member ended and no input follows */
     int failed;            /* a read or zlib error was reported (not a format problem) */
+    uint32_t expect_count; /* when not 0: the count the header must give (the labels'), checked
+                              before the data is allocated or inflated */
+    int count_mismatch;    /* the header gave another count: dims[0] holds it */
 } Src;
 
 #define IDX_DRAIN_MAX ((size_t)256 << 20)   /* how far a bad gzip file is read for a zlib error */
@@ -170,6 +173,10 @@ static int read_idx_checked(Src *s, int want_dims, uint32_t *dims, uint8_t **dat
         return vae_fail(s->err, "%s: sizes in the header overflow (%s %u x %u x %u)", s->name, what, dims[0],
                         want_dims > 1 ? dims[1] : 1, want_dims > 2 ? dims[2] : 1);
     if (dims[0] == 0) return vae_fail(s->err, "%s: header says 0 %s", s->name, what);
+    if (s->expect_count && dims[0] != s->expect_count) {
+        s->count_mismatch = 1;
+        return vae_fail(s->err, "%s: %u %s, expected %u", s->name, dims[0], what, s->expect_count);
+    }
     if (want_dims == 3 && (dims[1] == 0 || dims[2] == 0))
         return vae_fail(s->err, "%s: zero rows or columns (%u x %u)", s->name, dims[1], dims[2]);
     if ((uint64_t)total > IDX_MAX_DATA)
@@ -234,7 +241,8 @@ fail:
  * instead, since that is the real problem. */
 static int read_idx(Src *s, int want_dims, uint32_t *dims, uint8_t **data) {
     int rc = read_idx_checked(s, want_dims, dims, data);
-    if (rc == VAE_OK || !s->gz || s->failed || !s->err) return rc;
+    /* a count that disagrees is the answer itself: nothing more is inflated */
+    if (rc == VAE_OK || !s->gz || s->failed || s->count_mismatch || !s->err) return rc;
     VaeError format_err = *s->err;
     uint8_t scratch[4096];
     size_t got = 0, drained = 0;
@@ -259,7 +267,8 @@ static int parse_mem(const uint8_t *buf, size_t len, const char *name, VaeError 
     return rc;
 }
 
-static int load_file(const char *path, VaeError *err, int want_dims, uint32_t *dims, uint8_t **data) {
+static int load_file(const char *path, VaeError *err, int want_dims, uint32_t *dims, uint8_t **data,
+                     uint32_t expect_count, int *count_mismatch) {
     if (!path) return vae_fail(err, "(null): no path given");
     int fd = open(path, O_RDONLY);
     if (fd < 0) return vae_fail(err, "%s: %s", path, strerror(errno));
@@ -284,11 +293,13 @@ static int load_file(const char *path, VaeError *err, int want_dims, uint32_t *d
     s.err = err;
     s.fp = fp;
     s.raw_size = S_ISREG(st.st_mode) && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    s.expect_count = expect_count;
     s.chunk = malloc(IDX_CHUNK);
     int rc = s.chunk ? read_idx(&s, want_dims, dims, data) : vae_fail(err, "%s: out of memory", path);
     src_end(&s);
     free(s.chunk);
     fclose(fp);
+    if (count_mismatch) *count_mismatch = s.count_mismatch;
     return rc;
 }
 
@@ -303,7 +314,7 @@ int idx_load_images(IdxImages *out, const char *path, VaeError *err) {
     uint32_t dims[3];
     uint8_t *data;
     memset(out, 0, sizeof *out);
-    if (load_file(path, err, 3, dims, &data) != VAE_OK) return VAE_ERR;
+    if (load_file(path, err, 3, dims, &data, 0, NULL) != VAE_OK) return VAE_ERR;
     fill_images(out, dims, data);
     return VAE_OK;
 }
@@ -312,7 +323,7 @@ int idx_load_labels(IdxLabels *out, const char *path, VaeError *err) {
     uint32_t dims[1];
     uint8_t *data;
     memset(out, 0, sizeof *out);
-    if (load_file(path, err, 1, dims, &data) != VAE_OK) return VAE_ERR;
+    if (load_file(path, err, 1, dims, &data, 0, NULL) != VAE_OK) return VAE_ERR;
     out->labels = data;
     out->count = dims[0];
     return VAE_OK;
@@ -382,13 +393,19 @@ int idx_load_split(IdxSplit *out, const char *dir, IdxSplitKind which, VaeError 
     if (find_split_file(out->images_path, sizeof out->images_path, dir, name, err) != VAE_OK) goto fail;
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
     if (find_split_file(out->labels_path, sizeof out->labels_path, dir, name, err) != VAE_OK) goto fail;
-    if (idx_load_images(&out->images, out->images_path, err) != VAE_OK) goto fail;
+    /* the small labels file first: the images' count is checked against it
+       from their header, before megabytes are allocated or inflated */
     if (idx_load_labels(&out->labels, out->labels_path, err) != VAE_OK) goto fail;
-    if (out->images.count != out->labels.count) {
-        vae_fail(err, "%s: %u images but %s has %u labels", out->images_path, out->images.count, out->labels_path,
-                 out->labels.count);
+    uint32_t dims[3];
+    uint8_t *pixels;
+    int mismatch = 0;
+    if (load_file(out->images_path, err, 3, dims, &pixels, out->labels.count, &mismatch) != VAE_OK) {
+        if (mismatch)
+            vae_fail(err, "%s: %u images but %s has %u labels", out->images_path, dims[0], out->labels_path,
+                     out->labels.count);
         goto fail;
     }
+    fill_images(&out->images, dims, pixels);
     /* a conditional model reads an image's label next to its pixels */
     out->images.labels = out->labels.labels;
     return VAE_OK;

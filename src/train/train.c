@@ -3,12 +3,16 @@
 #include "vae/train.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -44,6 +48,70 @@ static int make_dirs(const char *dir, VaeError *err) {
     if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
     struct stat sb;
     if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: not a directory", dir);
+    return VAE_OK;
+}
+
+/* ---- the run folder belongs to one run ----
+ * An exclusive flock on the folder itself, held until vae_train returns: no
+ * lock file is created, so a run that fails early leaves the folder as it
+ * was. Linux lists flock holders in /proc/locks, which names the other run. */
+
+/* pid holding a flock on the file (device, inode), or 0 when unknown */
+static long lock_holder(dev_t dev, ino_t ino) {
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f) return 0;
+    char line[256];
+    long pid = 0;
+    while (!pid && fgets(line, sizeof line, f)) {
+        char kind[16], mode[16];
+        long p;
+        unsigned maj, min;
+        unsigned long long inode;
+        /* "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF" */
+        const char *q = strchr(line, ':');
+        if (!q || sscanf(q + 1, "%15s %*15s %15s %ld %x:%x:%llu", kind, mode, &p, &maj, &min, &inode) != 6)
+            continue;
+        if (strcmp(kind, "FLOCK") == 0 && strcmp(mode, "WRITE") == 0 && maj == major(dev) && min == minor(dev) &&
+            inode == (unsigned long long)ino && p > 0)
+            pid = p;
+    }
+    fclose(f);
+    return pid;
+}
+
+/* Takes the folder's lock (*fd >= 0 on success, to close at the end), then
+ * checks what it already holds: a checkpoint is only replaced by --resume of
+ * that same checkpoint, or with force. */
+static int claim_run_folder(const TrainConfig *cfg, int *fd, VaeError *err) {
+    const char *dir = cfg->out_dir;
+    int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0) return vae_fail(err, "%s: %s", dir, strerror(errno));
+    if (flock(d, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        struct stat sb;
+        long pid = e == EWOULDBLOCK && fstat(d, &sb) == 0 ? lock_holder(sb.st_dev, sb.st_ino) : 0;
+        close(d);
+        if (e != EWOULDBLOCK) return vae_fail(err, "%s: cannot lock the run folder: %s", dir, strerror(e));
+        if (pid)
+            return vae_fail(err, "%s: another vae train (pid %ld) is using this run folder; wait for it to finish "
+                            "or choose another --out", dir, pid);
+        return vae_fail(err, "%s: another vae train is using this run folder; wait for it to finish or choose "
+                        "another --out", dir);
+    }
+    *fd = d;
+    char ck[4200];
+    train_output_path(ck, sizeof ck, dir, "model.safetensors");
+    struct stat cs, rs;
+    /* only a file is a checkpoint to protect; a folder, a device or a
+       dangling link in its place fails at the first write, as before */
+    if (cfg->force || stat(ck, &cs) != 0 || !S_ISREG(cs.st_mode)) return VAE_OK;
+    if (!cfg->resume)
+        return vae_fail(err, "%s: already holds a trained model (%s); continue it with --resume %s, or start "
+                        "over with --force (which replaces it)", dir, ck, ck);
+    if (stat(cfg->resume, &rs) == 0 && (cs.st_dev != rs.st_dev || cs.st_ino != rs.st_ino))
+        return vae_fail(err, "%s: holds another checkpoint (%s) than the one resumed (%s); resume into its own "
+                        "folder (leave out --out), choose another --out, or replace it with --force", dir, ck,
+                        cfg->resume);
     return VAE_OK;
 }
 
@@ -140,6 +208,22 @@ static int write_grids(Vae *m, VaeActs *g, const IdxImages *test, uint64_t seed,
     snprintf(name, sizeof name, "recon-%02d.png", epoch);
     train_output_path(path, sizeof path, dir, name);
     return image_write_pairs_png(path, g->x, g->xhat, (int)n, m->cfg.rows, m->cfg.cols, GRID_COLS, 2, err);
+}
+
+/* What to do after a divergence, as a command that works: resume the last
+ * good checkpoint with a tenth of the learning rate (--resume may change
+ * --lr), or start again with it when no checkpoint was written yet. */
+static void divergence_advice(const TrainConfig *cfg, const char *checkpoint, char *out, size_t len) {
+    struct stat sb;
+    double lower = (double)cfg->lr / 10;
+    if (stat(checkpoint, &sb) == 0)
+        snprintf(out, len, "the last checkpoint is kept; continue it with a lower learning rate: vae train "
+                 "--resume %s --lr %g", checkpoint, lower);
+    else if (cfg->resume)
+        snprintf(out, len, "nothing was saved; continue from the checkpoint with a lower learning rate: vae train "
+                 "--resume %s --out %s --lr %g", cfg->resume, cfg->out_dir, lower);
+    else
+        snprintf(out, len, "nothing was saved; start again with a lower learning rate, e.g. --lr %g", lower);
 }
 
 static void fill_state(TrainState *st, const TrainConfig *cfg, const AdamConfig *adam, int epoch, long step, long epoch_step,
@@ -261,9 +345,14 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     uint8_t *bin_pixels = NULL, *bin_labels = NULL;   /* --binarize dynamic: this batch's samples */
     uint32_t *bin_index = NULL;
     double *kl_dims = NULL;         /* (Z) batch-mean KL per dimension */
-    int rc = VAE_ERR;
+    int rc = VAE_ERR, lock_fd = -1;
+    struct stat sb;
 
     if (cfg->batch < 1) return vae_fail(err, "batch size must be >= 1");
+    /* a folder that exists is claimed at once, before anything is loaded;
+       one that does not is created and claimed right before the first write */
+    if (stat(cfg->out_dir, &sb) == 0 && S_ISDIR(sb.st_mode) && claim_run_folder(cfg, &lock_fd, err) != VAE_OK)
+        goto done;
     if (idx_load_split(&train, cfg->data_dir, IDX_TRAIN, err) != VAE_OK) goto done;
     if (idx_load_split(&test, cfg->data_dir, IDX_TEST, err) != VAE_OK) goto done;
     if (train.images.rows != test.images.rows || train.images.cols != test.images.cols) {
@@ -362,6 +451,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     if (vae_workers_init(&workers, &m, threads, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK)
         goto done;
     if (make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
+    if (lock_fd < 0 && claim_run_folder(cfg, &lock_fd, err) != VAE_OK) goto done;
     if (cfg->config_text) {
         char cpath[4200];
         train_output_path(cpath, sizeof cpath, cfg->out_dir, "config.ini");
@@ -478,8 +568,10 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
                     goto done;   /* the hook's message is in err */
             }
             if (bad) {
-                vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (the last "
-                         "checkpoint is kept; try a lower --lr)", ep, epoch_step + 1, bad);
+                char advice[4400];
+                divergence_advice(cfg, res->checkpoint, advice, sizeof advice);
+                vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (%s)", ep,
+                         epoch_step + 1, bad, advice);
                 goto done;
             }
             step++;
@@ -535,9 +627,11 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         /* finite training steps can still leave a model whose test loss
            overflows; saving it would replace the last good checkpoint */
         if (!isfinite(e.test.loss) || !isfinite(e.test.loss_mu)) {
-            vae_fail(err, "epoch %d, step %ld: the test-set %s term is not finite; training stopped (the last "
-                     "checkpoint is kept; try a lower --lr)", ep, epoch_step,
-                     !isfinite(e.test.recon) || !isfinite(e.test.recon_mu) ? "reconstruction" : "KL");
+            char advice[4400];
+            divergence_advice(cfg, res->checkpoint, advice, sizeof advice);
+            vae_fail(err, "epoch %d, step %ld: the test-set %s term is not finite; training stopped (%s)", ep,
+                     epoch_step, !isfinite(e.test.recon) || !isfinite(e.test.recon_mu) ? "reconstruction" : "KL",
+                     advice);
             goto done;
         }
         if (V > 0) {
@@ -620,5 +714,6 @@ done:
     vae_free(&m);
     idx_split_free(&test);
     idx_split_free(&train);
+    if (lock_fd >= 0) close(lock_fd);
     return rc;
 }

@@ -154,11 +154,14 @@ check "sample wrote a PNG" test -s "$WORK/s.png"
 rm -f "$WORK/s.png"
 
 # --resume: options that contradict the checkpoint are usage errors, and nothing is written
-for a in "--zdim 3" "--hidden 32" "--loss mse" "--alpha 2" "--beta 4" "--lr 0.01" "--batch 16" "--seed 9" \
+for a in "--zdim 3" "--hidden 32" "--loss mse" "--alpha 2" "--beta 4" "--batch 16" "--seed 9" \
     "--limit 100" "--epochs 1"; do
     set -- $a
     usage_err "$1: conflicts with the checkpoint" train --resume "$GOOD" --out "$WORK/run" --data "$T/d" "$@"
 done
+# (--lr may change on resume, and --data with --new-data: see cli_nothing_lost.sh)
+make_data "$T/d-other" 100 50 8 8
+usage_err "--data: conflicts with the checkpoint" train --resume "$GOOD" --out "$WORK/run" --data "$T/d-other"
 # the same values as the checkpoint are fine (and --epochs 2 leaves nothing to train)
 cp -r "$T/good" "$T/same"
 expect 0 "" train --resume "$T/same/model.safetensors" --out "$T/same" --data "$T/d" --zdim 2 --hidden 16 \

@@ -69,7 +69,7 @@ cp "$T/ref/model.safetensors" "$T/finished.safetensors"
 interrupt INT 130 "$T/again" 0.3
 if header "$T/again/model.safetensors" | grep -q '"train.order"'; then
     make_data "$T/d2" 2000 100 28 28
-    expect 1 "data order covers 3000 images but this run has 2000" train --resume "$T/again/model.safetensors" --out "$WORK/x" --data "$T/d2" --threads 1 --no-images
+    expect 1 "data order covers 3000 images but this run has 2000" train --resume "$T/again/model.safetensors" --out "$WORK/x" --data "$T/d2" --new-data --threads 1 --no-images
 fi
 
 finish

@@ -36,7 +36,9 @@ static inline float vec_exp_nonpos(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * z + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    /* a NaN input stays NaN (through p), but converting NaN to int is
+       undefined behaviour: convert 0 instead (found by fuzz_checkpoint) */
+    int32_t bits = ((int32_t)(n == n ? n : 0.0f) + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

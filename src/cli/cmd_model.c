@@ -56,6 +56,11 @@ static int evaluate(Vae *m, const char *data, uint64_t seed, IdxSplit *test, Eva
     if (cli_load_test_split(test, data, m)) return EXIT_RUNTIME;
     VaeError err;
     if (vae_evaluate_images(m, &test->images, EVAL_BATCH, seed, e, &err) != VAE_OK) return runtime_error("%s", err.msg);
+    /* finite parameters can still overflow float32 on the way (huge weights):
+       a loss of nan is an error, not a report */
+    if (!isfinite(e->loss) || !isfinite(e->loss_mu))
+        return runtime_error("%s: the model's test-set loss is not finite (%g; with z = mu %g): its parameters "
+                             "overflow float32 on these images", test->images_path, e->loss, e->loss_mu);
     return 0;
 }
 

@@ -296,6 +296,10 @@ int cmd_train(int argc, char **argv) {
         else if (opt_given(&cmd, "epochs") && epochs < st.epoch) bad = "--epochs", snprintf(detail, sizeof detail, "%d epochs already trained", st.epoch);
         else if (opt_given(&cmd, "val") && val != st.val) bad = "--val", snprintf(detail, sizeof detail, "val %ld", st.val);
         else if (opt_given(&cmd, "early-stop") && early_stop != st.early_stop) bad = "--early-stop", snprintf(detail, sizeof detail, "early-stop %d", st.early_stop);
+        /* another data set changes what the model learns: only on request */
+        else if (opt_given(&cmd, "data") && !new_data && st.dataset[0] && !same_folder(data, st.dataset))
+            bad = "--data", snprintf(detail, sizeof detail, "it was trained on %.200s; add --new-data to continue on %.200s",
+                                     st.dataset, data);
         model = ck.cfg;
         arch = (int)ck.cfg.arch;
         kind = (int)ck.cfg.model;
@@ -305,12 +309,6 @@ int cmd_train(int argc, char **argv) {
         beta = ck.cfg.beta;
         val = st.val;
         early_stop = st.early_stop;
-        lr = st.lr;
-        /* another data set changes what the model learns: only on request */
-        else if (opt_given(&cmd, "data") && !new_data && st.dataset[0] && !same_folder(data, st.dataset))
-            bad = "--data", snprintf(detail, sizeof detail, "it was trained on %.200s; add --new-data to continue on %.200s",
-                                     st.dataset, data);
-        model = ck.cfg;
         /* the learning rate may change on resume, e.g. lowered after a divergence */
         if (!opt_given(&cmd, "lr")) lr = st.lr;
         batch = st.batch;

@@ -161,7 +161,7 @@ int cmd_train(int argc, char **argv) {
 
     Opt opts[] = {
         {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "data/mnist", "data folder with the four IDX files", NULL, 0},
-        {"out", 0, OPT_STRING, &out, 0, 0, 0, "DIR", "runs/default; with --resume the checkpoint's folder", "run folder: checkpoint, metrics.csv, grids (one run at a time)", NULL, 0},
+        {"out", 0, OPT_STRING, &out, 0, 0, 0, "DIR", "runs/default", "run folder, one run at a time (with --resume: the checkpoint's folder)", NULL, 0},
         {"zdim", 'z', OPT_INT, &model.zdim, 1, 4096, 0, "Z", "20", "latent dimensions", NULL, 0},
         OPT_ARCH(&arch),
         OPT_HIDDEN_LIST(&model),

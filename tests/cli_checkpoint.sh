@@ -147,12 +147,6 @@ for c in "${CASES[@]}"; do
     done
 done
 
-# finite parameters that overflow float32 on the way: eval and reconstruct
-# refuse the non-finite loss instead of printing nan with exit 0
-FIXCRC=1 ck_edit "$B/huge-params.safetensors" 'substr($d, 0, 4 * 1024) = pack("f<", 3e38) x 1024'
-expect 1 "test-set loss is not finite" eval --model "$B/huge-params.safetensors" --data "$T/d"
-expect 1 "test-set loss is not finite" reconstruct --model "$B/huge-params.safetensors" --data "$T/d" -o "$WORK/r.png"
-
 # the originals are untouched by all of that
 expect 0 "" eval --model "$GOOD" --data "$T/d"
 expect 0 "" sample --model "$GOOD" -o "$WORK/s.png"

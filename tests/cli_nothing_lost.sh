@@ -171,15 +171,6 @@ rc=$?
 check "sample -n 4096 on 600x600 images is refused (exit $rc) under a 3 GB address-space limit" test "$rc" -eq 1
 check "with the grid limit in the message" grep -qF "(the limit is 32768 pixels a side" "$ERR"
 check "and nothing written" test ! -e "$WORK/big.png"
-# manifold of a zdim-2000 model of 28x28 images: 2000 rows of 30-pixel tiles
-make_data "$T/d28" 20 10 28 28
-run_vae train --data "$T/d28" --out "$T/z2000" --hidden 4 --zdim 2000 --batch 20 --epochs 1 --threads 1 --no-images
-check "a zdim-2000 model trained (exit $RC)" test "$RC" -eq 0
-expect 1 "traverse fewer of the model's 2000 dimensions with --dims" manifold -m "$T/z2000/model.safetensors" -o "$WORK/mf.png"
-check "the message names the limit" grep -qF "the limit is 32768 pixels a side" "$ERR"
-expect 0 "" manifold -m "$T/z2000/model.safetensors" --dims 3 --steps 4 -o "$WORK/mf.png"
-check "--dims 3 gives 3 rows of 4 ($(png_size "$WORK/mf.png"))" test "$(png_size "$WORK/mf.png")" = 122x92
-rm -f "$WORK/mf.png"
 # a t-SNE map of more points than the limit: refused before its n x n matrix
 make_data "$T/many" 20 16400 2 2
 run_vae train --data "$T/many" --out "$T/m2x2" --hidden 2 --zdim 3 --batch 20 --epochs 1 --threads 1 --no-images

@@ -243,7 +243,7 @@ static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed
     vae_forward(&m, &a, NB, use_eps, 1, &L);
     double obj = ref_objective(r);
     double got[3] = {L.recon, L.kl, L.loss / NB}, want[3] = {r->recon, r->kl, obj};
-    char what[200];
+    char what[512];   /* tag and tensor name, with room to spare for -Wformat-truncation */
     snprintf(what, sizeof what, "%s: recon, kl, objective vs double forward", tag);
     check_close_d(what, got, want, 3, 1e-6, 1e-5);
     for (int i = 0; i < NB * D; i++) xh[i] = a.xhat[i];

@@ -24,4 +24,7 @@ int vae_write_file(const char *path, const void *data, size_t len, VaeError *err
  * ENOSPC (counting down across calls). 0 disables it. */
 extern int vae_fileio_fail_after;
 
+/* mkdir -p: the folder and its parents; VAE_ERR if it is not a folder afterwards. */
+int vae_make_dirs(const char *dir, VaeError *err);
+
 #endif

@@ -299,3 +299,18 @@ int vae_write_file(const char *path, const void *data, size_t len, VaeError *err
     if (exists && !S_ISREG(sb.st_mode)) return write_direct(path, data, len, 0, err);
     return write_atomic(path, path, data, len, err);
 }
+
+int vae_make_dirs(const char *dir, VaeError *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return vae_fail(err, "%s: path too long", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
+    struct stat sb;
+    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: not a directory", dir);
+    return VAE_OK;
+}

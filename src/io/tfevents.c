@@ -128,21 +128,6 @@ static void record(Buf *file, const Buf *msg) {
 
 /* ---- the writer ---- */
 
-static int make_dirs(const char *dir, VaeError *err) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return vae_fail(err, "%s: path too long", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
-    struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: not a directory", dir);
-    return VAE_OK;
-}
-
 static int write_appended(const char *path, const Buf *add, int fresh, VaeError *err) {
     uint8_t *old = NULL;
     size_t old_len = 0;
@@ -157,7 +142,7 @@ static int write_appended(const char *path, const Buf *add, int fresh, VaeError 
 }
 
 int tb_open(TbWriter *w, const char *dir, VaeError *err) {
-    if (make_dirs(dir, err) != VAE_OK) return VAE_ERR;
+    if (vae_make_dirs(dir, err) != VAE_OK) return VAE_ERR;
     char host[256] = "localhost";
     if (gethostname(host, sizeof host - 1) != 0 || !host[0]) snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = '\0';

@@ -35,22 +35,6 @@ void train_output_path(char *out, size_t len, const char *dir, const char *name)
     snprintf(out, len, "%s/%s", dir, name);
 }
 
-/* mkdir -p: the run folder and its parents */
-static int make_dirs(const char *dir, VaeError *err) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return vae_fail(err, "%s: path too long", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return vae_fail(err, "%s: %s", buf, strerror(errno));
-    struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: not a directory", dir);
-    return VAE_OK;
-}
-
 /* ---- the run folder belongs to one run ----
  * An exclusive flock on the folder itself, held until vae_train returns: no
  * lock file is created, so a run that fails early leaves the folder as it
@@ -450,7 +434,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     const int threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
     if (vae_workers_init(&workers, &m, threads, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK)
         goto done;
-    if (make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
+    if (vae_make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
     if (lock_fd < 0 && claim_run_folder(cfg, &lock_fd, err) != VAE_OK) goto done;
     if (cfg->config_text) {
         char cpath[4200];

@@ -6,7 +6,9 @@
 # vae uses (tests/bench/gemm_probe.c), load/sample times and a batch-size
 # curve. Speeds are training images/s as each program measures its own
 # training loop, not whole-process time (which mostly measures Python's
-# start-up). Prints a table; writes <out>/results.json and every raw run.
+# start-up). With --precision bf16 every pair also runs both trainers in bf16
+# (vae train --precision bf16; PyTorch under torch.autocast bf16) beside fp32.
+# Prints a table; writes <out>/results.json and every raw run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +28,7 @@ QUICK=0
 FIX_VAE_T=""      # --vae-threads: skip the vae thread selection
 FIX_TORCH_T=""    # --torch-threads T:B[:CORE]: skip the PyTorch setting selection
 ARCH=""           # --arch: passed to both trainers (conv/resnet models)
+PRECISION=fp32    # --precision bf16: bf16 runs of both trainers beside the fp32 ones
 NPROC=$(nproc 2>/dev/null || echo 1)
 
 usage() {
@@ -63,6 +66,10 @@ usage: scripts/bench.sh [options]
   --arch A         model architecture passed to both trainers (mlp, conv,
                    resnet; default: the trainers' default, mlp). The GEMM-only
                    bound is measured for the MLP only.
+  --precision P    fp32 (default) or bf16: each pair then runs vae fp32, vae
+                   --precision bf16, PyTorch fp32 and PyTorch autocast bf16, at
+                   the fp32 settings, and gemm_probe measures the bf16 bound
+                   too (needs 'vae --version' to say "bf16: available")
   --quick          1 pair, vae-only curve, fewer repetitions (about a minute)
   -h, --help       this text
 Example: scripts/bench.sh --quick --out /tmp/bench
@@ -85,6 +92,7 @@ while [ $# -gt 0 ]; do
         --vae-threads) FIX_VAE_T=${2:?--vae-threads needs a number}; shift 2 ;;
         --torch-threads) FIX_TORCH_T=${2:?--torch-threads needs T:B[:CORE]}; shift 2 ;;
         --arch) ARCH=${2:?--arch needs a name}; shift 2 ;;
+        --precision) PRECISION=${2:?--precision needs fp32 or bf16}; shift 2 ;;
         --quick) QUICK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option '$1'" ;;
@@ -96,6 +104,7 @@ done
 [ -z "$FIX_TORCH_T" ] || [[ "$FIX_TORCH_T" =~ ^[1-9][0-9]*:[1-9][0-9]*(:[A-Za-z0-9]+)?$ ]] || die "--torch-threads: '$FIX_TORCH_T' is not T:B or T:B:CORE (e.g. 2:1:SkylakeX)"
 [ -z "$ARCH" ] || [[ "$ARCH" =~ ^[a-z0-9_-]+$ ]] || die "--arch: '$ARCH' is not an architecture name"
 for b in $CURVE; do [[ "$b" =~ ^[1-9][0-9]*$ ]] || die "--curve: '$b' is not a batch size"; done
+[ "$PRECISION" = fp32 ] || [ "$PRECISION" = bf16 ] || die "--precision: '$PRECISION' is not fp32 or bf16"
 if [ "$QUICK" = 1 ]; then PAIRS=1; TORCH_CURVE=0; fi
 REPS=3; [ "$QUICK" = 1 ] && REPS=1
 
@@ -137,6 +146,10 @@ if [ ! -x "$VAE" ] || [ ! -x "$PROBE" ]; then
 fi
 [ -x "$VAE" ] || die "$VAE: not an executable"
 [ -x "$PROBE" ] || die "$PROBE: not an executable"
+if [ "$PRECISION" = bf16 ]; then
+    bf16_line=$("$VAE" --version | grep '^bf16:' || true)
+    [[ "$bf16_line" == "bf16: available"* ]] || die "--precision bf16: ${bf16_line:-this vae says nothing about bf16 (rebuild it)}"
+fi
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -188,9 +201,10 @@ if [ -n "$ARCH" ] && [ "$ARCH" != mlp ]; then
         die "--arch $ARCH: $TORCH_SCRIPT has no --arch option yet"
     TORCH_ARCH_ARGS=(--arch "$ARCH")
 fi
-vae_train() {   # vae_train KIND PARAM NAME THREADS BATCH
-    run_timed "$1" "$2" "$3" "$VAE" train --data "$DATA" --out "$VAE_OUTS/$3" --epochs 1 \
-        --batch "$5" --threads "$4" --seed "$SEED" --no-images --json "${ARCH_ARGS[@]}"
+vae_train() {   # vae_train KIND PARAM NAME THREADS BATCH [extra...]
+    local kind=$1 param=$2 name=$3 th=$4 batch=$5; shift 5
+    run_timed "$kind" "$param" "$name" "$VAE" train --data "$DATA" --out "$VAE_OUTS/$name" --epochs 1 \
+        --batch "$batch" --threads "$th" --seed "$SEED" --no-images --json "${ARCH_ARGS[@]}" "$@"
 }
 TORCH_EVAL=--eval
 # torch_train KIND PARAM NAME THREADS BLAS_THREADS CORE BATCH [extra...]; CORE "default" = unset
@@ -230,6 +244,14 @@ if [ "$MLP" = 1 ]; then
     if [ "$NPROC" -gt 1 ]; then
         run_timed probe_split "128:$NPROC" "probe-split-b128-t$NPROC" env OPENBLAS_CORETYPE="$VAE_CORE" \
             "$PROBE" --batch 128 --threads "$NPROC" --split --json
+    fi
+    if [ "$PRECISION" = bf16 ]; then
+        progress "gemm_probe in bf16 (oneDNN)"
+        run_timed probe_bf16 "128:1" "probe-bf16-b128-t1" "$PROBE" --batch 128 --threads 1 --precision bf16 --json
+        if [ "$NPROC" -gt 1 ]; then
+            run_timed probe_bf16 "128:$NPROC:split" "probe-bf16-split-b128-t$NPROC" "$PROBE" --batch 128 \
+                --threads "$NPROC" --split --precision bf16 --json
+        fi
     fi
 fi
 
@@ -276,8 +298,16 @@ progress "chosen: vae --threads $best_vae_t ($VAE_CORE kernels); PyTorch set_num
 for i in $(seq 1 "$PAIRS"); do
     progress "pair $i/$PAIRS: vae"
     vae_train pair_vae "$i" "pair$i-vae" "$best_vae_t" 128
+    if [ "$PRECISION" = bf16 ]; then
+        progress "pair $i/$PAIRS: vae --precision bf16"
+        vae_train pair_vae_bf16 "$i" "pair$i-vae-bf16" "$best_vae_t" 128 --precision bf16
+    fi
     progress "pair $i/$PAIRS: PyTorch"
     torch_train pair_torch "$i" "pair$i-torch" "$TT" "$TB" "$TC" 128 "$TORCH_EVAL"
+    if [ "$PRECISION" = bf16 ]; then
+        progress "pair $i/$PAIRS: PyTorch autocast bf16"
+        torch_train pair_torch_bf16 "$i" "pair$i-torch-bf16" "$TT" "$TB" "$TC" 128 "$TORCH_EVAL" --precision bf16
+    fi
     # the bound again beside each pair: on a shared machine it drifts with the load
     if [ "$MLP" = 1 ]; then probe "128:$best_vae_t" "probe-b128-t$best_vae_t-pair$i" 128 "$best_vae_t"; fi
 done
@@ -392,6 +422,16 @@ def summary(rs):
 
 pv, pt = of("pair_vae"), of("pair_torch")
 vae_s, torch_s = summary(pv), summary(pt)
+pvb, ptb = of("pair_vae_bf16"), of("pair_torch_bf16")
+def ratios(a_runs, b_runs):
+    return [a["json"]["train_images_per_sec"] / b["json"]["train_images_per_sec"] for a, b in zip(a_runs, b_runs)]
+bf16 = None
+if pvb:
+    bf16 = {"vae": summary(pvb), "torch": summary(ptb) if ptb else None,
+            "vae_bf16_over_fp32_per_pair": ratios(pvb, pv),
+            "torch_bf16_over_fp32_per_pair": ratios(ptb, pt) if ptb else [],
+            "vae_bf16_over_torch_bf16_per_pair": ratios(pvb, ptb) if ptb else [],
+            "probe": {r["param"]: r["json"] for r in of("probe_bf16")}}
 pair_ratios = [a["json"]["train_images_per_sec"] / b["json"]["train_images_per_sec"] for a, b in zip(pv, pt)]
 def best_by_param(kind):
     """each setting's best trial (the shell picks the same way)"""
@@ -478,6 +518,7 @@ res = {
     "load_raw": load_raw, "load_gz": load_gz, "torch_load_seconds_raw_or_as_given": med([r["json"].get("load_seconds") for r in pt]),
     "sample_128": sample_s,
     "curve": curve_rows,
+    "bf16": bf16,
     "bench_seconds": (int(t_end) - int(t_start)) / 1e9,
 }
 with open(os.path.join(out, "results.json"), "w") as f:
@@ -507,6 +548,19 @@ L.append("%-30s %14s %14s" % ("train loss (epoch 1)", fmt(vae_s["train_loss"], "
 if vae_s["test_loss"] is not None or torch_s["test_loss"] is not None:
     L.append("%-30s %14s %14s" % ("test loss (sampled z)", fmt(vae_s["test_loss"], "{:.2f}"), fmt(torch_s["test_loss"], "{:.2f}")))
     L.append("%-30s %14s %14s" % ("test loss (z = mu)", fmt(vae_s["test_loss_mu"], "{:.2f}"), fmt(torch_s["test_loss_mu"], "{:.2f}")))
+if bf16:
+    vb, tb16 = bf16["vae"], bf16["torch"]
+    rv, rt = med(bf16["vae_bf16_over_fp32_per_pair"]), med(bf16["torch_bf16_over_fp32_per_pair"])
+    L.append("%-30s %14s %14s %9s" % ("bf16 train images/s", fmt(vb["train_images_per_sec"]),
+                                      fmt(tb16["train_images_per_sec"] if tb16 else None),
+                                      fmt(med(bf16["vae_bf16_over_torch_bf16_per_pair"]), "{:.2f}x")))
+    L.append("%-30s %14s %14s" % ("bf16 / fp32 (median of pairs)", fmt(rv, "{:.2f}x"), fmt(rt, "{:.2f}x")))
+    if vb["test_loss"] is not None:
+        L.append("%-30s %14s %14s" % ("bf16 test loss (sampled z)", fmt(vb["test_loss"], "{:.2f}"),
+                                      fmt(tb16["test_loss"] if tb16 else None, "{:.2f}")))
+    L.append("bf16/fp32 per pair  vae: %s;  PyTorch: %s"
+             % (", ".join("%.2f" % r for r in bf16["vae_bf16_over_fp32_per_pair"]),
+                ", ".join("%.2f" % r for r in bf16["torch_bf16_over_fp32_per_pair"])))
 L.append("per pair images/s  vae: %s" % ", ".join(fmt(x) for x in vae_s["train_images_per_sec_all"]))
 L.append("                   PyTorch: %s" % ", ".join(fmt(x) for x in torch_s["train_images_per_sec_all"]))
 if pair_ratios:
@@ -527,6 +581,15 @@ for k in sorted(probes):
 for k, p in sorted(split_probes.items()):
     L.append("  %s threads, batch split across them (as vae's workers run): %.2f ms/step -> %s images/s (%.0f GFLOP/s)"
              % (k.split(":")[1], p["ms_per_step"], fmt(p["images_per_sec"]), p["gflops"]))
+if bf16:
+    for k, p in sorted(bf16["probe"].items()):
+        L.append("  bf16 (oneDNN), %s thread(s)%s: %.2f ms/step -> %s images/s (%.0f GFLOP/s)"
+                 % (k.split(":")[1], ", batch split" if k.endswith(":split") else "", p["ms_per_step"],
+                    fmt(p["images_per_sec"]), p["gflops"]))
+    gps = next(iter(bf16["probe"].values()), {}).get("gflop_per_step")
+    if gps and bf16["vae"]["train_images_per_sec"] and arch == "mlp":
+        L.append("  vae train: %.0f GFLOP/s of GEMMs in fp32, %.0f in bf16 (images/s x %.4f GFLOP / 128 images)"
+                 % (vae_s["train_images_per_sec"] * gps / 128, bf16["vae"]["train_images_per_sec"] * gps / 128, gps))
 if probes: L.append("  vae reaches %s of the %d-thread bound; PyTorch %s"
          % (fmt(res["vae_pct_of_gemm_bound"], "{:.0f}%"), vae_threads, fmt(res["torch_pct_of_gemm_bound"], "{:.0f}%")))
 L.append("")

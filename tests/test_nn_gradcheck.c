@@ -89,7 +89,7 @@ static void test_linear(int relu) {
     lin_obj(&c);
 
     char what[64];
-    linear_forward(out, in, W, b, LB, LIN, LOUT, relu);
+    linear_forward(out, in, W, b, LB, LIN, LOUT, relu, VAE_PREC_FP32);
     float ref_out[LB * LOUT];
     int n_zero = 0;
     for (int i = 0; i < LB * LOUT; i++) {
@@ -106,7 +106,7 @@ static void test_linear(int relu) {
     memset(dW, 0, sizeof dW);
     memset(db, 0, sizeof db);
     memset(din, 0, sizeof din); /* input gradients accumulate: zeroed once, like the model's block */
-    linear_backward(din, dW, db, dout, in, W, LB, LIN, LOUT);
+    linear_backward(din, dW, db, dout, in, W, LB, LIN, LOUT, VAE_PREC_FP32);
 
     double fW[LOUT * LIN], fb[LOUT], fin[LB * LIN];
     fd_grad(fW, c.W, LOUT * LIN, lin_obj, &c);
@@ -120,7 +120,7 @@ static void test_linear(int relu) {
     check_grad(what, din, fin, LB * LIN);
 
     /* a second backward accumulates dW, db and din (twice the FD each) */
-    linear_backward(din, dW, db, dout, in, W, LB, LIN, LOUT);
+    linear_backward(din, dW, db, dout, in, W, LB, LIN, LOUT, VAE_PREC_FP32);
     for (int i = 0; i < LOUT * LIN; i++) fW[i] *= 2;
     for (int i = 0; i < LOUT; i++) fb[i] *= 2;
     snprintf(what, sizeof what, "linear relu=%d dW accumulated", relu);
@@ -131,7 +131,7 @@ static void test_linear(int relu) {
     snprintf(what, sizeof what, "linear relu=%d din accumulated", relu);
     check_grad(what, din, fin, LB * LIN);
     /* din NULL is allowed and leaves the parameter gradients right */
-    linear_backward(NULL, dW, db, dout, in, W, LB, LIN, LOUT);
+    linear_backward(NULL, dW, db, dout, in, W, LB, LIN, LOUT, VAE_PREC_FP32);
     for (int i = 0; i < LOUT; i++) fb[i] *= 1.5;
     snprintf(what, sizeof what, "linear relu=%d db with din NULL", relu);
     check_grad(what, db, fb, LOUT);

@@ -7,7 +7,10 @@
  * image on its own in PyTorch's (C, H, W) order with direct loops: it shares
  * neither the topology code nor the kernels (im2col, GEMM, the (C, B, H, W)
  * layout) with the code under test. Its central finite differences are
- * compared with vae_backward's gradients. */
+ * compared with vae_backward's gradients.
+ * Where bf16 GEMMs run (vae/gemm.h) the mlp, conv and resnet cases run again
+ * with the model in bf16, against the same double reference at the bf16
+ * tolerances below; elsewhere that part says why it did not run. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,15 @@
 #include "vae/vae.h"
 
 #define FD_H 1e-6
+/* bf16 GEMM inputs (8 significant bits: a relative error of up to 2^-8 per
+ * input, independent from term to term; tests/test_gemm_bf16.c) through a
+ * chain of a few GEMMs: gradients within BF16_REL of their tensor's largest
+ * element (plus the same relative term), losses and outputs within BF16_REL
+ * relative / absolute. The largest error measured over these cases lies
+ * between 0.5% and 1% of the scale (0.005 fails five gradients, 0.01 none):
+ * a margin of two, while a wrong factor or a GEMM on the wrong operand is
+ * off by far more. */
+#define BF16_REL 0.02
 #define NB 3
 #define MAXL 64
 
@@ -191,36 +203,93 @@ static double ref_objective(void *p) {
     return total / NB;
 }
 
-static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed) {
+/* parameters (PyTorch's init), images and eps of a case from its seed */
+static void setup_case(Vae *m, VaeActs *a, uint64_t seed) {
+    const int D = m->in_dim, ZD = m->cfg.zdim;
+    Rng rng;
+    rng_seed(&rng, seed);
+    vae_init_params(m, &rng);
+    /* with layers this narrow, PyTorch's init leaves many ReLUs dead;
+     * a positive shift of the biases keeps most units (and gradients) alive */
+    for (int t = 0; t < m->lay.n_tensors; t++)
+        if (m->lay.tensors[t].ndim == 1)
+            for (size_t i = 0; i < m->lay.tensors[t].size; i++) m->params[m->lay.tensors[t].offset + i] += 0.3f;
+    /* inputs in [0, 1] with some exact 0s and 1s, as real images have */
+    for (int i = 0; i < NB * D; i++) {
+        double u = rng_uniform(&rng);
+        a->x[i] = u < 0.15 ? 0.0f : u > 0.85 ? 1.0f : (float)rng_uniform(&rng);
+    }
+    rng_normal(&rng, a->eps, (size_t)NB * ZD);
+}
+
+/* Number of activations that are positive in one precision and zero in
+   the other: ReLUs that bf16 rounding moves across their kink. */
+static long relu_flips(Vae *m, VaeActs *a, int use_eps) {
+    const int nl = m->lay.n_layers;
+    size_t total = 0;
+    for (int l = 0; l < nl; l++) total += (size_t)NB * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
+    unsigned char *pos = malloc(total);
+    if (!pos) return -1;
+    VaePrecision keep = m->precision;
+    VaeLoss L;
+    long flips = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        m->precision = pass ? VAE_PREC_BF16 : VAE_PREC_FP32;
+        vae_forward(m, a, NB, use_eps, 0, &L);
+        size_t o = 0;
+        for (int l = 0; l < nl; l++) {
+            size_t n = (size_t)NB * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
+            for (size_t i = 0; i < n; i++, o++) {
+                unsigned char p = a->act[l][i] > 0.0f;
+                if (pass == 0) pos[o] = p;
+                else flips += p != pos[o];
+            }
+        }
+    }
+    m->precision = keep;
+    free(pos);
+    return flips;
+}
+
+static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed, VaePrecision prec) {
     char tag[160];
-    snprintf(tag, sizeof tag, "%s %s %s alpha=%g beta=%g", name, cfg.loss == VAE_LOSS_MSE ? "mse" : "bce",
-             use_eps ? "eps" : "z=mu", cfg.alpha, cfg.beta);
+    const int bf16 = prec == VAE_PREC_BF16;
+    snprintf(tag, sizeof tag, "%s %s %s %s alpha=%g beta=%g", name, vae_precision_name(prec),
+             cfg.loss == VAE_LOSS_MSE ? "mse" : "bce", use_eps ? "eps" : "z=mu", cfg.alpha, cfg.beta);
     Vae m;
     VaeActs a;
     VaeError err;
     if (!CHECK_MSG(vae_init(&m, &cfg, &err) == VAE_OK, "%s: vae_init: %s", tag, err.msg)) return;
+    m.precision = prec;
+    /* fp32: float rounding over a few small GEMMs; bf16: see BF16_REL */
+    const double v_atol = bf16 ? BF16_REL : 1e-6, v_rtol = bf16 ? BF16_REL : 1e-5;
     if (!CHECK_MSG(vae_acts_init(&a, &m, NB, &err) == VAE_OK, "%s: acts: %s", tag, err.msg)) {
         vae_free(&m);
         return;
     }
     const int D = m.in_dim, ZD = cfg.zdim;
-    Rng rng;
-    rng_seed(&rng, seed);
-    vae_init_params(&m, &rng);
-    /* with layers this narrow, PyTorch's init leaves many ReLUs dead;
-     * a positive shift of the biases keeps most units (and gradients) alive */
-    for (int t = 0; t < m.lay.n_tensors; t++)
-        if (m.lay.tensors[t].ndim == 1)
-            for (size_t i = 0; i < m.lay.tensors[t].size; i++) m.params[m.lay.tensors[t].offset + i] += 0.3f;
-    /* inputs in [0, 1] with some exact 0s and 1s, as real images have */
-    for (int i = 0; i < NB * D; i++) {
-        double u = rng_uniform(&rng);
-        a.x[i] = u < 0.15 ? 0.0f : u > 0.85 ? 1.0f : (float)rng_uniform(&rng);
+    if (!bf16) {
+        setup_case(&m, &a, seed);
+    } else {
+        /* bf16 moves pre-activations by ~2^-8 of their scale: one that
+           crosses a ReLU's kink switches a unit on or off, which no
+           tolerance short of the gradient's own size covers (a finite
+           difference across a kink fails in double too). Take the first
+           seed whose ReLUs all keep their side in bf16. */
+        int tries = 0;
+        while (setup_case(&m, &a, seed), relu_flips(&m, &a, use_eps) && ++tries < 20) seed += 1000;
+        if (!CHECK_MSG(tries < 20, "%s: every seed tried puts a ReLU within bf16 rounding of its kink", tag)) {
+            vae_acts_free(&a);
+            vae_free(&m);
+            return;
+        }
+        if (tries) printf("%s: seed %llu (%d seed(s) before it had a ReLU within bf16 rounding of 0)\n", tag,
+                          (unsigned long long)seed, tries);
     }
-    rng_normal(&rng, a.eps, (size_t)NB * ZD);
 
     size_t n = m.n_params;
     Ref *r = calloc(1, sizeof *r);
+
     char *json = vae_layout_json(&m.cfg, &m.lay);
     double *P = malloc(n * sizeof *P), *fd = malloc(n * sizeof *fd), *an = malloc(n * sizeof *an);
     double *xd = malloc((size_t)NB * D * sizeof *xd), *ed = malloc((size_t)NB * ZD * sizeof *ed);
@@ -245,10 +314,10 @@ static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed
     double got[3] = {L.recon, L.kl, L.loss / NB}, want[3] = {r->recon, r->kl, obj};
     char what[512];   /* tag and tensor name, with room to spare for -Wformat-truncation */
     snprintf(what, sizeof what, "%s: recon, kl, objective vs double forward", tag);
-    check_close_d(what, got, want, 3, 1e-6, 1e-5);
+    check_close_d(what, got, want, 3, v_atol, v_rtol);
     for (int i = 0; i < NB * D; i++) xh[i] = a.xhat[i];
     snprintf(what, sizeof what, "%s: xhat", tag);
-    check_close_d(what, xh, r->xhat, (size_t)NB * D, 1e-6, 1e-5);
+    check_close_d(what, xh, r->xhat, (size_t)NB * D, v_atol, v_rtol);
 
     /* backward against central differences of the double objective */
     vae_backward(&m, &a, NB);
@@ -273,7 +342,9 @@ static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed
             live += fabs(fd[T->offset + i]) > 1e-8;
         }
         snprintf(what, sizeof what, "%s: grad %s", tag, T->name);
-        check_close_d(what, an, fd + T->offset, T->size, 1e-5, 1e-4);
+        double scale = 0;
+        for (size_t i = 0; i < T->size; i++) scale = fmax(scale, fabs(fd[T->offset + i]));
+        check_close_d(what, an, fd + T->offset, T->size, bf16 ? BF16_REL * scale : 1e-5, bf16 ? BF16_REL : 1e-4);
         CHECK_MSG(live > 0, "%s: every gradient of %s is zero", tag, T->name);
     }
     /* most gradients must be nonzero, or the comparison above says little
@@ -289,7 +360,9 @@ static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed
         fd[i] *= 2;
     }
     snprintf(what, sizeof what, "%s: accumulated grads", tag);
-    check_close_d(what, an, fd, n, 2e-5, 1e-4);
+    double gscale = 0;
+    for (size_t i = 0; i < n; i++) gscale = fmax(gscale, fabs(fd[i]));
+    check_close_d(what, an, fd, n, bf16 ? BF16_REL * gscale : 2e-5, bf16 ? BF16_REL : 1e-4);
 
     /* encode_mean and decode agree with the reference's mu and decoder */
     vae_encode_mean(&m, &a, NB, mu);
@@ -297,11 +370,11 @@ static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed
     r->eps = NULL;
     ref_objective(r); /* z = mu: r->xhat becomes decode(mu) */
     snprintf(what, sizeof what, "%s: encode_mean", tag);
-    check_close_d(what, mud, r->mu, (size_t)NB * ZD, 1e-6, 1e-5);
+    check_close_d(what, mud, r->mu, (size_t)NB * ZD, v_atol, v_rtol);
     vae_decode(&m, &a, mu, NB);
     for (int i = 0; i < NB * D; i++) xh[i] = a.xhat[i];
     snprintf(what, sizeof what, "%s: decode(mu)", tag);
-    check_close_d(what, xh, r->xhat, (size_t)NB * D, 1e-6, 1e-5);
+    check_close_d(what, xh, r->xhat, (size_t)NB * D, v_atol, v_rtol);
 
 done:
     if (r) {
@@ -344,7 +417,7 @@ int main(void) {
             cfg.loss = runs[i].loss;
             cfg.alpha = runs[i].alpha;
             cfg.beta = runs[i].beta;
-            run_case(names[k], cfg, runs[i].use_eps, 11 + (uint64_t)i + 100 * (uint64_t)k);
+            run_case(names[k], cfg, runs[i].use_eps, 11 + (uint64_t)i + 100 * (uint64_t)k, VAE_PREC_FP32);
         }
     }
     /* tanh hidden layers (Burda et al.'s MLP) */
@@ -352,7 +425,23 @@ int main(void) {
     t1.hidden_act = t2.hidden_act = VAE_ACT_TANH;
     t1.loss = VAE_LOSS_BCE, t1.alpha = 1.0f, t1.beta = 1.0f;
     t2.loss = VAE_LOSS_MSE, t2.alpha = 0.7f, t2.beta = 2.5f;
-    run_case("mlp tanh", t1, 1, 17);
-    run_case("mlp tanh", t2, 0, 18);
+    run_case("mlp tanh", t1, 1, 17, VAE_PREC_FP32);
+    run_case("mlp tanh", t2, 0, 18, VAE_PREC_FP32);
+    char why[200];
+    if (vae_bf16_available(why, sizeof why)) {
+        VaeConfig *c[3] = {&mlp, &conv, &resnet};
+        const char *names[3] = {"mlp 5x4", "conv 8x4", "resnet 4x8"};
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < 2; i++) {
+                VaeConfig cfg = *c[k];
+                cfg.loss = runs[i].loss;
+                cfg.alpha = runs[i].alpha;
+                cfg.beta = runs[i].beta;
+                run_case(names[k], cfg, runs[i].use_eps, 11 + (uint64_t)i + 100 * (uint64_t)k, VAE_PREC_BF16);
+            }
+        run_case("mlp tanh", t1, 1, 17, VAE_PREC_BF16);
+    } else {
+        printf("bf16 cases not run: %s\n", why);
+    }
     return check_done("test_vae_gradcheck");
 }

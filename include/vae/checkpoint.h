@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include "vae/binarize.h"
 #include "vae/common.h"
+#include "vae/gemm.h"
 #include "vae/rng.h"
 #include "vae/vae.h"
 
@@ -76,6 +77,10 @@ typedef struct {
     float free_bits;            /* per-dimension KL floor, nats */
     int lr_decay;               /* Burda's learning-rate stages */
     float adam_beta1, adam_beta2, adam_eps;
+    /* the GEMM precision the run trained in (vae/gemm.h; absent in older
+       files: fp32). A record only: the parameters are fp32 either way, and
+       a run may resume in the other precision */
+    VaePrecision precision;
 } TrainState;
 
 void train_state_free(TrainState *st);

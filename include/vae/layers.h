@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "vae/common.h"
+#include "vae/gemm.h"
 
 typedef enum {
     LAYER_LINEAR = 0,   /* flat (B, IN) -> flat (B, OUT); weight (OUT, IN), bias (OUT) */
@@ -108,6 +109,7 @@ typedef struct {
     float *state[VAE_LAYER_MAX_PARAMS];     /* the same tensors, writable: latent_bn's running
                                                statistics, updated by a training forward pass */
     int training;               /* latent_bn: batch statistics (1) or running ones (0) */
+    VaePrecision precision;     /* of the layer's GEMMs (the model's, Vae.precision) */
     float *scratch;             /* the kind's scratch_floats(L, B) floats */
     /* LAYER_GAUSSIAN only */
     const float *eps;           /* (B, Z), or NULL for z = mu */

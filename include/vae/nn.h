@@ -11,17 +11,22 @@
 
 #include <stddef.h>
 
+#include "vae/gemm.h"
+
+/* Every GEMM below runs in the precision prec (vae/gemm.h): fp32, or bf16
+ * inputs with fp32 accumulation and output. */
+
 /* out (B, OUT) = in (B, IN) . W^T + b;   W (OUT, IN), b (OUT).
  * relu != 0 applies max(0, .) in the same pass as the bias. */
 void linear_forward(float *out, const float *in, const float *W, const float *b,
-                    int B, int IN, int OUT, int relu);
+                    int B, int IN, int OUT, int relu, VaePrecision prec);
 
 /* Given dout (B, OUT) of a linear layer (already multiplied by the ReLU mask
  * if the layer had one — see relu_backward):
  *   dW (OUT, IN) += dout^T . in,   db (OUT) += sum over batch of dout,
  *   din (B, IN)  += dout . W       (skipped when din is NULL). */
 void linear_backward(float *din, float *dW, float *db, const float *dout,
-                     const float *in, const float *W, int B, int IN, int OUT);
+                     const float *in, const float *W, int B, int IN, int OUT, VaePrecision prec);
 
 /* y (n) = tanh(y), in place (a fused tanh after a linear layer). */
 void tanh_forward(float *y, size_t n);
@@ -82,19 +87,19 @@ void bias_grad_rows(float *db, const float *dout, int C, size_t N);
 /* Conv2d: in (IC, B, H, W), W (OC, IC, k, k), b (OC) -> out (OC, B, OH, OW).
  * col is scratch of IC*k*k * B*OH*OW floats. */
 void conv2d_forward(float *out, float *col, const float *in, const float *W, const float *b, int B, int IC,
-                    int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu);
+                    int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu, VaePrecision prec);
 /* Given dout (OC, B, OH, OW) (already ReLU-masked): dW += dout . col^T,
  * db += row sums, din (IC, B, H, W) += col2im(W^T . dout) (skipped if NULL). */
 void conv2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
-                     const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW);
+                     const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW, VaePrecision prec);
 
 /* ConvTranspose2d: in (IC, B, H, W), W (IC, OC, k, k), b (OC) -> out (OC, B, OH, OW)
  * with OH = (H-1)s - 2p + k: out = col2im(W^T . in) + b. col: OC*k*k * B*H*W floats. */
 void convt2d_forward(float *out, float *col, const float *in, const float *W, const float *b, int B, int IC,
-                     int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu);
+                     int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu, VaePrecision prec);
 /* Given dout (OC, B, OH, OW): dcol = im2col(dout) (OC*k*k, B*H*W);
  * dW (IC, OC*k*k) += in . dcol^T; db += row sums; din (IC, B, H, W) += W . dcol. */
 void convt2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
-                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW);
+                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW, VaePrecision prec);
 
 #endif

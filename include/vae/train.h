@@ -92,6 +92,8 @@ typedef struct {
                                        batch (vae/workers.h); 0 = OpenBLAS's thread count.
                                        The result depends on it (rounding), so a run
                                        resumes bit for bit at the same count */
+    VaePrecision precision;         /* of the training steps' GEMMs (vae/gemm.h); bf16 needs
+                                       vae_bf16_available(). Evaluation is fp32 either way */
     /* data and schedules (vae/binarize.h, vae/schedule.h); zero = off */
     int binarize;                   /* BinarizeMode */
     int warmup;                     /* KL weight 0 -> beta over this many epochs */

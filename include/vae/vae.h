@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "vae/common.h"
+#include "vae/gemm.h"
 #include "vae/layers.h"
 #include "vae/rng.h"
 
@@ -80,6 +81,9 @@ typedef struct {
      * same layout, so the optimizer is one flat loop over all of them. */
     float *params, *grads, *adam_m, *adam_v;
     long adam_t;                    /* Adam steps taken */
+    VaePrecision precision;         /* of the GEMMs in every pass over this model (vae/gemm.h);
+                                       vae_init sets fp32, training may set bf16. Not part of
+                                       the parameters: checkpoints are fp32 either way */
 } Vae;
 
 /* The pure layout function: checks cfg (sizes, divisibility, overflow) and

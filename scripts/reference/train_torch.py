@@ -10,6 +10,10 @@ by scripts/reference/vae_torch.py, so the topology is written only in vae's
 layout function; the PyTorch modules keep their default initialisation.
 Loss per image = alpha * R + beta * KL with R = BCE or SSE summed over pixels;
 the objective is its mean over the batch. Adam; data reshuffled every epoch.
+--precision bf16 runs the forward pass under torch.autocast('cpu',
+dtype=torch.bfloat16) (linear layers and convolutions in bf16 through
+oneDNN, as vae train --precision bf16 does its GEMMs); losses, backward sums,
+Adam and the test-set evaluation stay float32.
 """
 import argparse
 import gzip
@@ -40,6 +44,8 @@ def parse_args(argv):
     p.add_argument("--blas-threads", type=int, default=0,
                    help="OPENBLAS_NUM_THREADS for torch's BLAS (default 0: leave OpenBLAS's default)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: forward pass under torch.autocast('cpu', dtype=torch.bfloat16)")
     p.add_argument("--limit", type=int, default=0, help="train on the first N images only (0: all)")
     p.add_argument("--eval", dest="eval", action="store_true", default=True,
                    help="evaluate on the test set after each epoch (default)")
@@ -134,8 +140,10 @@ def train_epoch(model, opt, xtrain, gen, a):
     perm = torch.randperm(n, generator=gen)
     for i in range(0, n, a.batch):
         x = xtrain[perm[i:i + a.batch]]
-        logits, mu, logvar = model(x)
-        recon, kl = loss_sums(logits, x, mu, logvar, a.loss)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            logits, mu, logvar = model(x)
+        # the loss in float32 whatever the forward pass ran in
+        recon, kl = loss_sums(logits.float(), x, mu.float(), logvar.float(), a.loss)
         loss = a.alpha * recon + a.beta * kl
         opt.zero_grad(set_to_none=True)
         (loss / x.shape[0]).backward()
@@ -194,9 +202,9 @@ def main(a):
     model = LayerVAE(spec)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     log("train_torch: %d training images %dx%d, %s (%d parameters), hidden %s, zdim %d, batch %d, torch %s, "
-        "%d thread(s), OPENBLAS_NUM_THREADS=%s, data loaded in %.2f s"
+        "%s, %d thread(s), OPENBLAS_NUM_THREADS=%s, data loaded in %.2f s"
         % (xtrain.shape[0], rows, cols, spec["config"]["arch"], sum(p.numel() for p in model.parameters()),
-           a.hidden, a.zdim, a.batch, torch.__version__,
+           a.hidden, a.zdim, a.batch, torch.__version__, a.precision,
            torch.get_num_threads(), os.environ.get("OPENBLAS_NUM_THREADS", "default"), load_s))
 
     history = []
@@ -221,6 +229,7 @@ def main(a):
         last = history[-1]
         out = {"implementation": "pytorch", "torch_version": torch.__version__,
                "threads": torch.get_num_threads(),
+               "precision": a.precision,
                "blas_threads": a.blas_threads or None,
                "epochs": a.epochs, "batch": a.batch, "images": xtrain.shape[0] * a.epochs,
                "train_images": xtrain.shape[0] * a.epochs,

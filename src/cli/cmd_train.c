@@ -23,6 +23,7 @@
 #include "vae/train.h"
 
 static const char *const LOSS_NAMES[] = {"bce", "mse", NULL};
+static const char *const PRECISION_NAMES[] = {"fp32", "bf16", NULL};   /* VaePrecision order */
 static const char *const BINARIZE_NAMES[] = {"none", "dynamic", "static", NULL};
 static const char *const ACT_NAMES[] = {"relu", "tanh", NULL};
 
@@ -149,7 +150,7 @@ int cmd_train(int argc, char **argv) {
     int loss = VAE_LOSS_BCE, arch = VAE_ARCH_MLP;
     float alpha = 1.0f, beta = 1.0f, lr = 1e-3f;
     int batch = 128, epochs = 15, threads = default_threads(), no_images = 0, json = 0, print_config = 0, force = 0, new_data = 0;
-    int conditional = 0, kind = VAE_MODEL_VAE;
+    int conditional = 0, kind = VAE_MODEL_VAE, precision = VAE_PREC_FP32;
     uint64_t seed = 1;
     long limit = 0, val = 0;
     int early_stop = 0;
@@ -180,6 +181,9 @@ int cmd_train(int argc, char **argv) {
         {"epochs", 'e', OPT_INT, &epochs, 1, 100000, 0, "N", "15", "total epochs (with --resume: the new total)", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed (init, shuffling, eps)", NULL, 0},
         {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads", NULL, 0},
+        {"precision", 0, OPT_CHOICE, &precision, 0, 0, 0, "fp32|bf16", "fp32",
+         "GEMM inputs in bf16 (fp32 sums, weights, Adam); needs oneDNN and AVX-512 BF16 (vae --version)",
+         PRECISION_NAMES, 0},
         {"limit", 0, OPT_LONG, &limit, 1, 1L << 32, 0, "N", "all", "train on the first N training images", NULL, 0},
         {"val", 0, OPT_LONG, &val, 0, 1L << 32, 0, "N", "0", "hold out N of the training images (chosen by --seed) and report their loss each epoch; the best model goes to OUT/best.safetensors", NULL, 0},
         {"early-stop", 0, OPT_INT, &early_stop, 0, 100000, 0, "P", "0 (off)", "stop when the validation loss has not improved for P epochs (needs --val)", NULL, 0},
@@ -322,6 +326,8 @@ int cmd_train(int argc, char **argv) {
         adam_beta2 = st.adam_beta2;
         adam_eps = st.adam_eps;
         if (!opt_given(&cmd, "epochs")) epochs = st.epochs > st.epoch ? st.epochs : st.epoch;
+        /* the precision may change on resume; left out, the run goes on in its own */
+        if (!opt_given(&cmd, "precision")) precision = (int)st.precision;
         if (!opt_given(&cmd, "data") && st.dataset[0]) {
             static char ds[CHECKPOINT_DATASET_MAX];
             snprintf(ds, sizeof ds, "%s", st.dataset);
@@ -358,6 +364,12 @@ int cmd_train(int argc, char **argv) {
     }
 
     if (early_stop > 0 && val == 0) return usage_error(&cmd, "--early-stop", "needs a validation split (--val N)");
+    char why[200];
+    if (precision == VAE_PREC_BF16 && !vae_bf16_available(why, sizeof why))
+        return usage_error(&cmd, "--precision", "bf16 is not available: %s%s", why,
+                           resume && !opt_given(&cmd, "precision")
+                               ? " (the checkpoint trained in bf16; --precision fp32 continues in fp32)"
+                               : "");
 
     /* the settings in effect, for OUT/config.ini (the table points at the variables above) */
     char config_text[8192];
@@ -422,6 +434,7 @@ int cmd_train(int argc, char **argv) {
     tc.adam_eps = adam_eps;
     tc.artifacts = !no_images;
     tc.threads = threads;
+    tc.precision = (VaePrecision)precision;
     tc.force = force;
     tc.stop = &stop_signal;
     tc.on_progress = show_progress;
@@ -479,6 +492,7 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "train_images_per_sec",
                                 res.train_seconds > 0 ? (double)res.train_images / res.train_seconds : 0);
         cJSON_AddNumberToObject(o, "threads", threads);
+        cJSON_AddStringToObject(o, "precision", vae_precision_name((VaePrecision)precision));
         VaeBlasInfo blas;
         vae_blas_info(&blas);
         cJSON_AddStringToObject(o, "blas_kernels", blas.core);

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "vae/plot.h"
 #include "vae/blas.h"
+#include "vae/gemm.h"
 
 #ifndef VAE_VERSION
 #define VAE_VERSION "dev"
@@ -43,7 +44,7 @@ static void print_help(FILE *out) {
     fprintf(out,
             "\nRun 'vae <command> --help' for its options.\n"
             "Example:\n  vae train --zdim 20 --epochs 15 && vae sample -n 128 -o grid.png\n\n"
-            "Other options:\n  -h, --help     show this help\n  --version      print the version, the BLAS library and the kernel set in use\n");
+            "Other options:\n  -h, --help     show this help\n  --version      version, BLAS library and kernel set, whether bf16 runs\n");
 }
 
 int main(int argc, char **argv) {
@@ -85,7 +86,9 @@ int main(int argc, char **argv) {
         vae_blas_describe(kernels, sizeof kernels);
         VaeBlasInfo b;
         vae_blas_info(&b);
-        printf("vae %s\nBLAS: %s\nkernels: %s\n", VAE_VERSION, b.config, kernels);
+        char bf16[320];
+        vae_bf16_describe(bf16, sizeof bf16);
+        printf("vae %s\nBLAS: %s\nkernels: %s\n%s\n", VAE_VERSION, b.config, kernels, bf16);
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

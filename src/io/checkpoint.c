@@ -175,6 +175,7 @@ static int build_metadata(cJSON *meta, const Vae *m, const TrainState *st) {
         bad |= meta_add(meta, "adam_beta1", "%.9g", st->adam_beta1 > 0 ? (double)st->adam_beta1 : 0.9f);
         bad |= meta_add(meta, "adam_beta2", "%.9g", st->adam_beta2 > 0 ? (double)st->adam_beta2 : 0.999f);
         bad |= meta_add(meta, "adam_eps", "%.9g", st->adam_eps > 0 ? (double)st->adam_eps : 1e-8f);
+        bad |= meta_add(meta, "precision", "%s", vae_precision_name(st->precision));
     }
     /* a placeholder: checkpoint_save fills in the CRC of the finished file */
     bad |= meta_add(meta, "crc32", "00000000");
@@ -483,6 +484,13 @@ static int parse_schedule(Meta *mt, TrainState *st) {
     const char *bz = st_meta_get(mt->f, "binarize");
     if (bz && binarize_parse(bz, &st->binarize) != 0)
         return bad_value(mt, "binarize", bz, "\"none\", \"dynamic\" or \"static\"");
+    st->precision = VAE_PREC_FP32;
+    const char *pr = st_meta_get(mt->f, "precision");
+    if (pr) {
+        int p = vae_precision_parse(pr);
+        if (p < 0) return bad_value(mt, "precision", pr, "\"fp32\" or \"bf16\"");
+        st->precision = (VaePrecision)p;
+    }
     if (st_meta_get(mt->f, "warmup") && meta_int(mt, "warmup", 0, 1 << 30, &st->warmup)) return VAE_ERR;
     if (st_meta_get(mt->f, "lr_decay") && meta_int(mt, "lr_decay", 0, 1, &st->lr_decay)) return VAE_ERR;
     struct {

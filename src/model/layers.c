@@ -20,14 +20,14 @@ static void act_backward(VaeLayerRun *r) {
 /* ---- linear: flat in (B, IN) -> flat out (B, OUT); W (OUT, IN), b (OUT) ---- */
 static void linear_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
-    linear_forward(r->out, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->c, L->act == VAE_ACT_RELU);
+    linear_forward(r->out, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->c, L->act == VAE_ACT_RELU, r->precision);
     if (L->act == VAE_ACT_TANH) tanh_forward(r->out, (size_t)r->B * L->c);
 }
 
 static void linear_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     act_backward(r);
-    linear_backward(r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0], r->B, L->ic, L->c);
+    linear_backward(r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0], r->B, L->ic, L->c, r->precision);
 }
 
 /* ---- relu: any (n) -> same (n) ---- */

@@ -1,9 +1,8 @@
 /* Convolution and transposed convolution over the whole batch: im2col /
- * col2im over the spatial layout (C, B, H, W) and one cblas_sgemm per pass
+ * col2im over the spatial layout (C, B, H, W) and one GEMM (vae_gemm) per pass
  * (Caffe's route, with the batch folded into the GEMM's N dimension so the
  * matrices stay large for 28x28 images). The GEMM writes the (OC, B, OH, OW)
  * output directly; bias and ReLU are fused into one pass over it. */
-#include <cblas.h>
 #include <string.h>
 
 #include "vae/layers.h"
@@ -111,47 +110,47 @@ VAE_HOT void bias_grad_rows(float *db, const float *dout, int C, size_t N) {
 }
 
 void conv2d_forward(float *out, float *col, const float *in, const float *W, const float *b, int B, int IC,
-                    int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu) {
+                    int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu, VaePrecision prec) {
     int K = IC * k * k, N = B * OH * OW;
     im2col_batch(col, in, IC, B, H, Wd, k, s, p, OH, OW);
     /* out (OC, N) = W (OC, K) . col (K, N) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, K, 1.0f, W, K, col, N, 0.0f, out, N);
+    vae_gemm(prec, 0, 0, OC, N, K, 1.0f, W, K, col, N, 0.0f, out, N);
     bias_act_rows(out, b, OC, (size_t)N, relu);
 }
 
 void conv2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
-                     const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW) {
+                     const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW, VaePrecision prec) {
     int K = IC * k * k, N = B * OH * OW;
     bias_grad_rows(db, dout, OC, (size_t)N);
     /* the patches again (recomputing costs less memory than keeping them) */
     im2col_batch(col, in, IC, B, H, Wd, k, s, p, OH, OW);
     /* dW (OC, K) += dout (OC, N) . col^T (N, K) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, N, 1.0f, dout, N, col, N, 1.0f, dW, K);
+    vae_gemm(prec, 0, 1, OC, K, N, 1.0f, dout, N, col, N, 1.0f, dW, K);
     if (!din) return;
     /* dcol (K, N) = W^T (K, OC) . dout (OC, N), then back onto the input planes */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, OC, 1.0f, W, K, dout, N, 0.0f, col, N);
+    vae_gemm(prec, 1, 0, K, N, OC, 1.0f, W, K, dout, N, 0.0f, col, N);
     col2im_batch(din, col, IC, B, H, Wd, k, s, p, OH, OW);
 }
 
 void convt2d_forward(float *out, float *col, const float *in, const float *W, const float *b, int B, int IC,
-                     int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu) {
+                     int H, int Wd, int OC, int k, int s, int p, int OH, int OW, int relu, VaePrecision prec) {
     int K = OC * k * k, N = B * H * Wd;
     /* col (K, N) = W^T (K, IC) . in (IC, N) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, IC, 1.0f, W, K, in, N, 0.0f, col, N);
+    vae_gemm(prec, 1, 0, K, N, IC, 1.0f, W, K, in, N, 0.0f, col, N);
     memset(out, 0, (size_t)OC * B * OH * OW * sizeof(float));
     col2im_batch(out, col, OC, B, OH, OW, k, s, p, H, Wd);
     bias_act_rows(out, b, OC, (size_t)B * OH * OW, relu);
 }
 
 void convt2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
-                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW) {
+                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW, VaePrecision prec) {
     int K = OC * k * k, N = B * H * Wd;
     bias_grad_rows(db, dout, OC, (size_t)B * OH * OW);
     im2col_batch(col, dout, OC, B, OH, OW, k, s, p, H, Wd);
     /* dW (IC, K) += in (IC, N) . dcol^T (N, K) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, IC, K, N, 1.0f, in, N, col, N, 1.0f, dW, K);
+    vae_gemm(prec, 0, 1, IC, K, N, 1.0f, in, N, col, N, 1.0f, dW, K);
     /* din (IC, N) += W (IC, K) . dcol (K, N) */
-    if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, IC, N, K, 1.0f, W, K, col, N, 1.0f, din, N);
+    if (din) vae_gemm(prec, 0, 0, IC, N, K, 1.0f, W, K, col, N, 1.0f, din, N);
 }
 
 /* ---- the layer kinds over VaeLayerRun ---- */
@@ -159,27 +158,27 @@ void convt2d_backward(float *din, float *dW, float *db, float *col, const float 
 void vae_conv2d_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     conv2d_forward(r->out, r->scratch, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->ih, L->iw, L->c, L->kernel,
-                   L->stride, L->pad, L->h, L->w, L->act == VAE_ACT_RELU);
+                   L->stride, L->pad, L->h, L->w, L->act == VAE_ACT_RELU, r->precision);
 }
 
 void vae_conv2d_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     if (L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * L->c * L->h * L->w);
     conv2d_backward(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih, L->iw,
-                    L->c, L->kernel, L->stride, L->pad, L->h, L->w);
+                    L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision);
 }
 
 void vae_convt2d_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     convt2d_forward(r->out, r->scratch, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->ih, L->iw, L->c, L->kernel,
-                    L->stride, L->pad, L->h, L->w, L->act == VAE_ACT_RELU);
+                    L->stride, L->pad, L->h, L->w, L->act == VAE_ACT_RELU, r->precision);
 }
 
 void vae_convt2d_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     if (L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * L->c * L->h * L->w);
     convt2d_backward(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih,
-                     L->iw, L->c, L->kernel, L->stride, L->pad, L->h, L->w);
+                     L->iw, L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision);
 }
 
 size_t vae_conv2d_scratch(const VaeLayer *L, int B) {

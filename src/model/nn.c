@@ -1,19 +1,19 @@
 /* Layer kernels of the VAE (see vae/nn.h): linear layers through
- * cblas_sgemm with transpose flags (no explicit transposes), fused
+ * vae_gemm with transpose flags (no explicit transposes; fp32 is
+ * cblas_sgemm, bf16 oneDNN, see vae/gemm.h), fused
  * bias+ReLU, fused loss+gradient for the decoder output, and fused
  * reparameterization+KL. Float math; sums over many terms use doubles. */
 #include "vae/nn.h"
 
-#include <cblas.h>
 #include <math.h>
 
+#include "vae/gemm.h"
 #include "vae/vecmath.h"
 
 /* out (B, OUT) = in (B, IN) . W^T + b, W (OUT, IN): NoTrans x Trans. */
 VAE_HOT void linear_forward(float *out, const float *in, const float *W, const float *b,
-                    int B, int IN, int OUT, int relu) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN,
-                1.0f, in, IN, W, IN, 0.0f, out, OUT);
+                    int B, int IN, int OUT, int relu, VaePrecision prec) {
+    vae_gemm(prec, 0, 1, B, OUT, IN, 1.0f, in, IN, W, IN, 0.0f, out, OUT);
     /* bias and ReLU in one pass over the output */
     for (int r = 0; r < B; r++) {
         float *o = out + (size_t)r * OUT;
@@ -29,10 +29,9 @@ VAE_HOT void linear_forward(float *out, const float *in, const float *W, const f
 }
 
 void linear_backward(float *din, float *dW, float *db, const float *dout,
-                     const float *in, const float *W, int B, int IN, int OUT) {
+                     const float *in, const float *W, int B, int IN, int OUT, VaePrecision prec) {
     /* dW (OUT, IN) += dout^T (OUT, B) . in (B, IN) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B,
-                1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
+    vae_gemm(prec, 1, 0, OUT, IN, B, 1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
     /* db (OUT) += column sums of dout; rows outer so the inner loop is contiguous */
     for (int r = 0; r < B; r++) {
         const float *d = dout + (size_t)r * OUT;
@@ -40,8 +39,7 @@ void linear_backward(float *din, float *dW, float *db, const float *dout,
     }
     /* din (B, IN) += dout (B, OUT) . W (OUT, IN) */
     if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT,
-                    1.0f, dout, OUT, W, IN, 1.0f, din, IN);
+        vae_gemm(prec, 0, 0, B, IN, OUT, 1.0f, dout, OUT, W, IN, 1.0f, din, IN);
 }
 
 VAE_HOT void tanh_forward(float *y, size_t n) {

@@ -37,6 +37,7 @@ static void setup(VaeLayerRun *r, const Vae *m, VaeActs *a, int l, int B, int gr
         r->state[k] = m->params + T->offset;
     }
     r->training = a->training;
+    r->precision = m->precision;
     r->scratch = a->scratch;
     r->eps = a->used_eps ? a->eps : NULL;
 }

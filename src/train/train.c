@@ -210,6 +210,17 @@ static void divergence_advice(const TrainConfig *cfg, const char *checkpoint, ch
         snprintf(out, len, "nothing was saved; start again with a lower learning rate, e.g. --lr %g", lower);
 }
 
+/* The training steps' GEMMs in precision p: the workers' views of the model
+   carry it; evaluation, the grids and the checkpoint use the model itself,
+   which stays fp32 (a test loss comparable across precisions). */
+static int set_precision(VaeWorkers *w, VaePrecision p, VaeError *err) {
+    char why[200];
+    if (p == VAE_PREC_BF16 && !vae_bf16_available(why, sizeof why))
+        return vae_fail(err, "bf16 training is not available: %s", why);
+    for (int k = 0; k < w->n; k++) w->views[k].precision = p;
+    return VAE_OK;
+}
+
 static void fill_state(TrainState *st, const TrainConfig *cfg, const AdamConfig *adam, int epoch, long step, long epoch_step,
                        const Rng *rng, uint32_t *order, uint32_t n_order, double sl, double sr, double sk,
                        long si) {
@@ -239,6 +250,7 @@ static void fill_state(TrainState *st, const TrainConfig *cfg, const AdamConfig 
     st->adam_beta1 = adam->beta1;
     st->adam_beta2 = adam->beta2;
     st->adam_eps = adam->eps;
+    st->precision = cfg->precision;
 }
 
 /* --val: V of the N images, picked by a generator seeded from the run's seed
@@ -434,6 +446,7 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
     const int threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
     if (vae_workers_init(&workers, &m, threads, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK)
         goto done;
+    if (set_precision(&workers, cfg->precision, err) != VAE_OK) goto done;
     if (vae_make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
     if (lock_fd < 0 && claim_run_folder(cfg, &lock_fd, err) != VAE_OK) goto done;
     if (cfg->config_text) {
@@ -593,6 +606,13 @@ int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
         }
         double secs = vae_now_seconds() - t0;
         res->train_seconds += secs;
+        /* a bf16 GEMM that oneDNN could not run (out of memory) ran in fp32:
+           stop rather than present the run as bf16 */
+        char gmsg[256];
+        if (cfg->precision == VAE_PREC_BF16 && vae_gemm_failures(gmsg, sizeof gmsg) > 0) {
+            vae_fail(err, "bf16 training: %s", gmsg);
+            goto done;
+        }
 
         TrainEpoch e = {0};
         e.epoch = ep;

@@ -4,6 +4,8 @@
  * With --split the batch is cut across T threads that each run the step's
  * GEMMs single-threaded on their rows, as vae's training workers do (its own
  * bound; without --split, OpenBLAS threads each GEMM itself).
+ * --precision bf16 runs the same calls through vae_gemm in bf16 (oneDNN,
+ * vae/gemm.h), the GEMM bound of vae train --precision bf16.
  * Used by scripts/bench.sh; prints ms/step and the bound in images/s. */
 #include <cblas.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vae/gemm.h"
 #include "vae/pool.h"
 
 #define N_LAYERS 4
@@ -85,23 +88,23 @@ static void bufs_free(Bufs *b) {
     }
 }
 
-/* One step's GEMMs, as linear_forward / linear_backward issue them. */
+static VaePrecision g_prec = VAE_PREC_FP32;
+
+/* One step's GEMMs, as linear_forward / linear_backward issue them
+ * (vae_gemm in fp32 is this cblas_sgemm call). */
 static void step(Bufs *b, int B) {
     /* forward: out (B, OUT) = in (B, IN) . W^T */
     for (int l = 0; l < N_LAYERS; l++) {
         int nin = LAYER_IN[l], nout = LAYER_OUT[l];  /* not I/O: <complex.h> via cblas.h defines I */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, nout, nin,
-                    1.0f, b->in[l], nin, b->W[l], nin, 0.0f, b->out[l], nout);
+        vae_gemm(g_prec, 0, 1, B, nout, nin, 1.0f, b->in[l], nin, b->W[l], nin, 0.0f, b->out[l], nout);
     }
     /* backward, last layer first: dW (OUT, IN) += dout^T . in;
      * din (B, IN) = dout . W, except for the first layer (input has no grad) */
     for (int l = N_LAYERS - 1; l >= 0; l--) {
         int nin = LAYER_IN[l], nout = LAYER_OUT[l];  /* not I/O: <complex.h> via cblas.h defines I */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, B,
-                    1.0f, b->out[l], nout, b->in[l], nin, 1.0f, b->dW[l], nin);
+        vae_gemm(g_prec, 1, 0, nout, nin, B, 1.0f, b->out[l], nout, b->in[l], nin, 1.0f, b->dW[l], nin);
         if (l > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nin, nout,
-                        1.0f, b->out[l], nout, b->W[l], nin, 0.0f, b->din[l], nin);
+            vae_gemm(g_prec, 0, 0, B, nin, nout, 1.0f, b->out[l], nout, b->W[l], nin, 0.0f, b->din[l], nin);
     }
 }
 
@@ -140,13 +143,14 @@ static int cmp_double(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: gemm_probe [--batch B] [--threads T] [--split] [--ms MS] [--rounds R] [--json]\n"
+            "usage: gemm_probe [--batch B] [--threads T] [--split] [--precision P] [--ms MS] [--rounds R] [--json]\n"
             "  Times the 11 cblas_sgemm calls of one training step of the default\n"
             "  784-400-20 VAE (forward 4, backward dW 4 + din 3).\n"
             "  --batch B     batch size (default 128)\n"
             "  --threads T   OpenBLAS threads via openblas_set_num_threads (default 1)\n"
             "  --split       instead: T threads (at most 64), each running the GEMMs on its\n"
             "                share of the batch with a single-threaded OpenBLAS\n"
+            "  --precision P fp32 (cblas_sgemm, default) or bf16 (oneDNN, where available)\n"
             "  --ms MS       approximate measuring time per round in ms (default 300)\n"
             "  --rounds R    timed rounds; the median round is reported (default 7)\n"
             "  --json        print one JSON object instead of text\n");
@@ -160,6 +164,18 @@ int main(int argc, char **argv) {
         long lo = 1, hi = 1;
         if (strcmp(a, "--json") == 0) { json = 1; continue; }
         if (strcmp(a, "--split") == 0) { split = 1; continue; }
+        if (strcmp(a, "--precision") == 0) {
+            int p = i + 1 < argc ? vae_precision_parse(argv[i + 1]) : -1;
+            if (p < 0) { fprintf(stderr, "gemm_probe: --precision needs fp32 or bf16\n"); return 2; }
+            char why[200];
+            if (p == VAE_PREC_BF16 && !vae_bf16_available(why, sizeof why)) {
+                fprintf(stderr, "gemm_probe: --precision: bf16 is not available: %s\n", why);
+                return 2;
+            }
+            g_prec = (VaePrecision)p;
+            i++;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
         if (strcmp(a, "--batch") == 0) { target = &B; hi = 1 << 16; }
         else if (strcmp(a, "--threads") == 0) { target = &threads; hi = 1024; }
@@ -225,13 +241,14 @@ int main(int argc, char **argv) {
     if (json)
         printf("{\"batch\": %d, \"threads\": %d, \"split\": %d, \"steps_per_round\": %ld, \"rounds\": %d, "
                "\"ms_per_step\": %.4f, \"ms_per_step_best\": %.4f, \"images_per_sec\": %.1f, "
-               "\"gflop_per_step\": %.4f, \"gflops\": %.2f, \"openblas_config\": \"%s\"}\n",
+               "\"gflop_per_step\": %.4f, \"gflops\": %.2f, \"precision\": \"%s\", \"openblas_config\": \"%s\"}\n",
                B, threads, split, steps, rounds, med, best, ips, step_flops(B) / 1e9, gflops,
-               openblas_get_config());
+               vae_precision_name(g_prec), openblas_get_config());
     else
         printf("gemm_probe: batch %d, %d thread(s)%s: %.3f ms/step (best %.3f), "
-               "GEMM-only bound %.0f images/s, %.1f GFLOP/s (%.3f GFLOP/step)  [%s]\n",
-               B, threads, split ? " split" : "", med, best, ips, gflops, step_flops(B) / 1e9, openblas_get_config());
+               "GEMM-only bound %.0f images/s, %.1f GFLOP/s (%.3f GFLOP/step), %s  [%s]\n",
+               B, threads, split ? " split" : "", med, best, ips, gflops, step_flops(B) / 1e9,
+               vae_precision_name(g_prec), openblas_get_config());
     if (checksum != checksum) fprintf(stderr, "gemm_probe: NaN in results\n");
     free(ms);
     bufs_free(&b);

@@ -2,7 +2,9 @@
  * two shares (each scaled by the GLOBAL batch size) whose gradients and loss
  * sums are added in the reduction hook gives the gradient and loss of the
  * whole batch (conv model, shares of 3 and 2 images); a failing hook stops
- * the step before Adam; a non-finite loss is reported after the hook ran. */
+ * the step before Adam; a non-finite loss is reported after the hook ran.
+ * With KL warm-up and free bits the shares add their per-dimension KL sums
+ * (sum_dims) and again give the whole batch's gradient and loss. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,31 @@ static int hook(Vae *m, VaeLoss *loss, void *ctx, VaeError *err) {
     return VAE_OK;
 }
 
+/* the per-dimension KL path: the hook that also adds another share's KL sums */
+typedef struct {
+    Hook h;                 /* first: the gradient hook reads the same context */
+    const double *add_dims; /* (Z) the other share's per-dimension KL sums, or NULL */
+    int dims_calls;
+} KlHook;
+
+static int dims_hook(double *v, int n, void *ctx, VaeError *err) {
+    KlHook *k = ctx;
+    k->dims_calls++;
+    for (int j = 0; j < n && k->add_dims; j++) v[j] += k->add_dims[j];
+    (void)err;
+    return VAE_OK;
+}
+
+/* sums over the rows of x (B images) of each latent dimension's KL */
+static void kl_sums(Vae *m, VaeActs *a, const float *x, const float *eps, int B, double *out) {
+    VaeLoss unused;
+    memcpy(a->x, x, (size_t)B * m->in_dim * sizeof(float));
+    memcpy(a->eps, eps, (size_t)B * m->cfg.zdim * sizeof(float));
+    vae_forward(m, a, B, 1, 0, &unused);
+    vae_batch_kl_dims(m, a, B, out);
+    for (int j = 0; j < m->cfg.zdim; j++) out[j] *= B;
+}
+
 /* a model with the same parameters as src */
 static int clone(Vae *dst, const Vae *src, VaeError *err) {
     if (vae_init(dst, &src->cfg, err) != VAE_OK) return VAE_ERR;
@@ -62,7 +89,7 @@ int main(void) {
     for (size_t i = 0; i < NB * D; i++) x[i] = (float)rng_uniform(&rng);
     rng_normal(&rng, eps, NB * Z);
 
-    TrainStepConfig sc = {{1e-3f, 0.9f, 0.999f, 1e-8f}, hook, NULL};
+    TrainStepConfig sc = {.adam = {1e-3f, 0.9f, 0.999f, 1e-8f}, .reduce = hook};
     const char *bad;
     VaeLoss l;
 
@@ -118,6 +145,70 @@ int main(void) {
     CHECK(train_step(&wa, &a, &ba, &sc, &l, &bad, &err) == STEP_NONFINITE);
     CHECK(bad && strcmp(bad, "reconstruction") == 0);
     CHECK(hn.calls == 1 && wa.adam_t == t0);
+
+    /* ---- KL warm-up and free bits over two shares ----
+       the free-bits floor and the weights depend on the batch mean of each
+       dimension's KL over the WHOLE step: each share adds the other's sums
+       (sum_dims) between its forward and backward pass */
+    x[7] = 0.25f;
+    Vae kf, ka, kb;
+    CHECK(clone(&kf, &full, &err) == VAE_OK && clone(&ka, &full, &err) == VAE_OK && clone(&kb, &full, &err) == VAE_OK);
+    double sa[8] = {0}, sb[8] = {0}, mean[8] = {0}, dims[8] = {0};
+    float scale[8];
+    kl_sums(&kf, &a, x, eps, NA, sa);
+    kl_sums(&kf, &a, x + NA * D, eps + NA * Z, NB - NA, sb);
+    /* the floor between share a's own mean and the whole step's mean of the
+       dimension where they differ most: the shares must add their sums to
+       clamp the right dimensions */
+    size_t jmax = 0;
+    for (size_t j = 0; j < Z; j++) {
+        mean[j] = (sa[j] + sb[j]) / NB;
+        if (fabs(sa[j] / NA - mean[j]) > fabs(sa[jmax] / NA - mean[jmax])) jmax = j;
+    }
+    TrainStepConfig ks = {.adam = sc.adam, .reduce = hook, .kl_weight = 0.5,
+                          .free_bits = (float)((sa[jmax] / NA + mean[jmax]) / 2), .kl_scale = scale, .kl_dims = dims};
+    KlHook kh_f = {{g_full, {0, 0, 0}, NULL, {0, 0, 0}, 0, 0}, NULL, 0};
+    ks.reduce_ctx = &kh_f;
+    VaeLoss lf;
+    CHECK(train_step(&kf, &a, &bf, &ks, &lf, &bad, &err) == STEP_OK);
+    float whole_scale = scale[jmax];
+    ks.sum_dims = dims_hook;
+    KlHook kh_b = {{g_b, {0, 0, 0}, NULL, {0, 0, 0}, 0, 0}, sa, 0};
+    ks.reduce_ctx = &kh_b;
+    VaeLoss lb;
+    CHECK(train_step(&kb, &a, &bb, &ks, &lb, &bad, &err) == STEP_OK);
+    KlHook kh_a = {{g_a, {0, 0, 0}, g_b, lb, 0, 0}, sb, 0};
+    ks.reduce_ctx = &kh_a;
+    CHECK(train_step(&ka, &a, &ba, &ks, &la, &bad, &err) == STEP_OK);
+    CHECK(kh_a.dims_calls == 1 && kh_b.dims_calls == 1 && kh_f.dims_calls == 0);
+    check_close("KL schedule: reduced gradient of the shares = whole-batch gradient", g_a, g_full, P, 1e-6, 1e-4);
+    double kgot[3] = {la.loss, la.recon, la.kl}, kwant[3] = {lf.loss, lf.recon, lf.kl};
+    check_close_d("KL schedule: reduced loss sums = whole-batch loss sums", kgot, kwant, 3, 1e-6, 1e-5);
+    check_close("KL schedule: parameters after the step", ka.params, kf.params, P, 1e-6, 1e-4);
+    /* without the other share's sums the floor is applied to the wrong means */
+    float *g_alone = malloc(P * sizeof *g_alone);
+    Vae kc;
+    if (CHECK(g_alone && clone(&kc, &full, &err) == VAE_OK)) {
+        ks.sum_dims = NULL;
+        KlHook kh_c = {{g_alone, {0, 0, 0}, g_b, lb, 0, 0}, NULL, 0};
+        ks.reduce_ctx = &kh_c;
+        CHECK(train_step(&kc, &a, &ba, &ks, &la, &bad, &err) == STEP_OK);
+        CHECK_MSG(scale[jmax] != whole_scale, "share a alone clamps dimension %zu otherwise (%g vs %g)", jmax,
+                  (double)scale[jmax], (double)whole_scale);
+        double *gd2 = malloc(P * sizeof *gd2), *fd2 = malloc(P * sizeof *fd2);
+        if (CHECK(gd2 && fd2)) {
+            for (size_t i = 0; i < P; i++) gd2[i] = g_alone[i], fd2[i] = g_full[i];
+            CHECK_MSG(tol_close(gd2, fd2, P, 1e-6, 1e-4, NULL, NULL) == 0,
+                      "a share's own KL means give another gradient (the check can fail)");
+        }
+        free(gd2);
+        free(fd2);
+        vae_free(&kc);
+    }
+    free(g_alone);
+    vae_free(&kf);
+    vae_free(&ka);
+    vae_free(&kb);
 
     free(x);
     free(eps);

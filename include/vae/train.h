@@ -11,6 +11,7 @@
 #include "vae/adam.h"
 #include "vae/checkpoint.h"
 #include "vae/common.h"
+#include "vae/dist.h"
 #include "vae/eval.h"
 #include "vae/vae.h"
 
@@ -34,10 +35,24 @@ typedef struct {
  * split sums its threads' gradients. Returns VAE_OK or VAE_ERR with a message. */
 typedef int (*TrainGradHook)(Vae *m, VaeLoss *loss, void *ctx, VaeError *err);
 
+/* Sums n doubles over the shares of a step (every rank's), in place: what
+ * a split step needs for a statistic of the whole batch. */
+typedef int (*TrainSumHook)(double *v, int n, void *ctx, VaeError *err);
+
 typedef struct {
     AdamConfig adam;
     TrainGradHook reduce;           /* NULL: nothing to reduce */
-    void *reduce_ctx;
+    void *reduce_ctx;               /* passed to reduce and sum_dims */
+    /* KL warm-up and free bits (vae/schedule.h), off when kl_scale is NULL:
+     * between forward and backward the batch mean of each dimension's KL
+     * (over the whole step: sum_dims adds the shares' per-dimension sums)
+     * gives the per-dimension KL gradient weights, and the loss's KL term
+     * becomes beta * kl_weight * sum_j max(free_bits, KL_j) per image. */
+    double kl_weight;
+    float free_bits;
+    float *kl_scale;                /* (Z) scratch for the weights, or NULL */
+    double *kl_dims;                /* (Z) scratch for the batch-mean KL per dimension */
+    TrainSumHook sum_dims;          /* NULL: the step is this batch alone */
 } TrainStepConfig;
 
 typedef enum { STEP_OK = 0, STEP_NONFINITE = 1, STEP_HOOK_FAILED = 2 } TrainStepStatus;
@@ -108,6 +123,14 @@ typedef struct {
     void *ctx;
     TrainGradHook reduce;           /* passed to every train_step; NULL for none */
     void *reduce_ctx;
+    /* MPI data parallelism (vae/dist.h), NULL or a world of one: off. Each
+     * rank trains its share of every batch (the same shuffled order and
+     * noise on every rank, from the seed); the gradients and loss sums are
+     * summed over the ranks every step; a stop request on any rank stops all
+     * at the same step. Rank 0 alone evaluates and writes (and locks the run
+     * folder); the others write nothing and their TrainEpoch/TrainResult
+     * metrics other than the training loss are not filled. */
+    const VaeDist *dist;
 } TrainConfig;
 
 typedef enum { TRAIN_DONE = 0, TRAIN_STOPPED = 1 } TrainOutcome;
@@ -124,8 +147,16 @@ typedef struct {
     int best_epoch;                 /* with validation: epoch of the best validation loss */
     double best_val_loss;
     double train_seconds;           /* training loop only, this invocation */
-    long train_images;              /* images trained on, this invocation */
+    long train_images;              /* images trained on, this invocation (whole steps,
+                                       under MPI too) */
+    double reduce_seconds;          /* MPI: time in the gradient all-reduce (waiting for the
+                                       slowest rank included), this invocation */
     char checkpoint[4200];
+    int stop_signal;                /* TRAIN_STOPPED: the signal every rank agreed on (the
+                                       value *stop held; the highest over the ranks) */
+    int collective_error;           /* VAE_ERR seen alike by every rank (start-up checks,
+                                       a divergence): no rank waits for another, so the
+                                       ranks can exit normally; 0: this rank's own error */
 } TrainResult;
 
 /* Loads the data (and the checkpoint when resuming), trains, writes outputs.

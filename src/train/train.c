@@ -303,16 +303,42 @@ static int split_validation(const IdxImages *im, uint32_t N, uint32_t V, uint64_
 
 /* ---- one step ---- */
 
+/* the batch mean of each latent dimension's KL over the whole step: a share
+   adds its per-dimension sums to the other shares' */
+static int step_kl_dims(Vae *m, VaeActs *a, const TrainBatch *b, const TrainStepConfig *sc, VaeError *err) {
+    int Z = m->cfg.zdim;
+    if (b->B > 0) vae_batch_kl_dims(m, a, b->B, sc->kl_dims);
+    else
+        for (int j = 0; j < Z; j++) sc->kl_dims[j] = 0.0;
+    if (!sc->sum_dims) return VAE_OK;
+    for (int j = 0; j < Z; j++) sc->kl_dims[j] *= (double)b->B;
+    if (sc->sum_dims(sc->kl_dims, Z, sc->reduce_ctx, err) != VAE_OK) return VAE_ERR;
+    for (int j = 0; j < Z; j++) sc->kl_dims[j] /= (double)b->B_global;
+    return VAE_OK;
+}
+
 TrainStepStatus train_step(Vae *m, VaeActs *a, const TrainBatch *b, const TrainStepConfig *sc, VaeLoss *loss,
                            const char **bad, VaeError *err) {
     size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim;
     *bad = NULL;
-    if (b->x != a->x) memcpy(a->x, b->x, (size_t)b->B * D * sizeof(float));
-    if (b->eps != a->eps) memcpy(a->eps, b->eps, (size_t)b->B * Z * sizeof(float));
+    /* memmove: a share's noise may be a later slice of a->eps itself */
+    if (b->x != a->x) memmove(a->x, b->x, (size_t)b->B * D * sizeof(float));
+    if (b->eps != a->eps) memmove(a->eps, b->eps, (size_t)b->B * Z * sizeof(float));
     if (b->labels) vae_set_labels(m, a, b->labels, NULL, 0, b->B);
     vae_zero_grad(m);
-    vae_forward_scaled(m, a, b->B, b->B_global, 1, 1, loss);
-    vae_backward(m, a, b->B);
+    memset(loss, 0, sizeof *loss);
+    /* a share may be empty (a last batch smaller than the rank count): it
+       still takes part in every reduction */
+    if (b->B > 0) vae_forward_scaled(m, a, b->B, b->B_global, 1, 1, loss);
+    if (sc->kl_scale) {
+        /* warm-up and free bits: the objective's KL term becomes
+           beta * w * sum_j max(free_bits, KL_j), KL_j over the whole step */
+        if (step_kl_dims(m, a, b, sc, err) != VAE_OK) return STEP_HOOK_FAILED;
+        double term = schedule_kl_scales(sc->kl_dims, m->cfg.zdim, sc->free_bits, sc->kl_weight, sc->kl_scale);
+        a->kl_dim_scale = sc->kl_scale;
+        loss->loss = (double)m->cfg.alpha * loss->recon + (double)m->cfg.beta * term * b->B;
+    }
+    if (b->B > 0) vae_backward(m, a, b->B);
     /* every worker reaches the hook every step, even with a bad loss, so a
        collective reduction inside it never waits for a worker that left */
     if (sc->reduce && sc->reduce(m, loss, sc->reduce_ctx, err) != VAE_OK) return STEP_HOOK_FAILED;
@@ -328,396 +354,620 @@ TrainStepStatus train_step(Vae *m, VaeActs *a, const TrainBatch *b, const TrainS
     return STEP_OK;
 }
 
-int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
-    memset(res, 0, sizeof *res);
-    IdxSplit train = {0}, test = {0};
-    Vae m = {0};
-    VaeActs a = {0}, grid = {0};
-    VaeWorkers workers = {0};
-    TrainState st = {0};
-    uint32_t *order = NULL, *pool = NULL, *batch_idx = NULL;
-    IdxImages val = {0};
-    float *kl_scale = NULL;         /* (Z) KL gradient weights of this step */
-    uint8_t *bin_pixels = NULL, *bin_labels = NULL;   /* --binarize dynamic: this batch's samples */
-    uint32_t *bin_index = NULL;
-    double *kl_dims = NULL;         /* (Z) batch-mean KL per dimension */
-    int rc = VAE_ERR, lock_fd = -1;
-    struct stat sb;
+/* ---- the run: everything vae_train holds between its phases ---- */
 
-    if (cfg->batch < 1) return vae_fail(err, "batch size must be >= 1");
-    /* a folder that exists is claimed at once, before anything is loaded;
-       one that does not is created and claimed right before the first write */
-    if (stat(cfg->out_dir, &sb) == 0 && S_ISDIR(sb.st_mode) && claim_run_folder(cfg, &lock_fd, err) != VAE_OK)
-        goto done;
-    if (idx_load_split(&train, cfg->data_dir, IDX_TRAIN, err) != VAE_OK) goto done;
-    if (idx_load_split(&test, cfg->data_dir, IDX_TEST, err) != VAE_OK) goto done;
-    if (train.images.rows != test.images.rows || train.images.cols != test.images.cols) {
-        vae_fail(err, "%s: training images are %ux%u but test images are %ux%u", cfg->data_dir,
-                 train.images.rows, train.images.cols, test.images.rows, test.images.cols);
-        goto done;
-    }
-    uint32_t N = train.images.count;
+typedef struct {
+    const TrainConfig *cfg;
+    const VaeDist *dist;            /* NULL: one process */
+    int rank, ranks;
+    IdxSplit train, test;
+    IdxImages val;                  /* the held-out images (--val) */
+    uint32_t N, V, NT;              /* images used, held out, trained on */
+    uint32_t *pool;                 /* (N) the training pool: image numbers, file order */
+    uint32_t *order;                /* (NT) this epoch's shuffle of the pool */
+    uint32_t *batch_idx;            /* (batch) image numbers of this step */
+    Vae m;
+    VaeActs a, grid;                /* a: the whole step (its eps) and evaluation; grid: the PNGs */
+    VaeWorkers workers;
+    TrainState st;                  /* the loaded checkpoint's state, then the one saved */
+    float *kl_scale;                /* (Z) KL gradient weights of this step */
+    double *kl_dims;                /* (Z) batch-mean KL per dimension */
+    uint8_t *bin_pixels, *bin_labels;   /* --binarize dynamic: this step's samples */
+    uint32_t *bin_index;
+    int threads, lock_fd, kl_sched;
+    AdamConfig adam;
+    long steps;                     /* per epoch */
+    /* where the run stands */
+    int epoch;                      /* completed epochs */
+    long step, epoch_step;          /* optimizer steps in all, and in this epoch */
+    Rng rng;
+    double sum_loss, sum_recon, sum_kl;
+    long sum_images;
+    double best_val;
+    int best_epoch, bad_epochs;
+    double kl_w;                    /* warm-up factor of the last step */
+    double reduce_seconds;          /* in the MPI reduction hook */
+} TrainRun;
+
+static int is_root(const TrainRun *R) { return R->rank == 0; }
+
+/* the step's hooks under MPI (ctx: the run): the gradient and loss sums
+   over the ranks, timed (the time includes waiting for the slowest rank) */
+static int run_reduce(Vae *m, VaeLoss *loss, void *ctx, VaeError *err) {
+    TrainRun *R = ctx;
+    double t0 = vae_now_seconds();
+    int rc = vae_dist_grad_hook(m, loss, (void *)R->dist, err);
+    R->reduce_seconds += vae_now_seconds() - t0;
+    return rc;
+}
+
+static int run_sum_dims(double *v, int n, void *ctx, VaeError *err) {
+    TrainRun *R = ctx;
+    return vae_dist_sum_hook(v, n, (void *)R->dist, err);
+}
+
+static void run_free(TrainRun *R) {
+    /* fill_state lends `order` to st; only a checkpoint's own order is st's to free */
+    if (R->st.order == R->order) R->st.order = NULL;
+    train_state_free(&R->st);
+    free(R->order);
+    free(R->pool);
+    free(R->batch_idx);
+    free((void *)R->val.labels);   /* split_validation's own copy */
+    R->val.labels = NULL;
+    idx_images_free(&R->val);
+    vae_workers_free(&R->workers);
+    free(R->kl_scale);
+    free(R->kl_dims);
+    free(R->bin_pixels);
+    free(R->bin_index);
+    free(R->bin_labels);
+    vae_acts_free(&R->grid);
+    vae_acts_free(&R->a);
+    vae_free(&R->m);
+    idx_split_free(&R->test);
+    idx_split_free(&R->train);
+    if (R->lock_fd >= 0) close(R->lock_fd);
+}
+
+/* The data: both splits loaded and checked, the validation split, the
+ * binarized copies. */
+static int setup_data(TrainRun *R, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    if (idx_load_split(&R->train, cfg->data_dir, IDX_TRAIN, err) != VAE_OK) return VAE_ERR;
+    if (idx_load_split(&R->test, cfg->data_dir, IDX_TEST, err) != VAE_OK) return VAE_ERR;
+    const IdxImages *tr = &R->train.images, *te = &R->test.images;
+    if (tr->rows != te->rows || tr->cols != te->cols)
+        return vae_fail(err, "%s: training images are %ux%u but test images are %ux%u", cfg->data_dir, tr->rows,
+                        tr->cols, te->rows, te->cols);
+    uint32_t N = tr->count;
     if (cfg->limit > 0) {
-        if ((uint64_t)cfg->limit > N) {
-            vae_fail(err, "%s: --limit %ld exceeds the %u training images", train.images_path, cfg->limit, N);
-            goto done;
-        }
+        if ((uint64_t)cfg->limit > N)
+            return vae_fail(err, "%s: --limit %ld exceeds the %u training images", R->train.images_path, cfg->limit, N);
         N = (uint32_t)cfg->limit;
     }
-    if (cfg->val < 0 || (uint64_t)cfg->val >= N) {
-        vae_fail(err, "%s: --val %ld leaves no training images (the run has %u)", train.images_path, cfg->val, N);
-        goto done;
-    }
-    if (cfg->early_stop > 0 && cfg->val == 0) {
-        vae_fail(err, "--early-stop needs a validation split (--val N)");
-        goto done;
-    }
-    const uint32_t V = (uint32_t)cfg->val, NT = N - V;   /* held out, and trained on */
-    pool = malloc((size_t)N * sizeof *pool);
-    if (!pool) {
-        vae_fail(err, "out of memory for the data order");
-        goto done;
-    }
-    if (split_validation(&train.images, N, V, cfg->seed, pool, &val, err) != VAE_OK) goto done;
+    if (cfg->val < 0 || (uint64_t)cfg->val >= N)
+        return vae_fail(err, "%s: --val %ld leaves no training images (the run has %u)", R->train.images_path, cfg->val,
+                        N);
+    if (cfg->early_stop > 0 && cfg->val == 0) return vae_fail(err, "--early-stop needs a validation split (--val N)");
+    R->N = N;
+    R->V = (uint32_t)cfg->val;
+    R->NT = N - R->V;
+    R->pool = malloc((size_t)N * sizeof *R->pool);
+    if (!R->pool) return vae_fail(err, "out of memory for the data order");
+    if (split_validation(tr, N, R->V, cfg->seed, R->pool, &R->val, err) != VAE_OK) return VAE_ERR;
     /* binarized runs: the held-out images, like the test set, are sampled once */
-    if (cfg->binarize != BINARIZE_NONE && val.count > 0) binarize_images(&val, binarize_key(BINARIZE_TEST_SEED, 1));
-
+    if (cfg->binarize != BINARIZE_NONE && R->val.count > 0) binarize_images(&R->val, binarize_key(BINARIZE_TEST_SEED, 1));
     /* binarized data: the test set once with the fixed seed every run shares,
        the training set once (static) or per use (dynamic, in the loop) */
-    if (cfg->binarize != BINARIZE_NONE) binarize_images(&test.images, binarize_key(BINARIZE_TEST_SEED, 0));
-    if (cfg->binarize == BINARIZE_STATIC) binarize_images(&train.images, binarize_key(cfg->seed, 0));
+    if (cfg->binarize != BINARIZE_NONE) binarize_images(&R->test.images, binarize_key(BINARIZE_TEST_SEED, 0));
+    if (cfg->binarize == BINARIZE_STATIC) binarize_images(&R->train.images, binarize_key(cfg->seed, 0));
+    return VAE_OK;
+}
 
+/* The model: the checkpoint continued, or a fresh one from the seed. */
+static int setup_model(TrainRun *R, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    Vae *m = &R->m;
+    const IdxImages *tr = &R->train.images;
+    uint32_t N = R->N;
     if (cfg->resume) {
-        if (checkpoint_load(cfg->resume, &m, &st, err) != VAE_OK) goto done;
-        if (m.cfg.rows != (int)train.images.rows || m.cfg.cols != (int)train.images.cols) {
-            vae_fail(err, "%s: the model was trained on %dx%d images but %s has %ux%u", cfg->resume, m.cfg.rows,
-                     m.cfg.cols, cfg->data_dir, train.images.rows, train.images.cols);
-            goto done;
-        }
-        if (st.val != cfg->val || st.early_stop != cfg->early_stop) {
-            vae_fail(err, "%s: the checkpoint was trained with --val %ld --early-stop %d, not %ld and %d", cfg->resume,
-                     st.val, st.early_stop, cfg->val, cfg->early_stop);
-            goto done;
-        }
-        if (st.epoch_step > 0 && st.n_order != NT) {
-            vae_fail(err, "%s: the checkpoint's data order covers %u images but this run has %u", cfg->resume,
-                     st.n_order, NT);
-            goto done;
-        }
+        TrainState *st = &R->st;
+        if (checkpoint_load(cfg->resume, m, st, err) != VAE_OK) return VAE_ERR;
+        if (m->cfg.rows != (int)tr->rows || m->cfg.cols != (int)tr->cols)
+            return vae_fail(err, "%s: the model was trained on %dx%d images but %s has %ux%u", cfg->resume,
+                            m->cfg.rows, m->cfg.cols, cfg->data_dir, tr->rows, tr->cols);
+        if (st->val != cfg->val || st->early_stop != cfg->early_stop)
+            return vae_fail(err, "%s: the checkpoint was trained with --val %ld --early-stop %d, not %ld and %d",
+                            cfg->resume, st->val, st->early_stop, cfg->val, cfg->early_stop);
+        if (st->epoch_step > 0 && st->n_order != R->NT)
+            return vae_fail(err, "%s: the checkpoint's data order covers %u images but this run has %u", cfg->resume,
+                            st->n_order, R->NT);
         /* a checkpoint taken inside an epoch also holds the data order */
-        if (checkpoint_check_size(&m.cfg, N, cfg->data_dir, err) != VAE_OK) goto done;
+        if (checkpoint_check_size(&m->cfg, N, cfg->data_dir, err) != VAE_OK) return VAE_ERR;
     } else {
         VaeConfig mc = cfg->model;
-        mc.rows = (int)train.images.rows;
-        mc.cols = (int)train.images.cols;
+        mc.rows = (int)tr->rows;
+        mc.cols = (int)tr->cols;
         if (mc.n_classes == VAE_CLASSES_FROM_DATA) {
             int top = 0;
             for (uint32_t i = 0; i < N; i++)
-                if (train.labels.labels[i] > top) top = train.labels.labels[i];
+                if (R->train.labels.labels[i] > top) top = R->train.labels.labels[i];
             mc.n_classes = top + 1;
         }
         /* before the first step (and before allocating): a model whose
            checkpoint could not be loaded again would lose every epoch */
-        if (checkpoint_check_size(&mc, N, cfg->data_dir, err) != VAE_OK) goto done;
-        if (vae_init(&m, &mc, err) != VAE_OK) goto done;
-        rng_seed(&st.rng, cfg->seed);
-        vae_init_params(&m, &st.rng);
+        if (checkpoint_check_size(&mc, N, cfg->data_dir, err) != VAE_OK) return VAE_ERR;
+        if (vae_init(m, &mc, err) != VAE_OK) return VAE_ERR;
+        rng_seed(&R->st.rng, cfg->seed);
+        vae_init_params(m, &R->st.rng);
     }
-    if (m.cfg.n_classes > 0) {
+    if (m->cfg.n_classes > 0) {
         /* every label the model will see must have a one-hot slot */
-        const IdxSplit *sp[2] = {&train, &test};
+        const IdxSplit *sp[2] = {&R->train, &R->test};
         for (int k = 0; k < 2; k++)
             for (uint32_t i = 0; i < sp[k]->labels.count; i++)
-                if (sp[k]->labels.labels[i] >= m.cfg.n_classes) {
-                    vae_fail(err, "%s: label %u of image %u is outside the model's %d classes", sp[k]->labels_path,
-                             sp[k]->labels.labels[i], i, m.cfg.n_classes);
-                    goto done;
-                }
+                if (sp[k]->labels.labels[i] >= m->cfg.n_classes)
+                    return vae_fail(err, "%s: label %u of image %u is outside the model's %d classes",
+                                    sp[k]->labels_path, sp[k]->labels.labels[i], i, m->cfg.n_classes);
     }
-    if (m.cfg.model == VAE_MODEL_EAE && m.cfg.knn >= (cfg->batch < (int)N ? cfg->batch : (int)N)) {
-        vae_fail(err, "knn %d needs batches of more than %d images", m.cfg.knn, m.cfg.knn);
-        goto done;
-    }
+    if (m->cfg.model == VAE_MODEL_EAE && m->cfg.knn >= (cfg->batch < (int)N ? cfg->batch : (int)N))
+        return vae_fail(err, "knn %d needs batches of more than %d images", m->cfg.knn, m->cfg.knn);
+    if (R->ranks > 1 && !vae_workers_can_split(m))
+        return vae_fail(err, "an %s couples the images of a batch (batch norm, nearest-neighbour entropy); it trains "
+                        "in one process (not under mpirun -np %d)", vae_model_name(m->cfg.model), R->ranks);
+    return VAE_OK;
+}
+
+/* Activations, workers and the step's buffers. */
+static int setup_buffers(TrainRun *R, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    Vae *m = &R->m;
+    uint32_t NT = R->NT;
     /* a batch larger than the data never fills: size the buffers for what is used */
-    if (vae_acts_init(&a, &m, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK) goto done;
-    if (cfg->artifacts && vae_acts_init_forward(&grid, &m, GRID_SAMPLES, err) != VAE_OK) goto done;
-    /* each step's batch is split across the workers (vae/workers.h);
+    int bmax = cfg->batch < (int)NT ? cfg->batch : (int)NT;
+    /* this rank's share of a step: rows [B r / P, B (r+1) / P) */
+    int share = (bmax + R->ranks - 1) / R->ranks;
+    if (vae_acts_init(&R->a, m, bmax, err) != VAE_OK) return VAE_ERR;
+    if (is_root(R) && cfg->artifacts && vae_acts_init_forward(&R->grid, m, GRID_SAMPLES, err) != VAE_OK) return VAE_ERR;
+    /* each step's share is split across the workers (vae/workers.h);
        evaluation runs on OpenBLAS's threads */
-    const int threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
-    if (vae_workers_init(&workers, &m, threads, cfg->batch < (int)NT ? cfg->batch : (int)NT, err) != VAE_OK)
-        goto done;
-    if (set_precision(&workers, cfg->precision, err) != VAE_OK) goto done;
-    if (vae_make_dirs(cfg->out_dir, err) != VAE_OK) goto done;
-    if (lock_fd < 0 && claim_run_folder(cfg, &lock_fd, err) != VAE_OK) goto done;
+    R->threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
+    if (vae_workers_init(&R->workers, m, R->threads, share, err) != VAE_OK) return VAE_ERR;
+    if (set_precision(&R->workers, cfg->precision, err) != VAE_OK) return VAE_ERR;
+    R->order = malloc((size_t)NT * sizeof *R->order);
+    R->batch_idx = malloc((size_t)bmax * sizeof *R->batch_idx);
+    R->kl_scale = malloc((size_t)m->cfg.zdim * sizeof *R->kl_scale);
+    R->kl_dims = malloc((size_t)m->cfg.zdim * sizeof *R->kl_dims);
+    R->bin_pixels = malloc((size_t)bmax * R->train.images.rows * R->train.images.cols);
+    R->bin_index = malloc((size_t)bmax * sizeof *R->bin_index);
+    R->bin_labels = malloc((size_t)bmax);
+    if (!R->order || !R->batch_idx || !R->kl_scale || !R->kl_dims || !R->bin_pixels || !R->bin_index ||
+        !R->bin_labels)
+        return vae_fail(err, "out of memory for the data order");
+    if (R->st.epoch_step > 0) memcpy(R->order, R->st.order, (size_t)NT * sizeof *R->order);
+    R->adam = (AdamConfig){cfg->lr, cfg->adam_beta1 > 0 ? cfg->adam_beta1 : 0.9f,
+                           cfg->adam_beta2 > 0 ? cfg->adam_beta2 : 0.999f, cfg->adam_eps > 0 ? cfg->adam_eps : 1e-8f};
+    /* KL warm-up and free bits: per-dimension weights of the KL gradient */
+    R->kl_sched = cfg->warmup > 0 || cfg->free_bits > 0;
+    if (R->kl_sched && m->cfg.model != VAE_MODEL_VAE)
+        return vae_fail(err, "--warmup and --free-bits weight a KL term; an %s has none", vae_model_name(m->cfg.model));
+    return VAE_OK;
+}
+
+/* MPI: every rank must hold the same settings, data and checkpoint; then
+ * rank 0's parameters are every rank's (one broadcast, whatever each
+ * loaded or drew). */
+static int setup_same_everywhere(TrainRun *R, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    const VaeDist *d = R->dist;
+    struct {
+        VaeConfig model;
+        int batch, epochs, binarize, warmup, lr_decay, early_stop, precision;
+        float lr, free_bits, b1, b2, eps;
+        long limit, val;
+        uint64_t seed;
+    } set;
+    memset(&set, 0, sizeof set);   /* padding too: the bytes are compared */
+    set.model = R->m.cfg;
+    set.batch = cfg->batch;
+    set.epochs = cfg->epochs;
+    set.binarize = cfg->binarize;
+    set.warmup = cfg->warmup;
+    set.lr_decay = cfg->lr_decay;
+    set.early_stop = cfg->early_stop;
+    set.precision = (int)cfg->precision;
+    set.lr = cfg->lr;
+    set.free_bits = cfg->free_bits;
+    set.b1 = R->adam.beta1;
+    set.b2 = R->adam.beta2;
+    set.eps = R->adam.eps;
+    set.limit = cfg->limit;
+    set.val = cfg->val;
+    set.seed = cfg->seed;
+    if (vae_dist_same(d, &set, sizeof set, "settings (options)", err) != VAE_OK) return VAE_ERR;
+    const IdxSplit *sp[2] = {&R->train, &R->test};
+    const char *names[2][2] = {{"training images", "training labels"}, {"test images", "test labels"}};
+    for (int k = 0; k < 2; k++) {
+        const IdxImages *im = &sp[k]->images;
+        char what[4400];
+        snprintf(what, sizeof what, "%s (%s)", names[k][0], sp[k]->images_path);
+        if (vae_dist_same(d, im->pixels, (size_t)im->count * im->rows * im->cols, what, err) != VAE_OK) return VAE_ERR;
+        snprintf(what, sizeof what, "%s (%s)", names[k][1], sp[k]->labels_path);
+        if (vae_dist_same(d, sp[k]->labels.labels, sp[k]->labels.count, what, err) != VAE_OK) return VAE_ERR;
+    }
+    struct {
+        int epoch;
+        long epoch_step, adam_t, sum_images;
+        double sum_loss, best_val;
+        Rng rng;
+    } where;
+    memset(&where, 0, sizeof where);
+    where.epoch = R->st.epoch;
+    where.epoch_step = R->st.epoch_step;
+    where.adam_t = R->m.adam_t;
+    where.sum_images = R->st.sum_images;
+    where.sum_loss = R->st.sum_loss;
+    where.best_val = R->st.best_val_loss;
+    where.rng = R->st.rng;
+    if (vae_dist_same(d, &where, sizeof where, cfg->resume ? "checkpoint state" : "initial state", err) != VAE_OK)
+        return VAE_ERR;
+    if (R->st.epoch_step > 0 &&
+        vae_dist_same(d, R->order, (size_t)R->NT * sizeof *R->order, "checkpoint's data order", err) != VAE_OK)
+        return VAE_ERR;
+    /* params, gradients (zero) and Adam's moments: one block; a failing
+       broadcast is MPI's failure, seen by every rank */
+    return vae_dist_bcast(d, R->m.params, 4 * R->m.n_params * sizeof(float), err);
+}
+
+/* Rank 0: the run folder, created and claimed, with its config.ini; after
+ * every check, so a run refused at start-up writes nothing. */
+static int setup_folder(TrainRun *R, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    if (!is_root(R)) return VAE_OK;
+    if (vae_make_dirs(cfg->out_dir, err) != VAE_OK) return VAE_ERR;
+    if (R->lock_fd < 0 && claim_run_folder(cfg, &R->lock_fd, err) != VAE_OK) return VAE_ERR;
     if (cfg->config_text) {
         char cpath[4200];
         train_output_path(cpath, sizeof cpath, cfg->out_dir, "config.ini");
-        if (vae_write_file(cpath, cfg->config_text, strlen(cfg->config_text), err) != VAE_OK) goto done;
+        if (vae_write_file(cpath, cfg->config_text, strlen(cfg->config_text), err) != VAE_OK) return VAE_ERR;
     }
-    order = malloc((size_t)NT * sizeof *order);
-    batch_idx = malloc((size_t)(cfg->batch < (int)NT ? cfg->batch : (int)NT) * sizeof *batch_idx);
-    kl_scale = malloc((size_t)m.cfg.zdim * sizeof *kl_scale);
-    kl_dims = malloc((size_t)m.cfg.zdim * sizeof *kl_dims);
-    {
-        size_t bmax = (size_t)(cfg->batch < (int)NT ? cfg->batch : (int)NT);
-        bin_pixels = malloc(bmax * train.images.rows * train.images.cols);
-        bin_index = malloc(bmax * sizeof *bin_index);
-        bin_labels = malloc(bmax);
-    }
-    if (!order || !batch_idx || !kl_scale || !kl_dims || !bin_pixels || !bin_index || !bin_labels) {
-        vae_fail(err, "out of memory for the data order");
-        goto done;
-    }
-    if (st.epoch_step > 0) memcpy(order, st.order, (size_t)NT * sizeof *order);
-    train_output_path(res->checkpoint, sizeof res->checkpoint, cfg->out_dir, "model.safetensors");
+    return VAE_OK;
+}
 
-    AdamConfig adam = {cfg->lr, cfg->adam_beta1 > 0 ? cfg->adam_beta1 : 0.9f,
-                       cfg->adam_beta2 > 0 ? cfg->adam_beta2 : 0.999f, cfg->adam_eps > 0 ? cfg->adam_eps : 1e-8f};
-    /* KL warm-up and free bits: per-dimension weights of the KL gradient */
-    const int kl_sched = cfg->warmup > 0 || cfg->free_bits > 0;
-    if (kl_sched && m.cfg.model != VAE_MODEL_VAE) {
-        vae_fail(err, "--warmup and --free-bits weight a KL term; an %s has none", vae_model_name(m.cfg.model));
-        goto done;
-    }
-    const long steps = ((long)NT + cfg->batch - 1) / cfg->batch;
-    const int Z = m.cfg.zdim;
-    int epoch = st.epoch;
-    long step = m.adam_t, epoch_step = st.epoch_step;
-    Rng rng = st.rng;
-    double sum_loss = st.sum_loss, sum_recon = st.sum_recon, sum_kl = st.sum_kl;
-    long sum_images = st.sum_images;
-    double best_val = st.best_val_loss;
-    int best_epoch = st.best_epoch, bad_epochs = st.bad_epochs;
-    train_state_free(&st);
+static int run_setup(TrainRun *R, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    struct stat sb;
+    if (cfg->batch < 1) return vae_fail(err, "batch size must be >= 1");
+    if (R->ranks > 1 && cfg->reduce) return vae_fail(err, "a reduction hook and MPI cannot be combined");
+    /* a folder that exists is claimed at once, before anything is loaded;
+       one that does not is created and claimed right before the first write */
+    if (is_root(R) && stat(cfg->out_dir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+        claim_run_folder(cfg, &R->lock_fd, err) != VAE_OK)
+        return VAE_ERR;
+    if (setup_data(R, err) != VAE_OK) return VAE_ERR;
+    if (setup_model(R, err) != VAE_OK) return VAE_ERR;
+    return setup_buffers(R, err);
+}
 
-    double kl_w = 1.0;
-    while (epoch < cfg->epochs) {
-        int ep = epoch + 1;
-        if (cfg->early_stop > 0 && bad_epochs >= cfg->early_stop) {
+/* the run's position from the loaded (or fresh) state */
+static void run_position(TrainRun *R) {
+    R->steps = ((long)R->NT + R->cfg->batch - 1) / R->cfg->batch;
+    R->epoch = R->st.epoch;
+    R->step = R->m.adam_t;
+    R->epoch_step = R->st.epoch_step;
+    R->rng = R->st.rng;
+    R->sum_loss = R->st.sum_loss;
+    R->sum_recon = R->st.sum_recon;
+    R->sum_kl = R->st.sum_kl;
+    R->sum_images = R->st.sum_images;
+    R->best_val = R->st.best_val_loss;
+    R->best_epoch = R->st.best_epoch;
+    R->bad_epochs = R->st.bad_epochs;
+    R->kl_w = 1.0;
+    train_state_free(&R->st);
+}
+
+/* The checkpoint (and, on the best epoch, best.safetensors) at the run's
+ * position; epoch_step > 0 also saves the epoch's data order and sums. */
+static int save_checkpoint(TrainRun *R, const char *path, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    if (R->epoch_step > 0)
+        fill_state(&R->st, cfg, &R->adam, R->epoch, R->step, R->epoch_step, &R->rng, R->order, R->NT, R->sum_loss,
+                   R->sum_recon, R->sum_kl, R->sum_images);
+    else
+        fill_state(&R->st, cfg, &R->adam, R->epoch, R->step, 0, &R->rng, NULL, 0, 0, 0, 0, 0);
+    R->st.best_val_loss = R->best_val;
+    R->st.best_epoch = R->best_epoch;
+    R->st.bad_epochs = R->bad_epochs;
+    return checkpoint_save(path, &R->m, &R->st, err);
+}
+
+/* One optimizer step of `B` images (the pool's order[first ..]): this
+ * rank's share through the workers, or through train_step when the KL is
+ * scheduled per dimension. */
+static int run_step(TrainRun *R, int ep, uint32_t first, int B, VaeLoss *l, const char **bad, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    Vae *m = &R->m;
+    VaeActs *a = &R->a;
+    const int Z = m->cfg.zdim;
+    const IdxImages *im = &R->train.images;
+    /* order indexes the pool of training images (the identity without --val) */
+    for (int b = 0; b < B; b++) R->batch_idx[b] = R->pool[R->order[first + (uint32_t)b]];
+    /* the whole step's noise in one draw, whatever the rank and worker
+       count; this rank takes rows [r0, r0 + n) of it */
+    rng_normal(&R->rng, a->eps, (size_t)B * Z);
+    int r0 = (int)((long)B * R->rank / R->ranks), n = (int)((long)B * (R->rank + 1) / R->ranks) - r0;
+    const uint32_t *idx = R->batch_idx + r0;
+    const int dist = R->ranks > 1;
+    if (R->kl_sched) {
+        /* warm-up and free bits need the step's KL per dimension between the
+           forward and the backward pass: the single-buffer step */
+        if (cfg->binarize == BINARIZE_DYNAMIC)
+            binarize_gather(im, idx, 0, (uint32_t)n, binarize_key(cfg->seed, (uint64_t)ep), a->x);
+        else
+            idx_gather(im, idx, 0, (uint32_t)n, a->x);
+        vae_set_labels(m, a, R->train.labels.labels, idx, 0, n);
+        R->kl_w = schedule_kl_weight(cfg->warmup, R->epoch, R->epoch_step, R->steps);
+        TrainStepConfig sc = {R->adam, dist ? run_reduce : cfg->reduce, dist ? (void *)R : cfg->reduce_ctx, R->kl_w,
+                              cfg->free_bits, R->kl_scale, R->kl_dims, dist ? run_sum_dims : NULL};
+        TrainBatch tb = {a->x, NULL, a->eps + (size_t)r0 * Z, n, B};
+        return train_step(m, a, &tb, &sc, l, bad, err) == STEP_HOOK_FAILED ? VAE_ERR : VAE_OK;
+    }
+    /* each worker gathers its own rows (and labels) */
+    const IdxImages *src = im;
+    const uint8_t *lab = R->train.labels.labels;
+    IdxImages bin = {0};
+    if (cfg->binarize == BINARIZE_DYNAMIC) {
+        /* this share's fresh Bernoulli samples, keyed by (seed, epoch, image) */
+        binarize_rows_u8(im, idx, (uint32_t)n, binarize_key(cfg->seed, (uint64_t)ep), R->bin_pixels);
+        for (int b = 0; b < n; b++) {
+            R->bin_index[b] = (uint32_t)b;
+            if (lab) R->bin_labels[b] = lab[idx[b]];
+        }
+        bin.pixels = R->bin_pixels;
+        bin.count = (uint32_t)n;
+        bin.rows = im->rows;
+        bin.cols = im->cols;
+        src = &bin;
+        idx = R->bin_index;
+        lab = lab ? R->bin_labels : NULL;
+    }
+    VaeStepConfig wsc = {R->adam, dist ? run_reduce : cfg->reduce, dist ? (void *)R : cfg->reduce_ctx};
+    if (vae_workers_step(&R->workers, src, lab, idx, a->eps + (size_t)r0 * Z, n, B, &wsc, l, bad, err) ==
+        VAE_STEP_HOOK_FAILED)
+        return VAE_ERR;   /* the hook's message is in err */
+    return VAE_OK;
+}
+
+/* The stop request every rank agrees on at a step boundary: the highest
+ * signal any rank received (0: go on). One small all-reduce under MPI. */
+static int agreed_stop(const TrainRun *R, int local, int *out, VaeError *err) {
+    *out = local;
+    if (R->ranks <= 1) return VAE_OK;
+    return vae_dist_max_i(R->dist, out, 1, err);
+}
+
+typedef enum { EPOCH_DONE, EPOCH_STOPPED } EpochEnd;
+
+/* The steps of epoch R->epoch + 1 from R->epoch_step on. A stop request
+ * saves the checkpoint mid-epoch (rank 0) and returns EPOCH_STOPPED. */
+static int run_epoch(TrainRun *R, TrainResult *res, double *secs, long *images, EpochEnd *end, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    const uint32_t NT = R->NT;
+    int ep = R->epoch + 1;
+    *end = EPOCH_DONE;
+    R->adam.lr = schedule_lr(cfg->lr, cfg->lr_decay, R->epoch);
+    if (R->epoch_step == 0) {
+        for (uint32_t i = 0; i < NT; i++) R->order[i] = i;
+        rng_shuffle(&R->rng, R->order, NT);
+        R->sum_loss = R->sum_recon = R->sum_kl = 0;
+        R->sum_images = 0;
+    }
+    double t0 = vae_now_seconds();
+    long images_this_call = 0;
+    for (; R->epoch_step < R->steps; R->epoch_step++) {
+        uint32_t first = (uint32_t)(R->epoch_step * cfg->batch);
+        int B = NT - first < (uint32_t)cfg->batch ? (int)(NT - first) : cfg->batch;
+        VaeLoss l;
+        const char *bad = NULL;
+        if (run_step(R, ep, first, B, &l, &bad, err) != VAE_OK) return VAE_ERR;
+        if (bad) {
+            char advice[4400];
+            divergence_advice(cfg, res->checkpoint, advice, sizeof advice);
+            /* the loss and gradients were summed over the ranks: every rank sees this */
+            res->collective_error = 1;
+            return vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (%s)", ep,
+                            R->epoch_step + 1, bad, advice);
+        }
+        R->step++;
+        R->sum_loss += l.loss;
+        R->sum_recon += l.recon;
+        R->sum_kl += l.kl;
+        R->sum_images += B;
+        images_this_call += B;
+        res->train_images += B;
+
+        /* every step, so what a callback sees never depends on timing;
+           the command layer decides how often to redraw */
+        if (cfg->on_progress && is_root(R)) {
+            double t = vae_now_seconds() - t0;
+            TrainProgress p = {ep, cfg->epochs, R->epoch_step + 1, R->steps, R->sum_loss / (double)R->sum_images,
+                               t > 0 ? (double)images_this_call / t : 0, 0};
+            p.eta_seconds = p.images_per_sec > 0 ? (double)(NT - (first + (uint32_t)B)) / p.images_per_sec : 0;
+            cfg->on_progress(&p, cfg->ctx);
+        }
+        int stop;
+        if (agreed_stop(R, cfg->stop ? (int)*cfg->stop : 0, &stop, err) != VAE_OK) return VAE_ERR;
+        if (stop) {
+            res->train_seconds += vae_now_seconds() - t0;
+            R->epoch_step++;
+            if (is_root(R) && save_checkpoint(R, res->checkpoint, err) != VAE_OK) return VAE_ERR;
+            res->stop_signal = stop;
+            *end = EPOCH_STOPPED;
+            return VAE_OK;
+        }
+    }
+    *secs = vae_now_seconds() - t0;
+    *images = images_this_call;
+    res->train_seconds += *secs;
+    /* a bf16 GEMM that oneDNN could not run (out of memory) ran in fp32:
+       stop rather than present the run as bf16 */
+    char gmsg[256];
+    if (cfg->precision == VAE_PREC_BF16 && vae_gemm_failures(gmsg, sizeof gmsg) > 0)
+        return vae_fail(err, "bf16 training: %s", gmsg);
+    return VAE_OK;
+}
+
+/* Rank 0 after the epoch's steps: the test (and validation) metrics, the
+ * early-stopping bookkeeping. A non-finite test or validation loss is an
+ * error (the last checkpoint is kept). */
+static int epoch_evaluate(TrainRun *R, const TrainResult *res, TrainEpoch *e, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    int ep = e->epoch;
+    openblas_set_num_threads(R->threads);   /* the steps ran OpenBLAS on one thread per worker */
+    vae_evaluate(&R->m, &R->a, &R->test.images, R->test.images.count, cfg->seed, &e->test);
+    /* finite training steps can still leave a model whose test loss
+       overflows; saving it would replace the last good checkpoint */
+    if (!isfinite(e->test.loss) || !isfinite(e->test.loss_mu)) {
+        char advice[4400];
+        divergence_advice(cfg, res->checkpoint, advice, sizeof advice);
+        return vae_fail(err, "epoch %d, step %ld: the test-set %s term is not finite; training stopped (%s)", ep,
+                        R->epoch_step,
+                        !isfinite(e->test.recon) || !isfinite(e->test.recon_mu) ? "reconstruction" : "KL", advice);
+    }
+    if (R->V > 0) {
+        vae_evaluate(&R->m, &R->a, &R->val, R->V, cfg->seed, &e->val);
+        e->has_val = 1;
+        if (!isfinite(e->val.loss) || !isfinite(e->val.loss_mu))
+            return vae_fail(err, "epoch %d: the validation loss is not finite; training stopped (the last checkpoint "
+                            "is kept; try a lower --lr)", ep);
+        /* early stopping watches the sampled-z loss: the objective, with eps fixed by the seed */
+        if (R->best_epoch == 0 || e->val.loss < R->best_val) {
+            R->best_val = e->val.loss;
+            R->best_epoch = ep;
+            R->bad_epochs = 0;
+            e->best = 1;
+        } else {
+            R->bad_epochs++;
+        }
+    }
+    return VAE_OK;
+}
+
+/* Rank 0 after the evaluation: metrics.csv, curves and grids, the
+ * checkpoint, and best.safetensors on the best epoch. */
+static int epoch_write(TrainRun *R, const TrainResult *res, const TrainEpoch *e, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    if (write_metrics_row(cfg, &R->adam, e, err) != VAE_OK) return VAE_ERR;
+    if (cfg->artifacts && train_write_curves(cfg->out_dir, err) != VAE_OK) return VAE_ERR;
+    if (cfg->artifacts && write_grids(&R->m, &R->grid, &R->test.images, cfg->seed, cfg->out_dir, e->epoch, err) != VAE_OK)
+        return VAE_ERR;
+    if (save_checkpoint(R, res->checkpoint, err) != VAE_OK) return VAE_ERR;
+    if (e->best) {
+        /* the best model so far, beside the last one; a complete checkpoint, so it resumes too */
+        char bpath[4200];
+        train_output_path(bpath, sizeof bpath, cfg->out_dir, "best.safetensors");
+        if (save_checkpoint(R, bpath, err) != VAE_OK) return VAE_ERR;
+    }
+    return VAE_OK;
+}
+
+/* The epochs, from where the run stands to cfg->epochs or a stop. */
+static int run_epochs(TrainRun *R, TrainResult *res, VaeError *err) {
+    const TrainConfig *cfg = R->cfg;
+    while (R->epoch < cfg->epochs) {
+        int ep = R->epoch + 1;
+        if (cfg->early_stop > 0 && R->bad_epochs >= cfg->early_stop) {
             res->early_stopped = 1;   /* a resumed run that had already stopped */
             break;
         }
-        adam.lr = schedule_lr(cfg->lr, cfg->lr_decay, epoch);
-        if (epoch_step == 0) {
-            for (uint32_t i = 0; i < NT; i++) order[i] = i;
-            rng_shuffle(&rng, order, NT);
-            sum_loss = sum_recon = sum_kl = 0;
-            sum_images = 0;
+        double secs = 0;
+        long images = 0;
+        EpochEnd end;
+        if (run_epoch(R, res, &secs, &images, &end, err) != VAE_OK) return VAE_ERR;
+        if (end == EPOCH_STOPPED) {
+            res->outcome = TRAIN_STOPPED;
+            res->epoch = R->epoch;
+            res->step = R->step;
+            return VAE_OK;
         }
-        double t0 = vae_now_seconds();
-        long images_this_call = 0;
-        for (; epoch_step < steps; epoch_step++) {
-            uint32_t first = (uint32_t)(epoch_step * cfg->batch);
-            int B = NT - first < (uint32_t)cfg->batch ? (int)(NT - first) : cfg->batch;
-            /* order indexes the pool of training images (the identity without --val) */
-            for (int b = 0; b < B; b++) batch_idx[b] = pool[order[first + (uint32_t)b]];
-            VaeLoss l;
-            const char *bad = NULL;
-            if (kl_sched) {
-                /* warm-up and free bits need the batch's KL per dimension between the
-                   forward and the backward pass: the single-buffer step */
-                if (cfg->binarize == BINARIZE_DYNAMIC)
-                    binarize_gather(&train.images, batch_idx, 0, (uint32_t)B, binarize_key(cfg->seed, (uint64_t)ep), a.x);
-                else
-                    idx_gather(&train.images, batch_idx, 0, (uint32_t)B, a.x);
-                vae_set_labels(&m, &a, train.labels.labels, batch_idx, 0, B);
-                rng_normal(&rng, a.eps, (size_t)B * Z);
-                vae_zero_grad(&m);
-                vae_forward(&m, &a, B, 1, 1, &l);
-                /* the objective's KL term becomes beta * w * sum_j max(free_bits, KL_j) */
-                kl_w = schedule_kl_weight(cfg->warmup, epoch, epoch_step, steps);
-                vae_batch_kl_dims(&m, &a, B, kl_dims);
-                double term = schedule_kl_scales(kl_dims, Z, cfg->free_bits, kl_w, kl_scale);
-                a.kl_dim_scale = kl_scale;
-                l.loss = (double)m.cfg.alpha * l.recon + (double)m.cfg.beta * term * B;
-                bad = !isfinite(l.recon) ? "reconstruction" : !isfinite(l.kl) ? "KL" : NULL;
-                if (!bad) {
-                    vae_backward(&m, &a, B);
-                    m.adam_t = step + 1;
-                    if (!adam_update(m.params, m.grads, m.adam_m, m.adam_v, m.n_params, &adam, step + 1))
-                        bad = "gradient";
-                }
-            } else {
-                /* the whole batch's noise in one draw, whatever the worker count;
-                   each worker gathers its own rows (and labels) */
-                rng_normal(&rng, a.eps, (size_t)B * Z);
-                const IdxImages *src = &train.images;
-                const uint32_t *idx = batch_idx;
-                const uint8_t *lab = train.labels.labels;
-                IdxImages bin = {0};
-                if (cfg->binarize == BINARIZE_DYNAMIC) {
-                    /* this batch's fresh Bernoulli samples, keyed by (seed, epoch, image) */
-                    binarize_rows_u8(&train.images, batch_idx, (uint32_t)B, binarize_key(cfg->seed, (uint64_t)ep), bin_pixels);
-                    for (int b = 0; b < B; b++) {
-                        bin_index[b] = (uint32_t)b;
-                        if (lab) bin_labels[b] = lab[batch_idx[b]];
-                    }
-                    bin.pixels = bin_pixels;
-                    bin.count = (uint32_t)B;
-                    bin.rows = train.images.rows;
-                    bin.cols = train.images.cols;
-                    src = &bin;
-                    idx = bin_index;
-                    lab = lab ? bin_labels : NULL;
-                }
-                VaeStepConfig wsc = {adam, cfg->reduce, cfg->reduce_ctx};
-                if (vae_workers_step(&workers, src, lab, idx, a.eps, B, B, &wsc, &l, &bad, err) == VAE_STEP_HOOK_FAILED)
-                    goto done;   /* the hook's message is in err */
-            }
-            if (bad) {
-                char advice[4400];
-                divergence_advice(cfg, res->checkpoint, advice, sizeof advice);
-                vae_fail(err, "epoch %d, step %ld: the %s term is not finite; training stopped (%s)", ep,
-                         epoch_step + 1, bad, advice);
-                goto done;
-            }
-            step++;
-            sum_loss += l.loss;
-            sum_recon += l.recon;
-            sum_kl += l.kl;
-            sum_images += B;
-            images_this_call += B;
-            res->train_images += B;
-
-            /* every step, so what a callback sees never depends on timing;
-               the command layer decides how often to redraw */
-            if (cfg->on_progress) {
-                double t = vae_now_seconds() - t0;
-                TrainProgress p = {ep, cfg->epochs, epoch_step + 1, steps, sum_loss / (double)sum_images,
-                                   t > 0 ? (double)images_this_call / t : 0, 0};
-                p.eta_seconds = p.images_per_sec > 0 ? (double)(NT - (first + (uint32_t)B)) / p.images_per_sec : 0;
-                cfg->on_progress(&p, cfg->ctx);
-            }
-            if (cfg->stop && *cfg->stop) {
-                res->train_seconds += vae_now_seconds() - t0;
-                epoch_step++;
-                fill_state(&st, cfg, &adam, epoch, step, epoch_step, &rng, order, NT, sum_loss, sum_recon, sum_kl,
-                           sum_images);
-                st.best_val_loss = best_val;
-                st.best_epoch = best_epoch;
-                st.bad_epochs = bad_epochs;
-                if (checkpoint_save(res->checkpoint, &m, &st, err) != VAE_OK) goto done;
-                res->outcome = TRAIN_STOPPED;
-                res->epoch = epoch;
-                res->step = step;
-                rc = VAE_OK;
-                goto done;
-            }
-        }
-        double secs = vae_now_seconds() - t0;
-        res->train_seconds += secs;
-        /* a bf16 GEMM that oneDNN could not run (out of memory) ran in fp32:
-           stop rather than present the run as bf16 */
-        char gmsg[256];
-        if (cfg->precision == VAE_PREC_BF16 && vae_gemm_failures(gmsg, sizeof gmsg) > 0) {
-            vae_fail(err, "bf16 training: %s", gmsg);
-            goto done;
-        }
-
         TrainEpoch e = {0};
         e.epoch = ep;
         e.epochs = cfg->epochs;
-        e.step = step;
-        double si = sum_images > 0 ? (double)sum_images : 1.0;
-        e.train_loss = sum_loss / si;
-        e.train_recon = sum_recon / si;
-        e.train_kl = sum_kl / si;
+        e.step = R->step;
+        double si = R->sum_images > 0 ? (double)R->sum_images : 1.0;
+        e.train_loss = R->sum_loss / si;
+        e.train_recon = R->sum_recon / si;
+        e.train_kl = R->sum_kl / si;
         e.seconds = secs;
-        e.lr = adam.lr;
-        e.kl_weight = kl_w;
-        e.images_per_sec = secs > 0 ? (double)images_this_call / secs : 0;
-        openblas_set_num_threads(threads);   /* the steps ran OpenBLAS on one thread per worker */
-        vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &e.test);
-        /* finite training steps can still leave a model whose test loss
-           overflows; saving it would replace the last good checkpoint */
-        if (!isfinite(e.test.loss) || !isfinite(e.test.loss_mu)) {
-            char advice[4400];
-            divergence_advice(cfg, res->checkpoint, advice, sizeof advice);
-            vae_fail(err, "epoch %d, step %ld: the test-set %s term is not finite; training stopped (%s)", ep,
-                     epoch_step, !isfinite(e.test.recon) || !isfinite(e.test.recon_mu) ? "reconstruction" : "KL",
-                     advice);
-            goto done;
-        }
-        if (V > 0) {
-            vae_evaluate(&m, &a, &val, V, cfg->seed, &e.val);
-            e.has_val = 1;
-            if (!isfinite(e.val.loss) || !isfinite(e.val.loss_mu)) {
-                vae_fail(err, "epoch %d: the validation loss is not finite; training stopped (the last checkpoint "
-                         "is kept; try a lower --lr)", ep);
-                goto done;
-            }
-            /* early stopping watches the sampled-z loss: the objective, with eps fixed by the seed */
-            if (best_epoch == 0 || e.val.loss < best_val) {
-                best_val = e.val.loss;
-                best_epoch = ep;
-                bad_epochs = 0;
-                e.best = 1;
-            } else {
-                bad_epochs++;
-            }
-        }
-
-        epoch = ep;
-        epoch_step = 0;
-        if (write_metrics_row(cfg, &adam, &e, err) != VAE_OK) goto done;
-        if (cfg->artifacts && train_write_curves(cfg->out_dir, err) != VAE_OK) goto done;
-        if (cfg->artifacts && write_grids(&m, &grid, &test.images, cfg->seed, cfg->out_dir, ep, err) != VAE_OK)
-            goto done;
-        fill_state(&st, cfg, &adam, epoch, step, 0, &rng, NULL, 0, 0, 0, 0, 0);
-        st.best_val_loss = best_val;
-        st.best_epoch = best_epoch;
-        st.bad_epochs = bad_epochs;
-        if (checkpoint_save(res->checkpoint, &m, &st, err) != VAE_OK) goto done;
-        if (e.best) {
-            /* the best model so far, beside the last one; a complete checkpoint, so it resumes too */
-            char bpath[4200];
-            train_output_path(bpath, sizeof bpath, cfg->out_dir, "best.safetensors");
-            if (checkpoint_save(bpath, &m, &st, err) != VAE_OK) goto done;
-        }
+        e.lr = R->adam.lr;
+        e.kl_weight = R->kl_w;
+        e.images_per_sec = secs > 0 ? (double)images / secs : 0;
+        if (is_root(R) && epoch_evaluate(R, res, &e, err) != VAE_OK) return VAE_ERR;
+        R->epoch = ep;
+        R->epoch_step = 0;
+        if (is_root(R) && epoch_write(R, res, &e, err) != VAE_OK) return VAE_ERR;
         res->last = e;
         res->epochs_run++;
-        if (cfg->on_epoch) cfg->on_epoch(&e, cfg->ctx);
-        if (cfg->stop && *cfg->stop) break;   /* a stop during evaluation: the epoch is saved */
-        if (cfg->early_stop > 0 && bad_epochs >= cfg->early_stop) {
+        if (cfg->on_epoch && is_root(R)) cfg->on_epoch(&e, cfg->ctx);
+        /* what rank 0 decided (early stopping) and any stop request during
+           the evaluation, the same on every rank */
+        int agreed[2] = {is_root(R) ? R->bad_epochs : 0, cfg->stop ? (int)*cfg->stop : 0};
+        if (R->ranks > 1 && vae_dist_max_i(R->dist, agreed, 2, err) != VAE_OK) return VAE_ERR;
+        R->bad_epochs = agreed[0];
+        if (agreed[1]) {
+            res->stop_signal = agreed[1];
+            break;   /* a stop during evaluation: the epoch is saved */
+        }
+        if (cfg->early_stop > 0 && R->bad_epochs >= cfg->early_stop) {
             res->early_stopped = 1;
             break;
         }
     }
-    res->best_epoch = best_epoch;
-    res->best_val_loss = best_val;
-    if (res->epochs_run == 0 && (epoch >= cfg->epochs || res->early_stopped)) {
+    res->best_epoch = R->best_epoch;
+    res->best_val_loss = R->best_val;
+    if (is_root(R) && res->epochs_run == 0 && (R->epoch >= cfg->epochs || res->early_stopped)) {
         /* nothing left to train: still report where the model stands */
-        res->last.epoch = epoch;
+        res->last.epoch = R->epoch;
         res->last.epochs = cfg->epochs;
-        res->last.step = step;
-        vae_evaluate(&m, &a, &test.images, test.images.count, cfg->seed, &res->last.test);
+        res->last.step = R->step;
+        vae_evaluate(&R->m, &R->a, &R->test.images, R->test.images.count, cfg->seed, &res->last.test);
     }
-    res->outcome = epoch < cfg->epochs && !res->early_stopped ? TRAIN_STOPPED : TRAIN_DONE;
-    res->epoch = epoch;
-    res->step = step;
-    rc = VAE_OK;
+    res->outcome = R->epoch < cfg->epochs && !res->early_stopped ? TRAIN_STOPPED : TRAIN_DONE;
+    res->epoch = R->epoch;
+    res->step = R->step;
+    return VAE_OK;
+}
 
-done:
-    /* fill_state lends `order` to st; only a checkpoint's own order is st's to free */
-    if (st.order == order) st.order = NULL;
-    train_state_free(&st);
-    free(order);
-    free(pool);
-    free(batch_idx);
-    free((void *)val.labels);   /* split_validation's own copy */
-    val.labels = NULL;
-    idx_images_free(&val);
-    vae_workers_free(&workers);
-    free(kl_scale);
-    free(kl_dims);
-    free(bin_pixels);
-    free(bin_index);
-    free(bin_labels);
-    vae_acts_free(&grid);
-    vae_acts_free(&a);
-    vae_free(&m);
-    idx_split_free(&test);
-    idx_split_free(&train);
-    if (lock_fd >= 0) close(lock_fd);
+int vae_train(const TrainConfig *cfg, TrainResult *res, VaeError *err) {
+    memset(res, 0, sizeof *res);
+    TrainRun R;
+    memset(&R, 0, sizeof R);
+    R.cfg = cfg;
+    R.lock_fd = -1;
+    R.dist = cfg->dist && cfg->dist->size > 1 ? cfg->dist : NULL;
+    R.rank = R.dist ? R.dist->rank : 0;
+    R.ranks = R.dist ? R.dist->size : 1;
+    train_output_path(res->checkpoint, sizeof res->checkpoint, cfg->out_dir, "model.safetensors");
+
+    int rc = run_setup(&R, err);
+    if (R.dist) {
+        /* start-up: every rank reports, so a rank that failed (a bad data
+           path on one node) stops them all with its message, never a hang;
+           rank 0 writes its folder only when every rank is ready */
+        rc = vae_dist_agree(R.dist, rc, err);
+        if (rc == VAE_OK) rc = setup_same_everywhere(&R, err);
+        if (rc == VAE_OK) rc = vae_dist_agree(R.dist, setup_folder(&R, err), err);
+        res->collective_error = rc != VAE_OK;
+    } else if (rc == VAE_OK) {
+        rc = setup_folder(&R, err);
+    }
+    if (rc == VAE_OK) {
+        run_position(&R);
+        rc = run_epochs(&R, res, err);
+    }
+    res->reduce_seconds = R.reduce_seconds;
+    run_free(&R);
     return rc;
 }

@@ -65,7 +65,9 @@ usage: scripts/bench.sh [options]
                    leaves it unset), instead of picking the fastest setting
   --arch A         model architecture passed to both trainers (mlp, conv,
                    resnet; default: the trainers' default, mlp). The GEMM-only
-                   bound is measured for the MLP only.
+                   bound is measured for the MLP only; every architecture gets
+                   achieved GFLOP/s (FLOP per image from 'vae layers --json')
+                   against one 1024^3 sgemm on all cores (gemm_probe --square).
   --precision P    fp32 (default) or bf16: each pair then runs vae fp32, vae
                    --precision bf16, PyTorch fp32 and PyTorch autocast bf16, at
                    the fp32 settings, and gemm_probe measures the bf16 bound
@@ -229,7 +231,31 @@ elif grep -q ' avx512f ' /proc/cpuinfo 2>/dev/null && grep -q ' avx512bw ' /proc
     CORES="default SkylakeX"
 fi
 
+# The model's arithmetic, from its layer list: multiply-adds of every linear,
+# conv2d and conv_transpose2d layer, times 2 FLOP, times 3 for forward +
+# backward (input and weight gradients), as the issue counts it.
+"$VAE" layers "${ARCH_ARGS[@]}" --json >"$RAW/layers.json" || die "'$VAE layers --json' failed"
+"$PY" - "$RAW/layers.json" >"$RAW/flops.json" <<'EOF'
+import json, sys
+lay = json.load(open(sys.argv[1]))
+macs = 0
+for l in lay["layers"]:
+    i, o = l["in_shape"], l["out_shape"]
+    if l["kind"] == "linear":
+        macs += i[0] * o[0]
+    elif l["kind"] == "conv2d":
+        macs += o[0] * i[0] * l["kernel"] ** 2 * o[1] * o[2]
+    elif l["kind"] == "conv_transpose2d":
+        macs += i[0] * o[0] * l["kernel"] ** 2 * i[1] * i[2]
+print(json.dumps({"forward_flop_per_image": 2 * macs, "train_flop_per_image": 6 * macs}))
+EOF
+
 T_START=$(now_ns)
+
+# the machine's sgemm rate (one 1024^3 sgemm on all cores, vae's kernel set):
+# what the achieved FLOP/s of both trainers are compared with
+square() { run_timed probe_square "$NPROC" "$1" env OPENBLAS_CORETYPE="$VAE_CORE" "$PROBE" --square 1024 --threads "$NPROC" --json; }
+square square-start
 
 # ---------------------------------------------------------------- 1. GEMM-only bound
 THREAD_SET="1"; [ "$NPROC" -gt 1 ] && THREAD_SET="1 $NPROC"
@@ -310,6 +336,7 @@ for i in $(seq 1 "$PAIRS"); do
     fi
     # the bound again beside each pair: on a shared machine it drifts with the load
     if [ "$MLP" = 1 ]; then probe "128:$best_vae_t" "probe-b128-t$best_vae_t-pair$i" 128 "$best_vae_t"; fi
+    square "square-pair$i"
 done
 
 # ---------------------------------------------------------------- 4. load and sample times
@@ -453,6 +480,11 @@ for k, js in probes.items():
     js.sort(key=lambda j: j["ms_per_step"])
     probes[k] = dict(js[(len(js) - 1) // 2], runs=len(js))
 bound = probes.get("128:%d" % vae_threads, {})
+flops = json.load(open(os.path.join(raw, "flops.json")))
+sq = [r["json"].get("gflops") for r in of("probe_square")]
+sgemm_rate = med(sq)
+def achieved(ips):
+    return ips * flops["train_flop_per_image"] / 1e9 if ips else None
 split_probes = {r["param"]: r["json"] for r in of("probe_split")}
 
 def curve_point(kind_v, kind_t, b):
@@ -511,6 +543,13 @@ res = {
     "ratio_median_of_pairs": med(pair_ratios), "ratio_min": min(pair_ratios) if pair_ratios else None,
     "ratio_max": max(pair_ratios) if pair_ratios else None,
     "gemm_probe": probes, "gemm_probe_split": split_probes,
+    "train_flop_per_image": flops["train_flop_per_image"],
+    "sgemm_1024_gflops": sgemm_rate, "sgemm_1024_gflops_all": sq,
+    "vae_gflops": achieved(vae_s["train_images_per_sec"]), "torch_gflops": achieved(torch_s["train_images_per_sec"]),
+    "vae_pct_of_sgemm": (100.0 * achieved(vae_s["train_images_per_sec"]) / sgemm_rate
+                         if sgemm_rate and vae_s["train_images_per_sec"] else None),
+    "torch_pct_of_sgemm": (100.0 * achieved(torch_s["train_images_per_sec"]) / sgemm_rate
+                           if sgemm_rate and torch_s["train_images_per_sec"] else None),
     "vae_pct_of_gemm_bound": (100.0 * vae_s["train_images_per_sec"] / bound["images_per_sec"]
                               if bound and vae_s["train_images_per_sec"] else None),
     "torch_pct_of_gemm_bound": (100.0 * torch_s["train_images_per_sec"] / bound["images_per_sec"]
@@ -538,6 +577,9 @@ L.append("%-30s %14s %14s" % ("threads", "%d" % vae_threads, "%s (BLAS %s)" % (t
 L.append("%-30s %14s %14s" % ("BLAS kernels", vae_core, "OpenBLAS's own" if tc == "default" else tc))
 L.append("%-30s %14s %14s %9s" % ("train images/s", fmt(vae_s["train_images_per_sec"]), fmt(torch_s["train_images_per_sec"]),
                                   fmt(ratio, "{:.2f}x")))
+L.append("%-30s %14s %14s" % ("achieved GFLOP/s", fmt(res["vae_gflops"], "{:.0f}"), fmt(res["torch_gflops"], "{:.0f}")))
+L.append("%-30s %14s %14s" % ("% of the 1024^3 sgemm rate", fmt(res["vae_pct_of_sgemm"], "{:.0f}%"),
+                              fmt(res["torch_pct_of_sgemm"], "{:.0f}%")))
 L.append("%-30s %14s %14s" % ("train seconds", fmt(vae_s["train_seconds"], "{:.2f}"), fmt(torch_s["train_seconds"], "{:.2f}")))
 wr = vae_s["wall_seconds"] / torch_s["wall_seconds"] if vae_s["wall_seconds"] and torch_s["wall_seconds"] else None
 L.append("%-30s %14s %14s %9s" % ("process wall s%s" % (" (incl. test eval)" if res["vae_eval"] else ""),
@@ -569,6 +611,10 @@ if pair_ratios:
 L.append("setting selection (images/s)  vae --threads: %s;  PyTorch threads:BLAS:kernels: %s"
          % (", ".join("%s=%s" % (k, fmt(v)) for k, v in sel_vae.items()),
             ", ".join("%s=%s" % (k, fmt(v)) for k, v in sel_torch.items())))
+L.append("model: %.1f MFLOP per image (forward + backward, 3x the forward multiply-adds x 2); "
+         "one 1024^3 sgemm on %d threads (%s kernels): %s GFLOP/s (median of %d: %s)"
+         % (flops["train_flop_per_image"] / 1e6, int(os.cpu_count() or 1), vae_core, fmt(sgemm_rate, "{:.0f}"), len(sq),
+            ", ".join(fmt(x, "{:.0f}") for x in sq)))
 L.append("")
 L.append("GEMM-only bound (gemm_probe, the step's 11 cblas_sgemm calls, batch 128, %s kernels):" % vae_core
          if probes else "GEMM-only bound: measured for the MLP only (this run: --arch %s)" % arch)

@@ -111,6 +111,8 @@ typedef struct {
     int training;               /* latent_bn: batch statistics (1) or running ones (0) */
     VaePrecision precision;     /* of the layer's GEMMs (the model's, Vae.precision) */
     float *scratch;             /* the kind's scratch_floats(L, B) floats */
+    int index;                  /* the layer's index in the list */
+    struct VaeDnnl **dnnl;      /* the activation block's oneDNN cache (vae/conv_dnnl.h), or NULL */
     /* LAYER_GAUSSIAN only */
     const float *eps;           /* (B, Z), or NULL for z = mu */
     /* LAYER_GAUSSIAN and LAYER_LATENT_BN: the regulariser, as a sum over the batch

@@ -123,6 +123,8 @@ typedef struct {
     float *dblock;                          /* every dact, dblock_len floats */
     size_t dblock_len;
     float *scratch;                         /* im2col and friends, shared by the layers */
+    struct VaeDnnl *dnnl;                   /* oneDNN convolution primitives for this block's
+                                               batches (vae/conv_dnnl.h), made on first use */
     float inv_batch;                        /* set by vae_forward: 1 / B_global of the objective */
     int training;                           /* set by vae_forward: want_grad; batch norm uses
                                                batch statistics (and updates its running ones)

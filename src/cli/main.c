@@ -9,6 +9,7 @@
 #include "vae/plot.h"
 #include "vae/blas.h"
 #include "vae/gemm.h"
+#include "vae/conv_dnnl.h"
 
 #ifndef VAE_VERSION
 #define VAE_VERSION "dev"
@@ -86,9 +87,10 @@ int main(int argc, char **argv) {
         vae_blas_describe(kernels, sizeof kernels);
         VaeBlasInfo b;
         vae_blas_info(&b);
-        char bf16[320];
+        char bf16[320], conv[128];
         vae_bf16_describe(bf16, sizeof bf16);
-        printf("vae %s\nBLAS: %s\nkernels: %s\n%s\n", VAE_VERSION, b.config, kernels, bf16);
+        vae_dnnl_describe(conv, sizeof conv);
+        printf("vae %s\nBLAS: %s\nkernels: %s\n%s\nconvolutions: %s\n", VAE_VERSION, b.config, kernels, bf16, conv);
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

@@ -4,6 +4,8 @@
  * walks over the layer list live in vae_forward.c. */
 #include "vae/vae.h"
 
+#include "vae/conv_dnnl.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -183,6 +185,7 @@ int vae_acts_init_forward(VaeActs *a, const Vae *m, int max_batch, VaeError *err
 
 void vae_acts_free(VaeActs *a) {
     if (!a) return;
+    vae_dnnl_free(a->dnnl);
     free(a->block);
     memset(a, 0, sizeof *a);
 }

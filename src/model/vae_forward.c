@@ -39,6 +39,8 @@ static void setup(VaeLayerRun *r, const Vae *m, VaeActs *a, int l, int B, int gr
     r->training = a->training;
     r->precision = m->precision;
     r->scratch = a->scratch;
+    r->index = l;
+    r->dnnl = &a->dnnl;
     r->eps = a->used_eps ? a->eps : NULL;
 }
 

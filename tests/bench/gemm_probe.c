@@ -141,6 +141,41 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* one n^3 sgemm, timed like the step: the median of the rounds */
+static int square_probe(int n, int threads, int round_ms, int rounds, int json) {
+    openblas_set_num_threads(threads);
+    size_t nn = (size_t)n * n;
+    float *A = malloc(nn * sizeof *A), *Bm = malloc(nn * sizeof *Bm), *C = malloc(nn * sizeof *C);
+    double *ms = malloc((size_t)rounds * sizeof(double));
+    if (!A || !Bm || !C || !ms) { fprintf(stderr, "gemm_probe: out of memory\n"); return 1; }
+    for (size_t i = 0; i < nn; i++) A[i] = Bm[i] = (float)(i % 7) * 0.1f;
+    int warm = 0;
+    double t0 = now_s();
+    while (warm < 3 || now_s() - t0 < 0.2) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, Bm, n, 0.0f, C, n);
+        warm++;
+    }
+    long reps = (long)(round_ms / 1000.0 / ((now_s() - t0) / warm));
+    if (reps < 2) reps = 2;
+    for (int r = 0; r < rounds; r++) {
+        double t = now_s();
+        for (long k = 0; k < reps; k++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, Bm, n, 0.0f, C, n);
+        ms[r] = (now_s() - t) * 1000.0 / (double)reps;
+    }
+    qsort(ms, (size_t)rounds, sizeof(double), cmp_double);
+    double gflops = 2.0 * n * (double)n * n / (ms[rounds / 2] * 1e6);
+    if (json)
+        printf("{\"square\": %d, \"threads\": %d, \"ms\": %.4f, \"gflops\": %.2f, \"openblas_config\": \"%s\"}\n", n,
+               threads, ms[rounds / 2], gflops, openblas_get_config());
+    else
+        printf("gemm_probe: one %d^3 sgemm, %d thread(s): %.3f ms, %.1f GFLOP/s  [%s]\n", n, threads, ms[rounds / 2],
+               gflops, openblas_get_config());
+    if (C[0] != C[0]) fprintf(stderr, "gemm_probe: NaN in results\n");
+    free(A), free(Bm), free(C), free(ms);
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: gemm_probe [--batch B] [--threads T] [--split] [--precision P] [--ms MS] [--rounds R] [--json]\n"
@@ -153,11 +188,13 @@ static void usage(FILE *f) {
             "  --precision P fp32 (cblas_sgemm, default) or bf16 (oneDNN, where available)\n"
             "  --ms MS       approximate measuring time per round in ms (default 300)\n"
             "  --rounds R    timed rounds; the median round is reported (default 7)\n"
+            "  --square N    instead: one N x N x N cblas_sgemm on T OpenBLAS threads, the\n"
+            "                machine's sgemm rate (what conv/resnet FLOP/s are compared with)\n"
             "  --json        print one JSON object instead of text\n");
 }
 
 int main(int argc, char **argv) {
-    int B = 128, threads = 1, round_ms = 300, rounds = 7, json = 0, split = 0;
+    int B = 128, threads = 1, round_ms = 300, rounds = 7, json = 0, split = 0, square = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int *target = NULL;
@@ -181,6 +218,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--threads") == 0) { target = &threads; hi = 1024; }
         else if (strcmp(a, "--ms") == 0) { target = &round_ms; hi = 600000; }
         else if (strcmp(a, "--rounds") == 0) { target = &rounds; hi = 1000; }
+        else if (strcmp(a, "--square") == 0) { target = &square; hi = 8192; }
         else {
             fprintf(stderr, "gemm_probe: unknown option '%s'\n", a);
             usage(stderr);
@@ -190,6 +228,7 @@ int main(int argc, char **argv) {
         if (parse_int(argv[++i], a, lo, hi, target) != 0) return 2;
     }
 
+    if (square) return square_probe(square, threads, round_ms, rounds, json);
     if (split && threads > 64) { fprintf(stderr, "gemm_probe: --split takes at most 64 threads\n"); return 2; }
     openblas_set_num_threads(split ? 1 : threads);
     Bufs b;

@@ -1,4 +1,5 @@
-/* Times training steps of the default model in-process, step by step, so a
+/* Times training steps of the default model (or --arch conv|resnet at the
+ * defaults: zdim 20, FC 256, channels 32,64) in-process, step by step, so a
  * shared machine's noise can be filtered (the fastest decile of steps is
  * what the step costs when it has the cores). Two ways to run a step:
  *   --mode workers  vae_workers_step, the trainer's path (vae/workers.h)
@@ -50,7 +51,7 @@ static double quant(double *xs, int n, double q) {
 }
 
 int main(int argc, char **argv) {
-    int B = 128, threads = 1, steps = 400, json = 0, workers_mode = 1;
+    int B = 128, threads = 1, steps = 400, json = 0, workers_mode = 1, arch = VAE_ARCH_MLP;
     const char *data = "data/mnist";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -61,6 +62,9 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--threads") == 0) { if (parse_int(v, a, 1, VAE_MAX_WORKERS, &threads)) return 2; }
         else if (strcmp(a, "--steps") == 0) { if (parse_int(v, a, 10, 1000000, &steps)) return 2; }
         else if (strcmp(a, "--data") == 0) data = v;
+        else if (strcmp(a, "--arch") == 0) {
+            if ((arch = vae_arch_parse(v)) < 0) { fprintf(stderr, "step_probe: --arch: '%s' is not mlp, conv or resnet\n", v); return 2; }
+        }
         else if (strcmp(a, "--mode") == 0) {
             if (strcmp(v, "workers") == 0) workers_mode = 1;
             else if (strcmp(v, "blas") == 0) workers_mode = 0;
@@ -78,8 +82,12 @@ int main(int argc, char **argv) {
     mc.rows = (int)train.images.rows;
     mc.cols = (int)train.images.cols;
     mc.zdim = 20;
+    mc.arch = (VaeArch)arch;
     mc.n_hidden = 1;
-    mc.hidden[0] = 400;
+    mc.hidden[0] = arch == VAE_ARCH_MLP ? 400 : 256;
+    mc.n_channels = arch == VAE_ARCH_MLP ? 0 : 2;
+    mc.channels[0] = 32;
+    mc.channels[1] = 64;
     mc.loss = VAE_LOSS_BCE;
     mc.alpha = mc.beta = 1.0f;
     Vae m;
@@ -137,17 +145,17 @@ int main(int argc, char **argv) {
     double med = quant(t_step, steps, 0.5), p10 = quant(t_step, steps, 0.1), best = t_step[0];
     static const char *const PH[4] = {"gather+eps+zero", "forward", "backward", "adam"};
     if (json) {
-        printf("{\"mode\":\"%s\",\"batch\":%d,\"threads\":%d,\"steps\":%d,\"ms_median\":%.4f,\"ms_p10\":%.4f,"
+        printf("{\"mode\":\"%s\",\"arch\":\"%s\",\"batch\":%d,\"threads\":%d,\"steps\":%d,\"ms_median\":%.4f,\"ms_p10\":%.4f,"
                "\"ms_best\":%.4f,\"images_per_sec_median\":%.1f,\"images_per_sec_p10\":%.1f",
-               workers_mode ? "workers" : "blas", B, threads, steps, med * 1e3, p10 * 1e3, best * 1e3, B / med,
+               workers_mode ? "workers" : "blas", vae_arch_name((VaeArch)arch), B, threads, steps, med * 1e3, p10 * 1e3, best * 1e3, B / med,
                B / p10);
         if (!workers_mode)
             for (int k = 0; k < 4; k++) printf(",\"ms_p10_%s\":%.4f", PH[k], quant(t_ph[k], steps, 0.1) * 1e3);
         printf(",\"openblas\":\"%s\"}\n", openblas_get_config());
     } else {
-        printf("step_probe %s, batch %d, %d thread(s): median %.3f ms, fastest decile %.3f ms, best %.3f ms per step"
+        printf("step_probe %s, %s, batch %d, %d thread(s): median %.3f ms, fastest decile %.3f ms, best %.3f ms per step"
                " -> %.0f images/s (median), %.0f (fastest decile)\n",
-               workers_mode ? "workers" : "blas", B, threads, med * 1e3, p10 * 1e3, best * 1e3, B / med, B / p10);
+               workers_mode ? "workers" : "blas", vae_arch_name((VaeArch)arch), B, threads, med * 1e3, p10 * 1e3, best * 1e3, B / med, B / p10);
         if (!workers_mode)
             for (int k = 0; k < 4; k++)
                 printf("  %-16s fastest decile %.3f ms, median %.3f ms\n", PH[k], quant(t_ph[k], steps, 0.1) * 1e3,

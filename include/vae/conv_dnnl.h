@@ -1,0 +1,34 @@
+/* Optional oneDNN path for conv2d and conv_transpose2d layers (see
+ * src/model/conv_dnnl.c; built when CMake finds libdnnl-dev, -DVAE_DNNL).
+ * Same contract as the im2col pair in vae/nn.h: buffers in the layouts of
+ * vae/layers.h, forward stores out (bias and the layer's ReLU applied),
+ * backward ACCUMULATES into din, dW and db. The cache belongs to one
+ * activation block (VaeActs.dnnl) and so to one thread at a time.
+ * Environment: VAE_CONV=im2col turns the path off (every layer on im2col). */
+#ifndef VAE_CONV_DNNL_H
+#define VAE_CONV_DNNL_H
+
+#include <stddef.h>
+
+#include "vae/layers.h"
+
+typedef struct VaeDnnl VaeDnnl;
+
+/* 1 when this build has the oneDNN path */
+int vae_dnnl_available(void);
+/* One line for `vae --version`: "oneDNN 2.6.3 (VAE_CONV=im2col: off)" or
+ * "im2col + sgemm (built without oneDNN)". */
+void vae_dnnl_describe(char *buf, size_t len);
+void vae_dnnl_free(VaeDnnl *c);
+
+/* Layer l (its index in the layer list: the cache key) of kind conv2d or
+ * conv_transpose2d at batch B. 0: done by oneDNN; -1: this layer is not
+ * available there (no oneDNN, refused shape, VAE_CONV=im2col, out of
+ * memory), nothing was touched and the caller runs the im2col path. */
+int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
+                          const float *W, const float *b);
+/* din may be NULL (not wanted). dout must already include the ReLU's mask. */
+int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
+                           const float *dout, const float *in, const float *W);
+
+#endif

@@ -1,0 +1,403 @@
+/* Convolution and transposed convolution through oneDNN's fp32 primitives
+ * (direct AVX-512/AVX2 kernels, no im2col matrix), the optional fast path of
+ * layers_conv.c (built with -DVAE_DNNL=auto|ON when libdnnl-dev is there).
+ * Our activations stay in the (C, B, H, W) layout of vae/layers.h: each call
+ * reorders its inputs into the layouts the primitive chose and its outputs
+ * back, accumulating (+=) where the layer contract says so (input and
+ * parameter gradients). Primitives are made once per (activation block,
+ * layer, batch size) and kept in the block's VaeDnnl cache; a layer oneDNN
+ * refuses is marked and runs on the im2col path from then on. */
+#include "vae/conv_dnnl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef VAE_HAVE_DNNL
+
+#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
+#ifdef VAE_DNNL_OMP
+#include <omp.h>
+#endif
+
+#include "vae/nn.h"
+
+#define MAX_PORTS 5
+
+/* One argument of a primitive: our buffer (plain layout, handle set per
+ * call) and, when the primitive wants another layout or the result must be
+ * added rather than stored, its own buffer and the reorder between them. */
+typedef struct {
+    int arg;                    /* DNNL_ARG_* */
+    int output;                 /* written by the primitive */
+    dnnl_memory_t user, mem;    /* mem == user: no reorder */
+    dnnl_primitive_t reorder;   /* user -> mem (inputs), mem -> user (+= with accumulate) */
+    int borrowed;               /* mem belongs to another port, which has already filled it */
+} Port;
+
+typedef struct {
+    dnnl_primitive_t p;         /* NULL: not made (no input gradient wanted) */
+    int n;
+    Port port[MAX_PORTS];
+} Prim;
+
+typedef struct {
+    int B;                      /* batch the primitives were made for; 0: none */
+    int nthr;                   /* and the OpenMP thread count */
+    int fwd_done;               /* the forward pass ran on these primitives (its reordered
+                                   input is there for the weight gradient) */
+    int failed;                 /* oneDNN refused the layer: im2col from now on */
+    Prim fwd, bwd_data, bwd_w;
+} DnnlLayer;
+
+struct VaeDnnl {
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+    int failed;                 /* no engine: every layer takes the im2col path */
+    DnnlLayer *layer[VAE_MAX_LAYERS];
+};
+
+int vae_dnnl_available(void) { return 1; }
+
+void vae_dnnl_describe(char *buf, size_t len) {
+    const dnnl_version_t *v = dnnl_version();
+    const char *force = getenv("VAE_CONV");
+    snprintf(buf, len, "oneDNN %d.%d.%d%s", v->major, v->minor, v->patch,
+             force && strcmp(force, "im2col") == 0 ? " (off: VAE_CONV=im2col, im2col + sgemm)" : "");
+}
+
+static void prim_free(Prim *P) {
+    for (int i = 0; i < P->n; i++) {
+        Port *pt = &P->port[i];
+        if (pt->reorder) dnnl_primitive_destroy(pt->reorder);
+        if (pt->mem && pt->mem != pt->user && !pt->borrowed) dnnl_memory_destroy(pt->mem);
+        if (pt->user) dnnl_memory_destroy(pt->user);
+    }
+    if (P->p) dnnl_primitive_destroy(P->p);
+    memset(P, 0, sizeof *P);
+}
+
+static void layer_free(DnnlLayer *d) {
+    /* the borrowers first */
+    prim_free(&d->bwd_data);
+    prim_free(&d->bwd_w);
+    prim_free(&d->fwd);
+    d->B = 0;
+    d->fwd_done = 0;
+}
+
+void vae_dnnl_free(VaeDnnl *c) {
+    if (!c) return;
+    for (int l = 0; l < VAE_MAX_LAYERS; l++)
+        if (c->layer[l]) {
+            layer_free(c->layer[l]);
+            free(c->layer[l]);
+        }
+    if (c->st) dnnl_stream_destroy(c->st);
+    if (c->eng) dnnl_engine_destroy(c->eng);
+    free(c);
+}
+
+static const dnnl_memory_desc_t *q_mem(const_dnnl_memory_t m) {
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_memory_get_memory_desc(m, &md);
+    return md;
+}
+
+/* Adds argument `arg` to P: user_md is our layout, prim_md the primitive's. */
+static int port_add(Prim *P, dnnl_engine_t eng, int arg, const dnnl_memory_desc_t *user_md,
+                    const dnnl_memory_desc_t *prim_md, int output, int accumulate) {
+    Port *pt = &P->port[P->n++];
+    pt->arg = arg;
+    pt->output = output;
+    if (dnnl_memory_create(&pt->user, user_md, eng, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    if (!accumulate && dnnl_memory_desc_equal(user_md, prim_md)) {
+        pt->mem = pt->user;
+        return 0;
+    }
+    if (dnnl_memory_create(&pt->mem, prim_md, eng, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (accumulate) {
+        /* user += reorder(mem) */
+        if (dnnl_primitive_attr_create(&attr) != dnnl_success || dnnl_post_ops_create(&ops) != dnnl_success ||
+            dnnl_post_ops_append_sum(ops, 1.0f) != dnnl_success ||
+            dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success)
+            goto out;
+    }
+    if (output ? dnnl_reorder_primitive_desc_create(&pd, prim_md, eng, user_md, eng, attr)
+               : dnnl_reorder_primitive_desc_create(&pd, user_md, eng, prim_md, eng, attr))
+        goto out;
+    if (dnnl_primitive_create(&pt->reorder, pd) == dnnl_success) rc = 0;
+    dnnl_primitive_desc_destroy(pd);
+out:
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* Input port `to` reads what input port `from` (of a primitive that runs
+ * before it on the same data) has already reordered, when both want the same
+ * layout: the forward pass's reordered input serves the weight gradient, the
+ * weight gradient's reordered output gradient serves the input gradient. */
+static void port_share(Port *to, const Port *from) {
+    if (!from->reorder || !to->reorder || from->output || to->output) return;
+    if (!dnnl_memory_desc_equal(q_mem(from->mem), q_mem(to->mem))) return;
+    dnnl_primitive_destroy(to->reorder);
+    dnnl_memory_destroy(to->mem);
+    to->reorder = NULL;
+    to->mem = from->mem;
+    to->borrowed = 1;
+}
+
+/* Runs P with our buffers h[i] for its ports, in port order. */
+static int prim_exec(Prim *P, dnnl_stream_t st, void *const *h) {
+    dnnl_exec_arg_t args[MAX_PORTS];
+    for (int i = 0; i < P->n; i++) {
+        Port *pt = &P->port[i];
+        if (dnnl_memory_set_data_handle(pt->user, h[i]) != dnnl_success) return -1;
+        if (!pt->output && pt->reorder) {
+            dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, pt->user}, {DNNL_ARG_TO, pt->mem}};
+            if (dnnl_primitive_execute(pt->reorder, st, 2, ra) != dnnl_success) return -1;
+        }
+        args[i].arg = pt->arg;
+        args[i].memory = pt->mem;
+    }
+    if (dnnl_primitive_execute(P->p, st, P->n, args) != dnnl_success) return -1;
+    for (int i = 0; i < P->n; i++) {
+        Port *pt = &P->port[i];
+        if (pt->output && pt->reorder) {
+            dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, pt->mem}, {DNNL_ARG_TO, pt->user}};
+            if (dnnl_primitive_execute(pt->reorder, st, 2, ra) != dnnl_success) return -1;
+        }
+    }
+    return dnnl_stream_wait(st) == dnnl_success ? 0 : -1;
+}
+
+/* A primitive that was made but does not run is a broken invariant (no
+ * caller could recover: outputs may be half accumulated). */
+static void prim_run(Prim *P, dnnl_stream_t st, void *const *h) {
+    if (prim_exec(P, st, h) != 0) {
+        fprintf(stderr, "vae: %s:%d: a oneDNN convolution primitive failed to execute\n", __FILE__, __LINE__);
+        abort();
+    }
+}
+
+static const dnnl_memory_desc_t *q(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int i) {
+    return dnnl_primitive_desc_query_md(pd, what, i);
+}
+
+/* oneDNN's reference kernels (plain loops, for shapes its fast kernels do
+ * not cover) are slower than im2col + sgemm: such a layer stays there. */
+static int is_reference(const_dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return 1;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
+/* Makes the three primitives of layer L at batch B. */
+static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B, int want_din) {
+    int tr = L->kind == LAYER_CONVT2D;
+    dnnl_dims_t src = {B, L->ic, L->ih, L->iw}, dst = {B, L->c, L->h, L->w}, bias = {L->c};
+    dnnl_dims_t w = {L->c, L->ic, L->kernel, L->kernel};
+    dnnl_dims_t strides = {L->stride, L->stride}, pad = {L->pad, L->pad};
+    dnnl_memory_desc_t src_u, dst_u, w_u, b_u, src_a, dst_a, w_a;
+    /* activations (C, B, H, W): logical (N, C, H, W) stored C-major = "bacd";
+       Conv2d weights (OC, IC, k, k) = oihw; ConvTranspose2d (IC, OC, k, k) = iohw */
+    if (dnnl_memory_desc_init_by_tag(&src_u, 4, src, dnnl_f32, dnnl_bacd) ||
+        dnnl_memory_desc_init_by_tag(&dst_u, 4, dst, dnnl_f32, dnnl_bacd) ||
+        dnnl_memory_desc_init_by_tag(&w_u, 4, w, dnnl_f32, tr ? dnnl_iohw : dnnl_oihw) ||
+        dnnl_memory_desc_init_by_tag(&b_u, 1, bias, dnnl_f32, dnnl_x) ||
+        dnnl_memory_desc_init_by_tag(&src_a, 4, src, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&dst_a, 4, dst, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&w_a, 4, w, dnnl_f32, dnnl_format_tag_any))
+        return -1;
+
+    int rc = -1;
+    dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    /* forward, with the ReLU fused as a post-op; oneDNN 2.6 runs a transposed
+       convolution's bias and post-ops in a slow generic loop (88 ms of a
+       120 ms step), so there bias_act_rows adds them afterwards */
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) goto out;
+    if (L->act == VAE_ACT_RELU && !tr) {
+        if (dnnl_post_ops_create(&ops) != dnnl_success ||
+            dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) != dnnl_success ||
+            dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success)
+            goto out;
+    }
+    if (tr) {
+        dnnl_deconvolution_desc_t fd, bd, wd;
+        if (dnnl_deconvolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_deconvolution_direct, &src_a, &w_a,
+                                                 NULL, &dst_a, strides, pad, pad) ||
+            dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL))
+            goto out;
+        if (want_din && (dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &src_a, &w_a,
+                                                                    &dst_a, strides, pad, pad) ||
+                         dnnl_primitive_desc_create(&dpd, &bd, NULL, eng, fpd)))
+            goto out;
+        if (dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &src_a, &w_a, &b_u, &dst_a,
+                                                          strides, pad, pad) ||
+            dnnl_primitive_desc_create(&wpd, &wd, NULL, eng, fpd))
+            goto out;
+    } else {
+        dnnl_convolution_desc_t fd, bd, wd;
+        if (dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &src_a, &w_a, &b_u,
+                                               &dst_a, strides, pad, pad) ||
+            dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL))
+            goto out;
+        if (want_din && (dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_a, &w_a, &dst_a,
+                                                                  strides, pad, pad) ||
+                         dnnl_primitive_desc_create(&dpd, &bd, NULL, eng, fpd)))
+            goto out;
+        if (dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &src_a, &w_a, &b_u, &dst_a,
+                                                        strides, pad, pad) ||
+            dnnl_primitive_desc_create(&wpd, &wd, NULL, eng, fpd))
+            goto out;
+    }
+    if (is_reference(fpd) || (dpd && is_reference(dpd)) || is_reference(wpd)) goto out;
+    /* ports in the order the callers pass their buffers */
+    Prim *F = &d->fwd, *D = &d->bwd_data, *W = &d->bwd_w;
+    if (port_add(F, eng, DNNL_ARG_SRC, &src_u, q(fpd, dnnl_query_src_md, 0), 0, 0) ||
+        port_add(F, eng, DNNL_ARG_WEIGHTS, &w_u, q(fpd, dnnl_query_weights_md, 0), 0, 0) ||
+        (!tr && port_add(F, eng, DNNL_ARG_BIAS, &b_u, q(fpd, dnnl_query_weights_md, 1), 0, 0)) ||
+        port_add(F, eng, DNNL_ARG_DST, &dst_u, q(fpd, dnnl_query_dst_md, 0), 1, 0) ||
+        dnnl_primitive_create(&F->p, fpd))
+        goto out;
+    if (dpd && (port_add(D, eng, DNNL_ARG_DIFF_DST, &dst_u, q(dpd, dnnl_query_diff_dst_md, 0), 0, 0) ||
+                port_add(D, eng, DNNL_ARG_WEIGHTS, &w_u, q(dpd, dnnl_query_weights_md, 0), 0, 0) ||
+                port_add(D, eng, DNNL_ARG_DIFF_SRC, &src_u, q(dpd, dnnl_query_diff_src_md, 0), 1, 1) ||
+                dnnl_primitive_create(&D->p, dpd)))
+        goto out;
+    if (port_add(W, eng, DNNL_ARG_SRC, &src_u, q(wpd, dnnl_query_src_md, 0), 0, 0) ||
+        port_add(W, eng, DNNL_ARG_DIFF_DST, &dst_u, q(wpd, dnnl_query_diff_dst_md, 0), 0, 0) ||
+        port_add(W, eng, DNNL_ARG_DIFF_WEIGHTS, &w_u, q(wpd, dnnl_query_diff_weights_md, 0), 1, 1) ||
+        port_add(W, eng, DNNL_ARG_DIFF_BIAS, &b_u, q(wpd, dnnl_query_diff_weights_md, 1), 1, 1) ||
+        dnnl_primitive_create(&W->p, wpd))
+        goto out;
+    port_share(&W->port[0], &F->port[0]);        /* src */
+    if (D->p) port_share(&D->port[0], &W->port[1]); /* diff_dst */
+    d->B = B;
+    rc = 0;
+out:
+    if (fpd) dnnl_primitive_desc_destroy(fpd);
+    if (dpd) dnnl_primitive_desc_destroy(dpd);
+    if (wpd) dnnl_primitive_desc_destroy(wpd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (rc != 0) layer_free(d);
+    return rc;
+}
+
+/* Layer l's primitives at batch B, made on first use; NULL: use im2col. */
+static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, int nthr) {
+    if (!cache || l < 0 || l >= VAE_MAX_LAYERS) return NULL;
+    VaeDnnl *c = *cache;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c) return NULL;
+        /* VAE_CONV=im2col: the reference path for every layer (benchmarks, checks) */
+        const char *force = getenv("VAE_CONV");
+        if (force && strcmp(force, "im2col") == 0) c->failed = 1;
+        else if (dnnl_engine_create(&c->eng, dnnl_cpu, 0) != dnnl_success ||
+            dnnl_stream_create(&c->st, c->eng, dnnl_stream_default_flags) != dnnl_success)
+            c->failed = 1;
+        *cache = c;
+    }
+    if (c->failed) return NULL;
+    DnnlLayer *d = c->layer[l];
+    if (!d) {
+        d = calloc(1, sizeof *d);
+        if (!d) return NULL;
+        c->layer[l] = d;
+    }
+    if (d->failed) return NULL;
+    if (d->B == B && d->nthr == nthr) return d;
+    layer_free(d);
+    /* all three at once (a first layer's unused input-gradient pass too), so
+       a layer runs wholly on one path */
+    if (layer_make(d, c->eng, L, B, 1) != 0) {
+        d->failed = 1;
+        return NULL;
+    }
+    d->nthr = nthr;
+    return d;
+}
+
+/* oneDNN's OpenMP threads follow the caller's OpenBLAS setting: one inside
+ * the trainer's workers (each works on its share of the batch), all cores
+ * for a single caller. The setting is per calling thread. */
+static int match_threads(void) {
+    int want = openblas_get_num_threads();
+    if (want < 1) want = 1;
+#ifdef VAE_DNNL_OMP
+    if (omp_get_max_threads() != want) omp_set_num_threads(want);
+#endif
+    return want;
+}
+
+int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
+                          const float *W, const float *b) {
+    /* before making primitives: they are planned for the thread count */
+    DnnlLayer *d = layer_get(cache, l, L, B, match_threads());
+    if (!d) return -1;
+    if (L->kind == LAYER_CONVT2D) {
+        void *h[3] = {(void *)in, (void *)W, out};
+        prim_run(&d->fwd, (*cache)->st, h);
+        bias_act_rows(out, b, L->c, (size_t)B * L->h * L->w, L->act == VAE_ACT_RELU);
+    } else {
+        void *h[4] = {(void *)in, (void *)W, (void *)b, out};
+        prim_run(&d->fwd, (*cache)->st, h);
+    }
+    d->fwd_done = 1;
+    return 0;
+}
+
+int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
+                           const float *dout, const float *in, const float *W) {
+    /* before making primitives: they are planned for the thread count */
+    DnnlLayer *d = layer_get(cache, l, L, B, match_threads());
+    if (!d) return -1;
+    if (d->bwd_w.port[0].borrowed && !d->fwd_done) {
+        /* primitives made since the forward pass: reorder the input here */
+        Port *src = &d->fwd.port[0];
+        dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, src->user}, {DNNL_ARG_TO, src->mem}};
+        if (dnnl_memory_set_data_handle(src->user, (void *)in) != dnnl_success ||
+            dnnl_primitive_execute(src->reorder, (*cache)->st, 2, ra) != dnnl_success) {
+            fprintf(stderr, "vae: %s:%d: a oneDNN reorder failed to execute\n", __FILE__, __LINE__);
+            abort();
+        }
+    }
+    void *hw[4] = {(void *)in, (void *)dout, dW, db};
+    prim_run(&d->bwd_w, (*cache)->st, hw);
+    if (!din) return 0;
+    void *hd[3] = {(void *)dout, (void *)W, din};
+    prim_run(&d->bwd_data, (*cache)->st, hd);
+    return 0;
+}
+
+#else /* no oneDNN: the im2col path runs every layer */
+
+int vae_dnnl_available(void) { return 0; }
+
+void vae_dnnl_describe(char *buf, size_t len) { snprintf(buf, len, "im2col + sgemm (built without oneDNN)"); }
+
+void vae_dnnl_free(VaeDnnl *c) { (void)c; }
+
+int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
+                          const float *W, const float *b) {
+    (void)cache, (void)l, (void)L, (void)B, (void)out, (void)in, (void)W, (void)b;
+    return -1;
+}
+
+int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
+                           const float *dout, const float *in, const float *W) {
+    (void)cache, (void)l, (void)L, (void)B, (void)din, (void)dW, (void)db, (void)dout, (void)in, (void)W;
+    return -1;
+}
+
+#endif

@@ -1,0 +1,139 @@
+/* The oneDNN convolution path (vae/conv_dnnl.h) against the im2col + sgemm
+ * path (vae/nn.h, itself checked against finite differences and PyTorch):
+ * forward with and without the fused ReLU, and the accumulated input,
+ * weight and bias gradients, for conv2d and conv_transpose2d on odd shapes
+ * (non-square images, batch 1, channel counts that are not multiples of 8,
+ * the 4x4 stride-2 and 3x3 pad-1 kernels of the conv and resnet models), at
+ * two batch sizes on one cache (the primitives are remade when B changes).
+ * Skipped (77) in a build without oneDNN. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "vae/conv_dnnl.h"
+#include "vae/nn.h"
+#include "vae/rng.h"
+
+typedef struct {
+    const char *name;
+    VaeLayerKind kind;
+    int ic, ih, iw, c, k, s, p;
+    VaeAct act;
+} Case;
+
+static void fill(Rng *r, float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(r) * 2.0 - 1.0);
+}
+
+static float *dup(const float *x, size_t n) {
+    float *y = malloc(n * sizeof *y);
+    if (y) memcpy(y, x, n * sizeof *y);
+    return y;
+}
+
+/* one case at batch B; returns 0 when the oneDNN path took the layer */
+static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng) {
+    VaeLayer L = {0};
+    L.kind = cs->kind;
+    L.ic = cs->ic, L.ih = cs->ih, L.iw = cs->iw, L.c = cs->c;
+    L.kernel = cs->k, L.stride = cs->s, L.pad = cs->p, L.act = cs->act;
+    int tr = cs->kind == LAYER_CONVT2D;
+    L.h = tr ? (cs->ih - 1) * cs->s - 2 * cs->p + cs->k : (cs->ih + 2 * cs->p - cs->k) / cs->s + 1;
+    L.w = tr ? (cs->iw - 1) * cs->s - 2 * cs->p + cs->k : (cs->iw + 2 * cs->p - cs->k) / cs->s + 1;
+    L.spatial = 1;
+    size_t nin = (size_t)B * L.ic * L.ih * L.iw, nout = (size_t)B * L.c * L.h * L.w;
+    size_t nw = (size_t)L.ic * L.c * cs->k * cs->k, nb = (size_t)L.c;
+    size_t ncol = tr ? (size_t)L.c * cs->k * cs->k * B * L.ih * L.iw : (size_t)L.ic * cs->k * cs->k * B * L.h * L.w;
+    float *in = malloc(nin * sizeof *in), *W = malloc(nw * sizeof *W), *b = malloc(nb * sizeof *b);
+    float *out_ref = malloc(nout * sizeof(float)), *out = malloc(nout * sizeof(float));
+    float *dout = malloc(nout * sizeof(float)), *col = malloc(ncol * sizeof(float));
+    float *din0 = malloc(nin * sizeof(float)), *dW0 = malloc(nw * sizeof(float)), *db0 = malloc(nb * sizeof(float));
+    if (!in || !W || !b || !out_ref || !out || !dout || !col || !din0 || !dW0 || !db0) {
+        CHECK_MSG(0, "%s: out of memory", cs->name);
+        return -1;
+    }
+    fill(rng, in, nin);
+    fill(rng, W, nw);
+    fill(rng, b, nb);
+    fill(rng, dout, nout);
+    /* the gradients start non-zero: both paths must add, not store */
+    fill(rng, din0, nin);
+    fill(rng, dW0, nw);
+    fill(rng, db0, nb);
+    int relu = cs->act == VAE_ACT_RELU;
+
+    /* reference */
+    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu);
+    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu);
+    float *dref = dup(dout, nout);
+    if (relu) relu_backward(dref, out_ref, nout);
+    float *din_ref = dup(din0, nin), *dW_ref = dup(dW0, nw), *db_ref = dup(db0, nb);
+    if (tr) convt2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w);
+    else conv2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w);
+
+    /* oneDNN */
+    int rc = vae_dnnl_conv_forward(cache, index, &L, B, out, in, W, b);
+    CHECK_MSG(rc == 0, "%s, B %d: oneDNN took the layer (rc %d)", cs->name, B, rc);
+    if (rc == 0) {
+        char what[128];
+        snprintf(what, sizeof what, "%s B %d forward", cs->name, B);
+        check_close(what, out, out_ref, nout, 1e-5, 1e-4);
+        float *dgot = dup(dout, nout);
+        if (relu) relu_backward(dgot, out, nout);
+        float *din = dup(din0, nin), *dW = dup(dW0, nw), *db = dup(db0, nb);
+        rc = vae_dnnl_conv_backward(cache, index, &L, B, din, dW, db, dgot, in, W);
+        CHECK_MSG(rc == 0, "%s, B %d: oneDNN backward ran (rc %d)", cs->name, B, rc);
+        snprintf(what, sizeof what, "%s B %d input gradient", cs->name, B);
+        check_close(what, din, din_ref, nin, 1e-5, 1e-4);
+        snprintf(what, sizeof what, "%s B %d weight gradient", cs->name, B);
+        check_close(what, dW, dW_ref, nw, 1e-4, 1e-4);
+        snprintf(what, sizeof what, "%s B %d bias gradient", cs->name, B);
+        check_close(what, db, db_ref, nb, 1e-4, 1e-4);
+        /* without an input gradient the weight gradients still accumulate */
+        memcpy(dW, dW0, nw * sizeof *dW);
+        memcpy(db, db0, nb * sizeof *db);
+        rc = vae_dnnl_conv_backward(cache, index, &L, B, NULL, dW, db, dgot, in, W);
+        snprintf(what, sizeof what, "%s B %d weight gradient (no din)", cs->name, B);
+        CHECK(rc == 0);
+        check_close(what, dW, dW_ref, nw, 1e-4, 1e-4);
+        free(dgot), free(din), free(dW), free(db);
+    }
+    free(in), free(W), free(b), free(out_ref), free(out), free(dout), free(col);
+    free(din0), free(dW0), free(db0), free(dref), free(din_ref), free(dW_ref), free(db_ref);
+    return rc;
+}
+
+int main(void) {
+    if (!vae_dnnl_available()) return check_skip("test_conv_dnnl", "this build has no oneDNN (-DVAE_DNNL)");
+    static const Case cases[] = {
+        {"conv 4x4 s2, 1->32, 28x28", LAYER_CONV2D, 1, 28, 28, 32, 4, 2, 1, VAE_ACT_RELU},
+        {"conv 4x4 s2, 32->64, 14x14", LAYER_CONV2D, 32, 14, 14, 64, 4, 2, 1, VAE_ACT_RELU},
+        {"conv 3x3 p1, 32->32, 14x14 (resnet)", LAYER_CONV2D, 32, 14, 14, 32, 3, 1, 1, VAE_ACT_RELU},
+        {"conv 3x3 p1, 5->5, 6x10, no act", LAYER_CONV2D, 5, 6, 10, 5, 3, 1, 1, VAE_ACT_NONE},
+        {"conv 4x4 s2, 3->7, 8x12", LAYER_CONV2D, 3, 8, 12, 7, 4, 2, 1, VAE_ACT_RELU},
+        {"convT 4x4 s2, 64->32, 7x7", LAYER_CONVT2D, 64, 7, 7, 32, 4, 2, 1, VAE_ACT_RELU},
+        {"convT 4x4 s2, 32->1, 14x14 (logits)", LAYER_CONVT2D, 32, 14, 14, 1, 4, 2, 1, VAE_ACT_NONE},
+        {"convT 4x4 s2, 7->3, 4x6", LAYER_CONVT2D, 7, 4, 6, 3, 4, 2, 1, VAE_ACT_RELU},
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]);
+    Rng rng;
+    rng_seed(&rng, 7);
+    VaeDnnl *cache = NULL;
+    static const int batches[] = {1, 5, 3};
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 3; j++) run_case(&cases[i], batches[j], &cache, i, &rng);
+    vae_dnnl_free(cache);
+
+    /* VAE_CONV=im2col turns the path off for a new cache */
+    setenv("VAE_CONV", "im2col", 1);
+    VaeDnnl *off = NULL;
+    VaeLayer L = {0};
+    L.kind = LAYER_CONV2D, L.ic = 1, L.ih = L.iw = 4, L.c = 2, L.h = L.w = 2, L.kernel = 4, L.stride = 2, L.pad = 1;
+    float x[16] = {0}, w[32] = {0}, bb[2] = {0}, y[8];
+    CHECK(vae_dnnl_conv_forward(&off, 0, &L, 1, y, x, w, bb) == -1);
+    vae_dnnl_free(off);
+    unsetenv("VAE_CONV");
+    return check_done("test_conv_dnnl");
+}

@@ -4,7 +4,8 @@
  * weight and bias gradients, for conv2d and conv_transpose2d on odd shapes
  * (non-square images, batch 1, channel counts that are not multiples of 8,
  * the 4x4 stride-2 and 3x3 pad-1 kernels of the conv and resnet models), at
- * two batch sizes on one cache (the primitives are remade when B changes).
+ * three batch sizes on one cache (the primitives are remade when B changes);
+ * layers with a narrow image side are left to im2col (vae_dnnl_conv_narrow).
  * Skipped (77) in a build without oneDNN. */
 #include <math.h>
 #include <stdio.h>
@@ -108,14 +109,19 @@ static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng)
 int main(void) {
     if (!vae_dnnl_available()) return check_skip("test_conv_dnnl", "this build has no oneDNN (-DVAE_DNNL)");
     static const Case cases[] = {
-        {"conv 4x4 s2, 1->32, 28x28", LAYER_CONV2D, 1, 28, 28, 32, 4, 2, 1, VAE_ACT_RELU},
         {"conv 4x4 s2, 32->64, 14x14", LAYER_CONV2D, 32, 14, 14, 64, 4, 2, 1, VAE_ACT_RELU},
         {"conv 3x3 p1, 32->32, 14x14 (resnet)", LAYER_CONV2D, 32, 14, 14, 32, 3, 1, 1, VAE_ACT_RELU},
-        {"conv 3x3 p1, 5->5, 6x10, no act", LAYER_CONV2D, 5, 6, 10, 5, 3, 1, 1, VAE_ACT_NONE},
-        {"conv 4x4 s2, 3->7, 8x12", LAYER_CONV2D, 3, 8, 12, 7, 4, 2, 1, VAE_ACT_RELU},
+        {"conv 3x3 p1, 20->24, 6x10, no act", LAYER_CONV2D, 20, 6, 10, 24, 3, 1, 1, VAE_ACT_NONE},
+        {"conv 4x4 s2, 17->7, 8x12", LAYER_CONV2D, 17, 8, 12, 7, 4, 2, 1, VAE_ACT_RELU},
         {"convT 4x4 s2, 64->32, 7x7", LAYER_CONVT2D, 64, 7, 7, 32, 4, 2, 1, VAE_ACT_RELU},
-        {"convT 4x4 s2, 32->1, 14x14 (logits)", LAYER_CONVT2D, 32, 14, 14, 1, 4, 2, 1, VAE_ACT_NONE},
-        {"convT 4x4 s2, 7->3, 4x6", LAYER_CONVT2D, 7, 4, 6, 3, 4, 2, 1, VAE_ACT_RELU},
+        {"convT 4x4 s2, 5->24, 4x6", LAYER_CONVT2D, 5, 4, 6, 24, 4, 2, 1, VAE_ACT_RELU},
+        {"convT 4x4 s2, 40->18, 3x5, no act", LAYER_CONVT2D, 40, 3, 5, 18, 4, 2, 1, VAE_ACT_NONE},
+    };
+    /* the image side of the first and last layer stays on im2col */
+    static const Case narrow[] = {
+        {"conv 4x4 s2, 1->32, 28x28", LAYER_CONV2D, 1, 28, 28, 32, 4, 2, 1, VAE_ACT_RELU},
+        {"convT 4x4 s2, 32->1, 14x14", LAYER_CONVT2D, 32, 14, 14, 1, 4, 2, 1, VAE_ACT_NONE},
+        {"conv 3x3 p1, 15->32, 6x6", LAYER_CONV2D, 15, 6, 6, 32, 3, 1, 1, VAE_ACT_NONE},
     };
     int n = (int)(sizeof cases / sizeof cases[0]);
     Rng rng;
@@ -124,14 +130,34 @@ int main(void) {
     static const int batches[] = {1, 5, 3};
     for (int i = 0; i < n; i++)
         for (int j = 0; j < 3; j++) run_case(&cases[i], batches[j], &cache, i, &rng);
+    for (int i = 0; i < 3; i++) {
+        VaeLayer L = {0};
+        L.kind = narrow[i].kind, L.ic = narrow[i].ic, L.ih = narrow[i].ih, L.iw = narrow[i].iw, L.c = narrow[i].c;
+        L.kernel = narrow[i].k, L.stride = narrow[i].s, L.pad = narrow[i].p;
+        L.h = L.kind == LAYER_CONVT2D ? (L.ih - 1) * L.stride - 2 * L.pad + L.kernel : (L.ih + 2 * L.pad - L.kernel) / L.stride + 1;
+        L.w = L.kind == LAYER_CONVT2D ? (L.iw - 1) * L.stride - 2 * L.pad + L.kernel : (L.iw + 2 * L.pad - L.kernel) / L.stride + 1;
+        size_t nin = (size_t)2 * L.ic * L.ih * L.iw, nout = (size_t)2 * L.c * L.h * L.w;
+        size_t nw = (size_t)L.ic * L.c * L.kernel * L.kernel;
+        float *x = calloc(nin, sizeof(float)), *w = calloc(nw, sizeof(float)), *bb = calloc((size_t)L.c, sizeof(float));
+        float *y = malloc(nout * sizeof(float));
+        CHECK_MSG(vae_dnnl_conv_narrow(&L) == 1, "%s: narrow", narrow[i].name);
+        CHECK_MSG(x && w && bb && y && vae_dnnl_conv_forward(&cache, n + i, &L, 2, y, x, w, bb) == -1,
+                  "%s: left to im2col", narrow[i].name);
+        free(x), free(w), free(bb), free(y);
+    }
+    for (int i = 0; i < n; i++) {
+        VaeLayer L = {0};
+        L.kind = cases[i].kind, L.ic = cases[i].ic, L.c = cases[i].c;
+        CHECK_MSG(vae_dnnl_conv_narrow(&L) == 0, "%s: not narrow", cases[i].name);
+    }
     vae_dnnl_free(cache);
 
     /* VAE_CONV=im2col turns the path off for a new cache */
     setenv("VAE_CONV", "im2col", 1);
     VaeDnnl *off = NULL;
     VaeLayer L = {0};
-    L.kind = LAYER_CONV2D, L.ic = 1, L.ih = L.iw = 4, L.c = 2, L.h = L.w = 2, L.kernel = 4, L.stride = 2, L.pad = 1;
-    float x[16] = {0}, w[32] = {0}, bb[2] = {0}, y[8];
+    L.kind = LAYER_CONV2D, L.ic = 16, L.ih = L.iw = 4, L.c = 2, L.h = L.w = 2, L.kernel = 4, L.stride = 2, L.pad = 1;
+    static float x[256], w[512], bb[2], y[8];
     CHECK(vae_dnnl_conv_forward(&off, 0, &L, 1, y, x, w, bb) == -1);
     vae_dnnl_free(off);
     unsetenv("VAE_CONV");

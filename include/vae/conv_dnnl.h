@@ -21,6 +21,13 @@ int vae_dnnl_available(void);
 void vae_dnnl_describe(char *buf, size_t len);
 void vae_dnnl_free(VaeDnnl *c);
 
+/* 1 for a layer that stays on im2col: a conv2d with fewer than 16 input
+ * channels or a conv_transpose2d with fewer than 16 output channels (the
+ * image side of the first and last layer). oneDNN pads that side to a
+ * 16-channel block and ran those layers 2-4x slower than im2col + sgemm
+ * (tests/bench/conv_probe.c, 2026-11-22). */
+int vae_dnnl_conv_narrow(const VaeLayer *L);
+
 /* Layer l (its index in the layer list: the cache key) of kind conv2d or
  * conv_transpose2d at batch B. 0: done by oneDNN; -1: this layer is not
  * available there (no oneDNN, refused shape, VAE_CONV=im2col, out of

@@ -293,6 +293,8 @@ out:
     return rc;
 }
 
+int vae_dnnl_conv_narrow(const VaeLayer *L) { return (L->kind == LAYER_CONVT2D ? L->c : L->ic) < 16; }
+
 /* Layer l's primitives at batch B, made on first use; NULL: use im2col. */
 static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, int nthr) {
     if (!cache || l < 0 || l >= VAE_MAX_LAYERS) return NULL;
@@ -316,6 +318,10 @@ static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, in
         c->layer[l] = d;
     }
     if (d->failed) return NULL;
+    if (vae_dnnl_conv_narrow(L)) {
+        d->failed = 1;
+        return NULL;
+    }
     if (d->B == B && d->nthr == nthr) return d;
     layer_free(d);
     /* all three at once (a first layer's unused input-gradient pass too), so
@@ -383,6 +389,8 @@ int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, flo
 #else /* no oneDNN: the im2col path runs every layer */
 
 int vae_dnnl_available(void) { return 0; }
+
+int vae_dnnl_conv_narrow(const VaeLayer *L) { return (L->kind == LAYER_CONVT2D ? L->c : L->ic) < 16; }
 
 void vae_dnnl_describe(char *buf, size_t len) { snprintf(buf, len, "im2col + sgemm (built without oneDNN)"); }
 

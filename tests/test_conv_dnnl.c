@@ -66,13 +66,13 @@ static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng)
     int relu = cs->act == VAE_ACT_RELU;
 
     /* reference */
-    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu);
-    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu);
+    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, VAE_PREC_FP32);
+    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, VAE_PREC_FP32);
     float *dref = dup(dout, nout);
     if (relu) relu_backward(dref, out_ref, nout);
     float *din_ref = dup(din0, nin), *dW_ref = dup(dW0, nw), *db_ref = dup(db0, nb);
-    if (tr) convt2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w);
-    else conv2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w);
+    if (tr) convt2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, VAE_PREC_FP32);
+    else conv2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, VAE_PREC_FP32);
 
     /* oneDNN */
     int rc = vae_dnnl_conv_forward(cache, index, &L, B, out, in, W, b);

@@ -51,13 +51,13 @@ int main(int argc, char **argv) {
         int relu = L->act == VAE_ACT_RELU, K = L->kernel, s = L->stride, p = L->pad;
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
-            if (tr) convt2d_forward(out, col, in, W, b, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, relu);
-            else conv2d_forward(out, col, in, W, b, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, relu);
+            if (tr) convt2d_forward(out, col, in, W, b, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, relu, VAE_PREC_FP32);
+            else conv2d_forward(out, col, in, W, b, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, relu, VAE_PREC_FP32);
             double t1 = now_s();
             int ok = vae_dnnl_conv_forward(&cache, l, L, B, out, in, W, b) == 0;
             double t2 = now_s();
-            if (tr) convt2d_backward(din, dW, db, col, dout, in, W, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w);
-            else conv2d_backward(din, dW, db, col, dout, in, W, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w);
+            if (tr) convt2d_backward(din, dW, db, col, dout, in, W, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, VAE_PREC_FP32);
+            else conv2d_backward(din, dW, db, col, dout, in, W, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, VAE_PREC_FP32);
             double t3 = now_s();
             ok &= vae_dnnl_conv_backward(&cache, l, L, B, din, dW, db, dout, in, W) == 0;
             double t4 = now_s();

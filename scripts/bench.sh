@@ -29,6 +29,7 @@ FIX_VAE_T=""      # --vae-threads: skip the vae thread selection
 FIX_TORCH_T=""    # --torch-threads T:B[:CORE]: skip the PyTorch setting selection
 ARCH=""           # --arch: passed to both trainers (conv/resnet models)
 PRECISION=fp32    # --precision bf16: bf16 runs of both trainers beside the fp32 ones
+LIMIT=""          # --limit: train on the first N images (both trainers)
 NPROC=$(nproc 2>/dev/null || echo 1)
 
 usage() {
@@ -72,6 +73,9 @@ usage: scripts/bench.sh [options]
                    --precision bf16, PyTorch fp32 and PyTorch autocast bf16, at
                    the fp32 settings, and gemm_probe measures the bf16 bound
                    too (needs 'vae --version' to say "bf16: available")
+  --limit N        train every run on the first N training images only (a
+                   shorter benchmark for slow models or a busy machine;
+                   images/s are still each trainer's own training-loop rate)
   --quick          1 pair, vae-only curve, fewer repetitions (about a minute)
   -h, --help       this text
 Example: scripts/bench.sh --quick --out /tmp/bench
@@ -95,6 +99,7 @@ while [ $# -gt 0 ]; do
         --torch-threads) FIX_TORCH_T=${2:?--torch-threads needs T:B[:CORE]}; shift 2 ;;
         --arch) ARCH=${2:?--arch needs a name}; shift 2 ;;
         --precision) PRECISION=${2:?--precision needs fp32 or bf16}; shift 2 ;;
+        --limit) LIMIT=${2:?--limit needs a number}; shift 2 ;;
         --quick) QUICK=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option '$1'" ;;
@@ -105,6 +110,7 @@ done
 [ -z "$FIX_VAE_T" ] || [[ "$FIX_VAE_T" =~ ^[1-9][0-9]*$ ]] || die "--vae-threads: '$FIX_VAE_T' is not an integer >= 1"
 [ -z "$FIX_TORCH_T" ] || [[ "$FIX_TORCH_T" =~ ^[1-9][0-9]*:[1-9][0-9]*(:[A-Za-z0-9]+)?$ ]] || die "--torch-threads: '$FIX_TORCH_T' is not T:B or T:B:CORE (e.g. 2:1:SkylakeX)"
 [ -z "$ARCH" ] || [[ "$ARCH" =~ ^[a-z0-9_-]+$ ]] || die "--arch: '$ARCH' is not an architecture name"
+[ -z "$LIMIT" ] || [[ "$LIMIT" =~ ^[1-9][0-9]*$ ]] || die "--limit: '$LIMIT' is not an integer >= 1"
 for b in $CURVE; do [[ "$b" =~ ^[1-9][0-9]*$ ]] || die "--curve: '$b' is not a batch size"; done
 [ "$PRECISION" = fp32 ] || [ "$PRECISION" = bf16 ] || die "--precision: '$PRECISION' is not fp32 or bf16"
 if [ "$QUICK" = 1 ]; then PAIRS=1; TORCH_CURVE=0; fi
@@ -196,6 +202,7 @@ progress() { echo "bench.sh: $*" >&2; }
 VAE_OUTS="$RAW/vae-out"
 mkdir -p "$VAE_OUTS"
 ARCH_ARGS=(); [ -n "$ARCH" ] && ARCH_ARGS=(--arch "$ARCH")
+LIMIT_ARGS=(); [ -n "$LIMIT" ] && LIMIT_ARGS=(--limit "$LIMIT")
 # PyTorch's twin takes --arch only once it has the other architectures
 TORCH_ARCH_ARGS=()
 if [ -n "$ARCH" ] && [ "$ARCH" != mlp ]; then
@@ -206,7 +213,7 @@ fi
 vae_train() {   # vae_train KIND PARAM NAME THREADS BATCH [extra...]
     local kind=$1 param=$2 name=$3 th=$4 batch=$5; shift 5
     run_timed "$kind" "$param" "$name" "$VAE" train --data "$DATA" --out "$VAE_OUTS/$name" --epochs 1 \
-        --batch "$batch" --threads "$th" --seed "$SEED" --no-images --json "${ARCH_ARGS[@]}" "$@"
+        --batch "$batch" --threads "$th" --seed "$SEED" --no-images --json "${ARCH_ARGS[@]}" "${LIMIT_ARGS[@]}" "$@"
 }
 TORCH_EVAL=--eval
 # torch_train KIND PARAM NAME THREADS BLAS_THREADS CORE BATCH [extra...]; CORE "default" = unset
@@ -215,7 +222,7 @@ torch_train() {
     local envs=()
     [ "$core" != default ] && envs=(OPENBLAS_CORETYPE="$core")
     run_timed "$kind" "$param" "$name" env "${envs[@]}" "$PY" "$TORCH_SCRIPT" --data "$DATA" --epochs 1 \
-        --batch "$batch" --threads "$th" --blas-threads "$bt" --seed "$SEED" --json "${TORCH_ARCH_ARGS[@]}" "$@"
+        --batch "$batch" --threads "$th" --blas-threads "$bt" --seed "$SEED" --json "${TORCH_ARCH_ARGS[@]}" "${LIMIT_ARGS[@]}" "$@"
 }
 
 # The kernel sets: vae picks its own (README "BLAS kernels"); the GEMM bound
@@ -304,6 +311,7 @@ if [ -n "$(jget "$sel_json" loss_mu)$(jget "$sel_json" test_loss)" ]; then TORCH
 
 best_torch="1:1:default"; best_torch_ips=0
 SEL_LIMIT=30000; [ "$QUICK" = 1 ] && SEL_LIMIT=15000
+[ -n "$LIMIT" ] && [ "$LIMIT" -lt "$SEL_LIMIT" ] && SEL_LIMIT=$LIMIT
 TORCH_SET=$(for th in $THREAD_SET; do for bt in $THREAD_SET; do for c in $CORES; do echo "$th:$bt:$c"; done; done; done)
 if [ -n "$FIX_TORCH_T" ]; then
     TORCH_SET=$FIX_TORCH_T

@@ -3,7 +3,7 @@
 # does nothing when every package is already there). Extra packages can be
 # passed as arguments (e.g. clang valgrind for CI).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev libstb-dev libcjson-dev libcairo2-dev fonts-dejavu-core libinih-dev libdnnl-dev protobuf-compiler python3-protobuf "$@")
+pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev libstb-dev libcjson-dev libcairo2-dev fonts-dejavu-core libinih-dev libdnnl-dev protobuf-compiler python3-protobuf libopenmpi-dev openmpi-bin "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

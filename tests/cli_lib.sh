@@ -174,6 +174,28 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     finish
 fi
 
+# ---- MPI (tests/cli_mpi*.sh) ----
+# mpi_or_skip: exits 77 unless this vae was built with MPI and mpirun is
+# installed; then MPIRUN holds the launcher for one machine: oversubscribed
+# cores, no binding (ctest runs tests side by side), root allowed, and no
+# single-copy shared memory (containers forbid the ptrace it needs)
+mpi_or_skip() {
+    if "$VAE" --version | grep -q '^MPI: none'; then
+        echo "this vae was built without MPI (libopenmpi-dev); skipping"
+        exit 77
+    fi
+    command -v mpirun >/dev/null || { echo "mpirun is not installed (openmpi-bin); skipping"; exit 77; }
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+    MPIRUN=(mpirun --oversubscribe --bind-to none)
+    [ "$(id -u)" -ne 0 ] || MPIRUN+=(--allow-run-as-root)
+}
+# mpi ARGS...: runs "${MPIRUN[@]}" ARGS in $WORK with a time limit (a hang
+# fails the test, it does not stall it); leaves $RC, $OUT and $ERR
+mpi() {
+    (cd "$WORK" && timeout 120 "${MPIRUN[@]}" "$@") >"$OUT" 2>"$ERR"
+    RC=$?
+}
+
 # png_size FILE: "WIDTHxHEIGHT" from the IHDR chunk (bytes 16..23, big-endian),
 # or nothing when FILE is not a PNG
 png_size() {

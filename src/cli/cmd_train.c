@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "vae/blas.h"
 #include "vae/checkpoint.h"
+#include "vae/dist.h"
 #include "vae/tensorboard.h"
 #include "vae/idx.h"
 #include "vae/progress.h"
@@ -144,7 +145,78 @@ static void show_epoch(const TrainEpoch *e, void *ctx) {
     }
 }
 
+/* ---- under an MPI launcher: N copies of this command, one run ----
+ * Until the ranks agree to train, each rank's stderr goes to a temporary
+ * file; then the lowest failing rank's text (or rank 0's) is printed once,
+ * by rank 0, and every rank exits with that rank's code: a usage error, a
+ * missing file on one node or a bad option in one rank's command line stops
+ * them all the same way, and none is left waiting in a collective. */
+typedef struct {
+    VaeDist dist;
+    FILE *tmp;                  /* the captured stderr, or NULL */
+    int saved_fd;               /* the real stderr */
+    int agreed;                 /* the ranks agreed (once per run) */
+} Launch;
+
+static void capture_start(Launch *L) {
+    L->tmp = NULL;
+    if (L->dist.size <= 1) return;
+    fflush(stderr);
+    L->tmp = tmpfile();
+    L->saved_fd = L->tmp ? dup(STDERR_FILENO) : -1;
+    if (L->saved_fd < 0 || dup2(fileno(L->tmp), STDERR_FILENO) < 0) {
+        if (L->saved_fd >= 0) close(L->saved_fd);
+        if (L->tmp) fclose(L->tmp);
+        L->tmp = NULL;   /* no capture: messages print on every rank, nothing is lost */
+    }
+}
+
+/* Ends the capture and agrees on the exit code (0: every rank trains). */
+static int launch_agree(Launch *L, int code) {
+    if (L->agreed || L->dist.size <= 1) return code;
+    L->agreed = 1;
+    char text[8192] = "";
+    if (L->tmp) {
+        fflush(stderr);
+        dup2(L->saved_fd, STDERR_FILENO);
+        close(L->saved_fd);
+        rewind(L->tmp);
+        size_t n = fread(text, 1, sizeof text - 1, L->tmp);
+        text[n] = '\0';
+        fclose(L->tmp);
+        L->tmp = NULL;
+    }
+    int agreed = vae_dist_agree_text(&L->dist, code, text, sizeof text);
+    if (L->dist.rank == 0) fputs(text, stderr);
+    return agreed;
+}
+
+static int train_command(int argc, char **argv, Launch *L);
+
 int cmd_train(int argc, char **argv) {
+    Launch L;
+    memset(&L, 0, sizeof L);
+    VaeError err;
+    if (vae_dist_init(&L.dist, &argc, &argv, &err) != VAE_OK) {
+        /* before MPI works, only the launcher's rank 0 speaks */
+        int rank;
+        vae_dist_launched(&rank);
+        if (rank == 0) runtime_error("%s", err.msg);
+        vae_dist_finalize(&L.dist);
+        return EXIT_RUNTIME;
+    }
+    /* only rank 0 prints a report (--json, --help, --print-config) */
+    if (L.dist.rank > 0 && !freopen("/dev/null", "w", stdout)) return EXIT_RUNTIME;
+    capture_start(&L);
+    int rc = train_command(argc, argv, &L);
+    rc = launch_agree(&L, rc);   /* a rank that stopped before training */
+    vae_dist_finalize(&L.dist);
+    return rc;
+}
+
+static int train_command(int argc, char **argv, Launch *L) {
+    const VaeDist *dist = &L->dist;
+    const int root = dist->rank == 0;
     VaeConfig model;
     cli_model_defaults(&model);
     int loss = VAE_LOSS_BCE, arch = VAE_ARCH_MLP;
@@ -157,8 +229,11 @@ int cmd_train(int argc, char **argv) {
     const char *data = "data/mnist", *out = "runs/default", *resume = NULL, *tensorboard = NULL, *config = NULL;
     int binarize = BINARIZE_NONE, warmup = 0, lr_decay = 0, activation = 0;
     float free_bits = 0.0f, adam_beta1 = 0.9f, adam_beta2 = 0.999f, adam_eps = 1e-8f;
-    static char threads_def[16];
-    snprintf(threads_def, sizeof threads_def, "%d (cores)", default_threads());
+    /* ranks on one machine share its cores */
+    if (dist->local_size > 1) threads = threads / dist->local_size > 0 ? threads / dist->local_size : 1;
+    static char threads_def[48];
+    snprintf(threads_def, sizeof threads_def, "%d (cores%s)", default_threads(),
+             dist->local_size > 1 ? " / ranks on this machine" : "");
 
     Opt opts[] = {
         {"data", 0, OPT_STRING, &data, 0, 0, 0, "DIR", "data/mnist", "data folder with the four IDX files", NULL, 0},
@@ -180,7 +255,7 @@ int cmd_train(int argc, char **argv) {
         {"batch", 'b', OPT_INT, &batch, 1, 1 << 16, 0, "N", "128", "mini-batch size", NULL, 0},
         {"epochs", 'e', OPT_INT, &epochs, 1, 100000, 0, "N", "15", "total epochs (with --resume: the new total)", NULL, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "random seed (init, shuffling, eps)", NULL, 0},
-        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads", NULL, 0},
+        {"threads", 't', OPT_INT, &threads, 1, 1024, 0, "N", threads_def, "CPU threads (per rank under mpirun)", NULL, 0},
         {"precision", 0, OPT_CHOICE, &precision, 0, 0, 0, "fp32|bf16", "fp32",
          "GEMM inputs in bf16 (fp32 sums, weights, Adam); needs oneDNN and AVX-512 BF16 (vae --version)",
          PRECISION_NAMES, 0},
@@ -228,7 +303,13 @@ int cmd_train(int argc, char **argv) {
         "With --resume, these may differ from the checkpoint: --epochs (the new total), --lr (e.g. lower\n"
         "after a divergence), --threads, --out, --no-images, --json, and --data with --new-data. The\n"
         "architecture (--zdim, --hidden), --loss, --alpha, --beta, --batch, --seed and --limit must\n"
-        "match it (they are taken from it when left out).",
+        "match it (they are taken from it when left out).\n"
+        "Many processes, one run (MPI): mpirun -np N vae train ... (or srun) trains data-parallel;\n"
+        "--batch stays the global batch, each rank takes its share of every batch (the same shuffled\n"
+        "order and noise, from --seed), the gradients are summed over the ranks every step, and rank 0\n"
+        "alone evaluates and writes OUT (the others write nothing). Every rank must read the same\n"
+        "--data (and --resume checkpoint); a rank that fails at start-up stops all with its message.\n"
+        "A checkpoint resumes under any number of ranks. --model eae trains in one process only.",
         "vae train --zdim 20 --epochs 15 --out runs/default", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
@@ -370,6 +451,10 @@ int cmd_train(int argc, char **argv) {
                            resume && !opt_given(&cmd, "precision")
                                ? " (the checkpoint trained in bf16; --precision fp32 continues in fp32)"
                                : "");
+    /* the EAE's batch norm and kNN entropy see the whole batch at once */
+    if (dist->size > 1 && kind == VAE_MODEL_EAE)
+        return usage_error(&cmd, "--model", "eae couples the images of a batch (batch norm, nearest-neighbour entropy) "
+                           "and trains in one process; run it without mpirun (%d ranks here)", dist->size);
 
     /* the settings in effect, for OUT/config.ini (the table points at the variables above) */
     char config_text[8192];
@@ -385,7 +470,8 @@ int cmd_train(int argc, char **argv) {
         fputs(config_text, stdout);
         return 0;
     }
-    if ((rc = check_run_outputs(&cmd, out, data, resume)) != 0) return rc;
+    /* rank 0 alone writes the run folder */
+    if (root && (rc = check_run_outputs(&cmd, out, data, resume)) != 0) return rc;
 
     set_threads(threads);
     struct sigaction sa;
@@ -396,10 +482,14 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
 
     TbWriter tb;
-    if (tensorboard) {
+    if (tensorboard && root) {
         VaeError terr;
         if (tb_open(&tb, tensorboard, &terr) != VAE_OK) return runtime_error("%s", terr.msg);
+    } else {
+        tensorboard = NULL;
     }
+    /* every rank is ready (or all stop here with the failing rank's message) */
+    if ((rc = launch_agree(L, 0)) != 0) return rc;
     ProgressCtx pc = {isatty(STDERR_FILENO), json, 0, 0, tensorboard ? &tb : NULL, out, !no_images, 0, 0, 0, 0, -1, -1, 0};
     pc.eae = model.model == VAE_MODEL_EAE;
     TrainConfig tc = {0};
@@ -440,21 +530,33 @@ int cmd_train(int argc, char **argv) {
     tc.on_progress = show_progress;
     tc.on_epoch = show_epoch;
     tc.ctx = &pc;
+    tc.dist = dist;
 
     TrainResult res;
     VaeError err;
     if (vae_train(&tc, &res, &err) != VAE_OK) {
         if (pc.bar_shown) fprintf(stderr, "\n");
-        return runtime_error("%s", err.msg);
+        /* an error every rank saw alike (start-up, a divergence): rank 0
+           reports it and all exit; one rank's own error stops the others */
+        if (dist->size <= 1) return runtime_error("%s", err.msg);
+        if (res.collective_error) return root ? runtime_error("%s", err.msg) : EXIT_RUNTIME;
+        runtime_error("%s (rank %d of %d; stopping every rank)", err.msg, dist->rank, dist->size);
+        fflush(stderr);
+        vae_dist_abort(dist, EXIT_RUNTIME);
+        return EXIT_RUNTIME;
     }
     if (res.outcome == TRAIN_STOPPED) {
+        /* the signal the ranks agreed on (a rank may have had none) */
+        int sig = res.stop_signal ? res.stop_signal : (int)stop_signal;
         if (pc.bar_shown) fprintf(stderr, "\n");
-        fprintf(stderr,
-                "vae: stopped by signal %d after epoch %d (step %ld); checkpoint saved to %s\n"
-                "resume with: vae train --resume %s --out %s\n",
-                (int)stop_signal, res.epoch, res.step, res.checkpoint, res.checkpoint, out);
-        return 128 + (int)stop_signal;
+        if (root)
+            fprintf(stderr,
+                    "vae: stopped by signal %d after epoch %d (step %ld); checkpoint saved to %s\n"
+                    "resume with: vae train --resume %s --out %s\n",
+                    sig, res.epoch, res.step, res.checkpoint, res.checkpoint, out);
+        return 128 + sig;
     }
+    if (!root) return 0;   /* rank 0 reports */
     if (res.early_stopped)
         fprintf(stderr, "vae: %s after epoch %d: the validation loss has not improved for %d epochs; the best "
                 "(epoch %d, val %.3f) is in %s/best.safetensors\n", res.epochs_run ? "stopped early" : "already stopped early",
@@ -493,6 +595,8 @@ int cmd_train(int argc, char **argv) {
                                 res.train_seconds > 0 ? (double)res.train_images / res.train_seconds : 0);
         cJSON_AddNumberToObject(o, "threads", threads);
         cJSON_AddStringToObject(o, "precision", vae_precision_name((VaePrecision)precision));
+        cJSON_AddNumberToObject(o, "ranks", dist->size);
+        if (dist->size > 1) cJSON_AddNumberToObject(o, "allreduce_seconds", res.reduce_seconds);
         VaeBlasInfo blas;
         vae_blas_info(&blas);
         cJSON_AddStringToObject(o, "blas_kernels", blas.core);

@@ -10,6 +10,7 @@
 #include "vae/blas.h"
 #include "vae/gemm.h"
 #include "vae/conv_dnnl.h"
+#include "vae/dist.h"
 
 #ifndef VAE_VERSION
 #define VAE_VERSION "dev"
@@ -90,7 +91,8 @@ int main(int argc, char **argv) {
         char bf16[320], conv[128];
         vae_bf16_describe(bf16, sizeof bf16);
         vae_dnnl_describe(conv, sizeof conv);
-        printf("vae %s\nBLAS: %s\nkernels: %s\n%s\nconvolutions: %s\n", VAE_VERSION, b.config, kernels, bf16, conv);
+        printf("vae %s\nBLAS: %s\nkernels: %s\n%s\nconvolutions: %s\nMPI: %s\n", VAE_VERSION, b.config, kernels, bf16, conv,
+               vae_dist_library());
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

@@ -340,6 +340,55 @@ done:
     mats_free(&m);
 }
 
+/* A registered shadow (vae_gemm_shadow_register) is what a bf16 GEMM reads
+   for operands inside the block: the same bits as converting when it is
+   current, and visibly the shadow's values when it is not (twice the
+   weights: bf16(2w) = 2 bf16(w) exactly, so the product doubles exactly);
+   an operand with gaps between its rows, and everything after
+   unregistering, is converted from fp32 as usual. */
+static void test_shadow(void) {
+    enum { M = 16, OUT = 24, IN = 40, OFF = 100 };
+    size_t n = OFF + (size_t)OUT * IN;
+    float *blk = malloc(n * sizeof *blk), *X = malloc((size_t)M * IN * sizeof *X);
+    uint16_t *sh = malloc(n * sizeof *sh);
+    float *C1 = malloc((size_t)M * OUT * sizeof *C1), *C2 = malloc((size_t)M * OUT * sizeof *C2);
+    if (!CHECK_MSG(blk && X && sh && C1 && C2, "shadow: out of memory")) goto done;
+    Rng rng;
+    rng_seed(&rng, 9);
+    for (size_t i = 0; i < n; i++) blk[i] = (float)(2 * rng_uniform(&rng) - 1);
+    for (size_t i = 0; i < (size_t)M * IN; i++) X[i] = (float)(2 * rng_uniform(&rng) - 1);
+    const float *W = blk + OFF;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C1, OUT);   /* converted */
+
+    vae_f32_to_bf16(sh, blk, n);
+    if (!CHECK_MSG(vae_gemm_shadow_register(blk, n, sh) == 0, "shadow: registered")) goto done;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    CHECK_MSG(memcmp(C1, C2, (size_t)M * OUT * sizeof *C1) == 0, "shadow: a current shadow gives the converted bits");
+    for (size_t i = 0; i < n; i++) sh[i] = vae_f32_to_bf16_scalar(2 * blk[i]);
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    int doubled = 1;
+    for (size_t i = 0; i < (size_t)M * OUT; i++) doubled &= C2[i] == 2 * C1[i];
+    CHECK_MSG(doubled, "shadow: the GEMM reads the registered shadow");
+    /* the first IN-1 columns of W, rows IN apart: not contiguous, so
+       converted, giving the same bits as without any shadow */
+    float *C3 = malloc((size_t)M * OUT * sizeof *C3);
+    if (!CHECK(C3 != NULL)) goto done;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN - 1, 1.0f, X, IN, W, IN, 0.0f, C3, OUT);
+    vae_gemm_shadow_unregister(blk);
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN - 1, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    CHECK_MSG(memcmp(C3, C2, (size_t)M * OUT * sizeof *C3) == 0,
+              "shadow: a strided operand inside the block is converted, not read from the shadow");
+    free(C3);
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    CHECK_MSG(memcmp(C1, C2, (size_t)M * OUT * sizeof *C1) == 0, "shadow: unregistered, the GEMM converts again");
+done:
+    free(blk);
+    free(X);
+    free(sh);
+    free(C1);
+    free(C2);
+}
+
 int main(void) {
     char why[200];
     if (!vae_bf16_available(why, sizeof why)) {
@@ -374,6 +423,7 @@ int main(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 100 + i);
     test_threads();
+    test_shadow();
     char msg[256];
     long fails = vae_gemm_failures(msg, sizeof msg);
     CHECK_MSG(fails == 0, "%ld bf16 calls fell back to fp32: %s", fails, msg);

@@ -48,6 +48,19 @@ void vae_bf16_describe(char *buf, size_t len);
 void vae_gemm(VaePrecision prec, int transA, int transB, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* A bf16 copy of a block of fp32 values that change rarely (a model's
+ * parameters), kept current by the caller: a bf16 GEMM operand lying inside
+ * base[0..n) and stored contiguously is read from shadow at the same offset
+ * instead of being converted again at every call (the trainer refreshes the
+ * copy once per step, in parallel, instead of every worker converting each
+ * weight twice). The caller must refresh the shadow (vae_f32_to_bf16) after
+ * every change of base before the next bf16 GEMM reads it, and unregister
+ * it before freeing either. At most VAE_GEMM_MAX_SHADOWS at a time; returns
+ * 0, or -1 when the table is full (the GEMMs then just convert). */
+#define VAE_GEMM_MAX_SHADOWS 16
+int vae_gemm_shadow_register(const float *base, size_t n, const uint16_t *shadow);
+void vae_gemm_shadow_unregister(const float *base);
+
 /* bf16 calls that fell back to fp32 since the start of the process (0 when
  * all went through oneDNN), and the first failure's message in msg. */
 long vae_gemm_failures(char *msg, size_t len);

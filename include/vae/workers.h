@@ -55,6 +55,9 @@ typedef struct {
     int hook_rc;                    /* the hook's status this step */
     VaeError *hook_err;
     VaePool *pool;                  /* n threads (the caller's included); NULL for one worker */
+    uint16_t *shadow;               /* bf16: the parameters in bf16 (n_params), refreshed at the
+                                       start of every step and read by the GEMMs (vae/gemm.h);
+                                       NULL in fp32 */
 } VaeWorkers;
 
 /* n >= 1 workers for batches of up to max_batch rows of model m (which must
@@ -63,6 +66,13 @@ typedef struct {
  * buffer zero between steps. */
 int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err);
 void vae_workers_free(VaeWorkers *w);
+/* The precision of the steps' GEMMs (the views'; model itself is left as
+ * it is, so evaluation stays in its precision). bf16 needs
+ * vae_bf16_available() and allocates the parameters' bf16 shadow, which
+ * every step refreshes (each worker its parameter range) before its
+ * forward pass, so each weight is converted once per step rather than
+ * twice per worker. Returns VAE_OK or VAE_ERR with a message. */
+int vae_workers_set_precision(VaeWorkers *w, VaePrecision p, VaeError *err);
 
 /* 1 when the model's images are independent within a batch, so a batch can
  * be split across workers (no latent batch norm). */

@@ -131,6 +131,54 @@ long vae_gemm_failures(char *msg, size_t len) {
     return n;
 }
 
+/* ---- registered bf16 shadows (vae/gemm.h) ---- */
+
+typedef struct {
+    uintptr_t lo, hi;           /* the fp32 block's bytes [lo, hi) */
+    const uint16_t *shadow;
+} Shadow;
+
+static pthread_mutex_t g_shadow_lock = PTHREAD_MUTEX_INITIALIZER;
+static Shadow g_shadows[VAE_GEMM_MAX_SHADOWS];
+static int g_n_shadows;
+
+int vae_gemm_shadow_register(const float *base, size_t n, const uint16_t *shadow) {
+    int rc = -1;
+    pthread_mutex_lock(&g_shadow_lock);
+    if (g_n_shadows < VAE_GEMM_MAX_SHADOWS) {
+        g_shadows[g_n_shadows++] = (Shadow){(uintptr_t)base, (uintptr_t)(base + n), shadow};
+        rc = 0;
+    }
+    pthread_mutex_unlock(&g_shadow_lock);
+    return rc;
+}
+
+void vae_gemm_shadow_unregister(const float *base) {
+    pthread_mutex_lock(&g_shadow_lock);
+    for (int i = 0; i < g_n_shadows; i++)
+        if (g_shadows[i].lo == (uintptr_t)base) {
+            g_shadows[i] = g_shadows[--g_n_shadows];
+            break;
+        }
+    pthread_mutex_unlock(&g_shadow_lock);
+}
+
+#ifdef VAE_HAVE_DNNL
+/* the bf16 copy of the stored (rows, cols) matrix src with row stride ld,
+   when it lies in a registered block and is contiguous; else NULL */
+static const uint16_t *shadow_of(const float *src, int rows, int cols, int ld) {
+    if (ld != cols) return NULL;
+    uintptr_t lo = (uintptr_t)src, hi = (uintptr_t)(src + (size_t)rows * cols);
+    const uint16_t *hit = NULL;
+    pthread_mutex_lock(&g_shadow_lock);
+    for (int i = 0; i < g_n_shadows && !hit; i++)
+        if (lo >= g_shadows[i].lo && hi <= g_shadows[i].hi)
+            hit = g_shadows[i].shadow + (lo - g_shadows[i].lo) / sizeof(float);
+    pthread_mutex_unlock(&g_shadow_lock);
+    return hit;
+}
+#endif
+
 static void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
@@ -390,11 +438,15 @@ static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
         note_failure("out of memory for the bf16 copies of a %dx%dx%d GEMM", M, N, K);
         return -1;
     }
-    pack_bf16(t->a, A, ta ? K : M, ta ? M : K, lda);
-    pack_bf16(t->b, B, tb ? N : K, tb ? K : N, ldb);
+    /* the operands in bf16: a registered shadow, or converted here */
+    const uint16_t *a16 = shadow_of(A, ta ? K : M, ta ? M : K, lda);
+    const uint16_t *b16 = shadow_of(B, tb ? N : K, tb ? K : N, ldb);
+    if (!a16) pack_bf16(t->a, A, ta ? K : M, ta ? M : K, lda), a16 = t->a;
+    if (!b16) pack_bf16(t->b, B, tb ? N : K, tb ? K : N, ldb), b16 = t->b;
     dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
-    dnnl_status_t st = dnnl_memory_create(&am, &p.a_md, g_engine, t->a);
-    if (st == dnnl_success) st = dnnl_memory_create(&bm, &p.b_md, g_engine, t->b);
+    /* oneDNN takes non-const handles; the matmul only reads its inputs */
+    dnnl_status_t st = dnnl_memory_create(&am, &p.a_md, g_engine, (void *)a16);
+    if (st == dnnl_success) st = dnnl_memory_create(&bm, &p.b_md, g_engine, (void *)b16);
     if (st == dnnl_success) st = dnnl_memory_create(&cm, &p.c_md, g_engine, C);
     if (st == dnnl_success && p.scratch_bytes) st = dnnl_memory_create(&sm, &p.s_md, g_engine, t->scratch);
     if (st == dnnl_success) {

@@ -210,17 +210,6 @@ static void divergence_advice(const TrainConfig *cfg, const char *checkpoint, ch
         snprintf(out, len, "nothing was saved; start again with a lower learning rate, e.g. --lr %g", lower);
 }
 
-/* The training steps' GEMMs in precision p: the workers' views of the model
-   carry it; evaluation, the grids and the checkpoint use the model itself,
-   which stays fp32 (a test loss comparable across precisions). */
-static int set_precision(VaeWorkers *w, VaePrecision p, VaeError *err) {
-    char why[200];
-    if (p == VAE_PREC_BF16 && !vae_bf16_available(why, sizeof why))
-        return vae_fail(err, "bf16 training is not available: %s", why);
-    for (int k = 0; k < w->n; k++) w->views[k].precision = p;
-    return VAE_OK;
-}
-
 static void fill_state(TrainState *st, const TrainConfig *cfg, const AdamConfig *adam, int epoch, long step, long epoch_step,
                        const Rng *rng, uint32_t *order, uint32_t n_order, double sl, double sr, double sk,
                        long si) {
@@ -534,7 +523,8 @@ static int setup_buffers(TrainRun *R, VaeError *err) {
        evaluation runs on OpenBLAS's threads */
     R->threads = cfg->threads > 0 ? cfg->threads : openblas_get_num_threads();
     if (vae_workers_init(&R->workers, m, R->threads, share, err) != VAE_OK) return VAE_ERR;
-    if (set_precision(&R->workers, cfg->precision, err) != VAE_OK) return VAE_ERR;
+    /* the steps' GEMMs in cfg->precision; evaluation stays fp32 on the model itself */
+    if (vae_workers_set_precision(&R->workers, cfg->precision, err) != VAE_OK) return VAE_ERR;
     R->order = malloc((size_t)NT * sizeof *R->order);
     R->batch_idx = malloc((size_t)bmax * sizeof *R->batch_idx);
     R->kl_scale = malloc((size_t)m->cfg.zdim * sizeof *R->kl_scale);

@@ -67,6 +67,8 @@ int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err)
 
 void vae_workers_free(VaeWorkers *w) {
     if (!w) return;
+    if (w->shadow) vae_gemm_shadow_unregister(w->model->params);
+    free(w->shadow);
     if (w->acts)
         for (int k = 0; k < w->n; k++) vae_acts_free(&w->acts[k]);
     free(w->acts);
@@ -77,6 +79,29 @@ void vae_workers_free(VaeWorkers *w) {
     vae_pool_free(w->pool);
     memset(w, 0, sizeof *w);
 }
+
+int vae_workers_set_precision(VaeWorkers *w, VaePrecision p, VaeError *err) {
+    char why[200];
+    if (p == VAE_PREC_BF16 && !vae_bf16_available(why, sizeof why))
+        return vae_fail(err, "bf16 training is not available: %s", why);
+    if (w->shadow) {
+        vae_gemm_shadow_unregister(w->model->params);
+        free(w->shadow);
+        w->shadow = NULL;
+    }
+    if (p == VAE_PREC_BF16) {
+        w->shadow = malloc(w->model->n_params * sizeof *w->shadow);
+        if (!w->shadow) return vae_fail(err, "out of memory for the bf16 copy of the parameters");
+        if (vae_gemm_shadow_register(w->model->params, w->model->n_params, w->shadow) != 0) {
+            free(w->shadow);
+            w->shadow = NULL;   /* the GEMMs convert the weights themselves */
+        }
+    }
+    for (int k = 0; k < w->n; k++) w->views[k].precision = p;
+    return VAE_OK;
+}
+
+static void worker_range(const VaeWorkers *w, int k, size_t *lo, size_t *hi);
 
 /* Worker k's share of the step: gather, forward, backward on its rows. */
 static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t *labels, const uint32_t *index,
@@ -162,6 +187,14 @@ typedef struct {
 static void step_job(void *ctx, int k) {
     StepJob *j = ctx;
     VaeWorkers *w = j->w;
+    if (w->shadow) {
+        /* the bf16 weights of this step (the parameters may have changed
+           in any way since the last one: Adam, a load, a broadcast) */
+        size_t lo, hi;
+        worker_range(w, k, &lo, &hi);
+        if (lo < hi) vae_f32_to_bf16(w->shadow + lo, w->model->params + lo, hi - lo);
+        vae_pool_barrier(w->pool);
+    }
     worker_pass(w, k, j->im, j->labels, j->index, j->eps, j->B, j->B_global);
     vae_pool_barrier(w->pool);
     int n_g = w->n;

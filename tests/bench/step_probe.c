@@ -6,6 +6,7 @@
  *   --mode blas     one thread of element-wise work around OpenBLAS's own
  *                   threaded GEMMs (the trainer before the workers), with
  *                   per-phase times: gather, forward, backward, Adam
+ * --precision bf16 runs the steps' GEMMs in bf16 (vae/gemm.h).
  * Used while tuning; prints one JSON object with --json. */
 #include <cblas.h>
 #include <errno.h>
@@ -51,7 +52,7 @@ static double quant(double *xs, int n, double q) {
 }
 
 int main(int argc, char **argv) {
-    int B = 128, threads = 1, steps = 400, json = 0, workers_mode = 1, arch = VAE_ARCH_MLP;
+    int B = 128, threads = 1, steps = 400, json = 0, workers_mode = 1, arch = VAE_ARCH_MLP, prec = VAE_PREC_FP32;
     const char *data = "data/mnist";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -64,6 +65,12 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--data") == 0) data = v;
         else if (strcmp(a, "--arch") == 0) {
             if ((arch = vae_arch_parse(v)) < 0) { fprintf(stderr, "step_probe: --arch: '%s' is not mlp, conv or resnet\n", v); return 2; }
+        }
+        else if (strcmp(a, "--precision") == 0) {
+            if ((prec = vae_precision_parse(v)) < 0) {
+                fprintf(stderr, "step_probe: --precision: '%s' is not fp32 or bf16\n", v);
+                return 2;
+            }
         }
         else if (strcmp(a, "--mode") == 0) {
             if (strcmp(v, "workers") == 0) workers_mode = 1;
@@ -96,11 +103,13 @@ int main(int argc, char **argv) {
     Rng rng;
     rng_seed(&rng, 1);
     if (vae_init(&m, &mc, &err) != VAE_OK || vae_acts_init(&a, &m, B, &err) != VAE_OK ||
-        (workers_mode && vae_workers_init(&w, &m, threads, B, &err) != VAE_OK)) {
+        (workers_mode && vae_workers_init(&w, &m, threads, B, &err) != VAE_OK) ||
+        (workers_mode && vae_workers_set_precision(&w, (VaePrecision)prec, &err) != VAE_OK)) {
         fprintf(stderr, "step_probe: %s\n", err.msg);
         return 1;
     }
     vae_init_params(&m, &rng);
+    if (!workers_mode) m.precision = (VaePrecision)prec;
     uint32_t N = train.images.count;
     uint32_t *order = malloc((size_t)N * sizeof *order);
     double *t_step = malloc((size_t)steps * sizeof(double)), *t_ph[4];
@@ -145,17 +154,19 @@ int main(int argc, char **argv) {
     double med = quant(t_step, steps, 0.5), p10 = quant(t_step, steps, 0.1), best = t_step[0];
     static const char *const PH[4] = {"gather+eps+zero", "forward", "backward", "adam"};
     if (json) {
-        printf("{\"mode\":\"%s\",\"arch\":\"%s\",\"batch\":%d,\"threads\":%d,\"steps\":%d,\"ms_median\":%.4f,\"ms_p10\":%.4f,"
-               "\"ms_best\":%.4f,\"images_per_sec_median\":%.1f,\"images_per_sec_p10\":%.1f",
-               workers_mode ? "workers" : "blas", vae_arch_name((VaeArch)arch), B, threads, steps, med * 1e3, p10 * 1e3, best * 1e3, B / med,
-               B / p10);
+        printf("{\"mode\":\"%s\",\"arch\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"threads\":%d,\"steps\":%d,"
+               "\"ms_median\":%.4f,\"ms_p10\":%.4f,\"ms_best\":%.4f,\"images_per_sec_median\":%.1f,"
+               "\"images_per_sec_p10\":%.1f",
+               workers_mode ? "workers" : "blas", vae_arch_name((VaeArch)arch), vae_precision_name((VaePrecision)prec),
+               B, threads, steps, med * 1e3, p10 * 1e3, best * 1e3, B / med, B / p10);
         if (!workers_mode)
             for (int k = 0; k < 4; k++) printf(",\"ms_p10_%s\":%.4f", PH[k], quant(t_ph[k], steps, 0.1) * 1e3);
         printf(",\"openblas\":\"%s\"}\n", openblas_get_config());
     } else {
-        printf("step_probe %s, %s, batch %d, %d thread(s): median %.3f ms, fastest decile %.3f ms, best %.3f ms per step"
-               " -> %.0f images/s (median), %.0f (fastest decile)\n",
-               workers_mode ? "workers" : "blas", vae_arch_name((VaeArch)arch), B, threads, med * 1e3, p10 * 1e3, best * 1e3, B / med, B / p10);
+        printf("step_probe %s, %s, %s, batch %d, %d thread(s): median %.3f ms, fastest decile %.3f ms, best %.3f ms"
+               " per step -> %.0f images/s (median), %.0f (fastest decile)\n",
+               workers_mode ? "workers" : "blas", vae_arch_name((VaeArch)arch), vae_precision_name((VaePrecision)prec),
+               B, threads, med * 1e3, p10 * 1e3, best * 1e3, B / med, B / p10);
         if (!workers_mode)
             for (int k = 0; k < 4; k++)
                 printf("  %-16s fastest decile %.3f ms, median %.3f ms\n", PH[k], quant(t_ph[k], steps, 0.1) * 1e3,

@@ -6,6 +6,12 @@
  * the 4x4 stride-2 and 3x3 pad-1 kernels of the conv and resnet models), at
  * three batch sizes on one cache (the primitives are remade when B changes);
  * layers with a narrow image side are left to im2col (vae_dnnl_conv_narrow).
+ * Where bf16 runs (vae/gemm.h), the same cases in bf16 on the same cache
+ * (remade for the precision): oneDNN's bf16 convolutions against the im2col
+ * path with bf16 GEMMs. Both round the same inputs to bf16, whose products
+ * are exact in fp32, so they differ only by the order of the fp32 sums and
+ * meet the fp32 tolerances; and the bf16 forward must differ from the fp32
+ * one by more than those (the primitives really read bf16).
  * Skipped (77) in a build without oneDNN. */
 #include <math.h>
 #include <stdio.h>
@@ -35,7 +41,7 @@ static float *dup(const float *x, size_t n) {
 }
 
 /* one case at batch B; returns 0 when the oneDNN path took the layer */
-static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng) {
+static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng, VaePrecision prec) {
     VaeLayer L = {0};
     L.kind = cs->kind;
     L.ic = cs->ic, L.ih = cs->ih, L.iw = cs->iw, L.c = cs->c;
@@ -66,36 +72,48 @@ static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng)
     int relu = cs->act == VAE_ACT_RELU;
 
     /* reference */
-    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, VAE_PREC_FP32);
-    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, VAE_PREC_FP32);
+    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, prec);
+    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, prec);
     float *dref = dup(dout, nout);
     if (relu) relu_backward(dref, out_ref, nout);
     float *din_ref = dup(din0, nin), *dW_ref = dup(dW0, nw), *db_ref = dup(db0, nb);
-    if (tr) convt2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, VAE_PREC_FP32);
-    else conv2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, VAE_PREC_FP32);
+    if (tr) convt2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, prec);
+    else conv2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, prec);
 
     /* oneDNN */
-    int rc = vae_dnnl_conv_forward(cache, index, &L, B, out, in, W, b);
+    int rc = vae_dnnl_conv_forward(cache, index, &L, B, out, in, W, b, prec);
     CHECK_MSG(rc == 0, "%s, B %d: oneDNN took the layer (rc %d)", cs->name, B, rc);
     if (rc == 0) {
         char what[128];
-        snprintf(what, sizeof what, "%s B %d forward", cs->name, B);
+        snprintf(what, sizeof what, "%s %s B %d forward", cs->name, vae_precision_name(prec), B);
         check_close(what, out, out_ref, nout, 1e-5, 1e-4);
+        if (prec == VAE_PREC_BF16) {
+            /* and it is bf16: off the fp32 forward by more than fp32 rounding */
+            float *out32 = malloc(nout * sizeof *out32);
+            if (CHECK(out32 != NULL)) {
+                if (tr) convt2d_forward(out32, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, VAE_PREC_FP32);
+                else conv2d_forward(out32, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, VAE_PREC_FP32);
+                double worst = 0;
+                for (size_t i = 0; i < nout; i++) worst = fmax(worst, fabs((double)out[i] - out32[i]));
+                CHECK_MSG(worst > 1e-4, "%s bf16 B %d: forward within %.3g of fp32: not bf16?", cs->name, B, worst);
+                free(out32);
+            }
+        }
         float *dgot = dup(dout, nout);
         if (relu) relu_backward(dgot, out, nout);
         float *din = dup(din0, nin), *dW = dup(dW0, nw), *db = dup(db0, nb);
-        rc = vae_dnnl_conv_backward(cache, index, &L, B, din, dW, db, dgot, in, W);
+        rc = vae_dnnl_conv_backward(cache, index, &L, B, din, dW, db, dgot, in, W, prec);
         CHECK_MSG(rc == 0, "%s, B %d: oneDNN backward ran (rc %d)", cs->name, B, rc);
-        snprintf(what, sizeof what, "%s B %d input gradient", cs->name, B);
+        snprintf(what, sizeof what, "%s %s B %d input gradient", cs->name, vae_precision_name(prec), B);
         check_close(what, din, din_ref, nin, 1e-5, 1e-4);
-        snprintf(what, sizeof what, "%s B %d weight gradient", cs->name, B);
+        snprintf(what, sizeof what, "%s %s B %d weight gradient", cs->name, vae_precision_name(prec), B);
         check_close(what, dW, dW_ref, nw, 1e-4, 1e-4);
-        snprintf(what, sizeof what, "%s B %d bias gradient", cs->name, B);
+        snprintf(what, sizeof what, "%s %s B %d bias gradient", cs->name, vae_precision_name(prec), B);
         check_close(what, db, db_ref, nb, 1e-4, 1e-4);
         /* without an input gradient the weight gradients still accumulate */
         memcpy(dW, dW0, nw * sizeof *dW);
         memcpy(db, db0, nb * sizeof *db);
-        rc = vae_dnnl_conv_backward(cache, index, &L, B, NULL, dW, db, dgot, in, W);
+        rc = vae_dnnl_conv_backward(cache, index, &L, B, NULL, dW, db, dgot, in, W, prec);
         snprintf(what, sizeof what, "%s B %d weight gradient (no din)", cs->name, B);
         CHECK(rc == 0);
         check_close(what, dW, dW_ref, nw, 1e-4, 1e-4);
@@ -129,7 +147,14 @@ int main(void) {
     VaeDnnl *cache = NULL;
     static const int batches[] = {1, 5, 3};
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < 3; j++) run_case(&cases[i], batches[j], &cache, i, &rng);
+        for (int j = 0; j < 3; j++) run_case(&cases[i], batches[j], &cache, i, &rng, VAE_PREC_FP32);
+    char why[200];
+    if (vae_bf16_available(why, sizeof why)) {
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < 3; j++) run_case(&cases[i], batches[j], &cache, i, &rng, VAE_PREC_BF16);
+    } else {
+        printf("bf16 cases not run: %s\n", why);
+    }
     for (int i = 0; i < 3; i++) {
         VaeLayer L = {0};
         L.kind = narrow[i].kind, L.ic = narrow[i].ic, L.ih = narrow[i].ih, L.iw = narrow[i].iw, L.c = narrow[i].c;
@@ -141,7 +166,7 @@ int main(void) {
         float *x = calloc(nin, sizeof(float)), *w = calloc(nw, sizeof(float)), *bb = calloc((size_t)L.c, sizeof(float));
         float *y = malloc(nout * sizeof(float));
         CHECK_MSG(vae_dnnl_conv_narrow(&L) == 1, "%s: narrow", narrow[i].name);
-        CHECK_MSG(x && w && bb && y && vae_dnnl_conv_forward(&cache, n + i, &L, 2, y, x, w, bb) == -1,
+        CHECK_MSG(x && w && bb && y && vae_dnnl_conv_forward(&cache, n + i, &L, 2, y, x, w, bb, VAE_PREC_FP32) == -1,
                   "%s: left to im2col", narrow[i].name);
         free(x), free(w), free(bb), free(y);
     }
@@ -158,7 +183,7 @@ int main(void) {
     VaeLayer L = {0};
     L.kind = LAYER_CONV2D, L.ic = 16, L.ih = L.iw = 4, L.c = 2, L.h = L.w = 2, L.kernel = 4, L.stride = 2, L.pad = 1;
     static float x[256], w[512], bb[2], y[8];
-    CHECK(vae_dnnl_conv_forward(&off, 0, &L, 1, y, x, w, bb) == -1);
+    CHECK(vae_dnnl_conv_forward(&off, 0, &L, 1, y, x, w, bb, VAE_PREC_FP32) == -1);
     vae_dnnl_free(off);
     unsetenv("VAE_CONV");
     return check_done("test_conv_dnnl");

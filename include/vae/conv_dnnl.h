@@ -29,13 +29,14 @@ void vae_dnnl_free(VaeDnnl *c);
 int vae_dnnl_conv_narrow(const VaeLayer *L);
 
 /* Layer l (its index in the layer list: the cache key) of kind conv2d or
- * conv_transpose2d at batch B. 0: done by oneDNN; -1: this layer is not
+ * conv_transpose2d at batch B, in precision prec (bf16: inputs rounded to
+ * bf16, fp32 accumulation and outputs, as vae_gemm's bf16). 0: done by oneDNN; -1: this layer is not
  * available there (no oneDNN, refused shape, VAE_CONV=im2col, out of
  * memory), nothing was touched and the caller runs the im2col path. */
 int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
-                          const float *W, const float *b);
+                          const float *W, const float *b, VaePrecision prec);
 /* din may be NULL (not wanted). dout must already include the ReLU's mask. */
 int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
-                           const float *dout, const float *in, const float *W);
+                           const float *dout, const float *in, const float *W, VaePrecision prec);
 
 #endif

@@ -45,9 +45,10 @@ typedef struct {
 typedef struct {
     int B;                      /* batch the primitives were made for; 0: none */
     int nthr;                   /* and the OpenMP thread count */
+    VaePrecision prec;          /* and the precision (bf16: bf16 inputs, fp32 outputs) */
     int fwd_done;               /* the forward pass ran on these primitives (its reordered
                                    input is there for the weight gradient) */
-    int failed;                 /* oneDNN refused the layer: im2col from now on */
+    int failed[VAE_PREC_COUNT]; /* oneDNN refused the layer in this precision: im2col from now on */
     Prim fwd, bwd_data, bwd_w;
 } DnnlLayer;
 
@@ -198,22 +199,32 @@ static int is_reference(const_dnnl_primitive_desc_t pd) {
     return strncmp(impl, "ref", 3) == 0;
 }
 
-/* Makes the three primitives of layer L at batch B. */
-static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B, int want_din) {
+/* Makes the three primitives of layer L at batch B. In bf16 the primitives
+ * read bf16 (src, weights, diff_dst: the reorders from our fp32 buffers
+ * round them, to nearest even) and write fp32 (dst, diff_src,
+ * diff_weights), accumulating in fp32: what vae_gemm does for the im2col
+ * path. The bias gradient, an element-wise sum, stays ours in bf16 (fp32
+ * over the fp32 output gradient; oneDNN would sum its bf16 copy). */
+static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B, int want_din, VaePrecision prec) {
+    const dnnl_data_type_t lo = prec == VAE_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
     int tr = L->kind == LAYER_CONVT2D;
     dnnl_dims_t src = {B, L->ic, L->ih, L->iw}, dst = {B, L->c, L->h, L->w}, bias = {L->c};
     dnnl_dims_t w = {L->c, L->ic, L->kernel, L->kernel};
     dnnl_dims_t strides = {L->stride, L->stride}, pad = {L->pad, L->pad};
-    dnnl_memory_desc_t src_u, dst_u, w_u, b_u, src_a, dst_a, w_a;
+    dnnl_memory_desc_t src_u, dst_u, w_u, b_u, src_a, dst_a, w_a, dsrc_a, ddst_a, dw_a;
+    const dnnl_memory_desc_t *dbias = prec == VAE_PREC_BF16 ? NULL : &b_u;   /* bf16: ours */
     /* activations (C, B, H, W): logical (N, C, H, W) stored C-major = "bacd";
        Conv2d weights (OC, IC, k, k) = oihw; ConvTranspose2d (IC, OC, k, k) = iohw */
     if (dnnl_memory_desc_init_by_tag(&src_u, 4, src, dnnl_f32, dnnl_bacd) ||
         dnnl_memory_desc_init_by_tag(&dst_u, 4, dst, dnnl_f32, dnnl_bacd) ||
         dnnl_memory_desc_init_by_tag(&w_u, 4, w, dnnl_f32, tr ? dnnl_iohw : dnnl_oihw) ||
         dnnl_memory_desc_init_by_tag(&b_u, 1, bias, dnnl_f32, dnnl_x) ||
-        dnnl_memory_desc_init_by_tag(&src_a, 4, src, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&src_a, 4, src, lo, dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&dst_a, 4, dst, dnnl_f32, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&w_a, 4, w, dnnl_f32, dnnl_format_tag_any))
+        dnnl_memory_desc_init_by_tag(&w_a, 4, w, lo, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&dsrc_a, 4, src, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&ddst_a, 4, dst, lo, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&dw_a, 4, w, dnnl_f32, dnnl_format_tag_any))
         return -1;
 
     int rc = -1;
@@ -236,12 +247,12 @@ static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B,
                                                  NULL, &dst_a, strides, pad, pad) ||
             dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL))
             goto out;
-        if (want_din && (dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &src_a, &w_a,
-                                                                    &dst_a, strides, pad, pad) ||
+        if (want_din && (dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &dsrc_a, &w_a,
+                                                                    &ddst_a, strides, pad, pad) ||
                          dnnl_primitive_desc_create(&dpd, &bd, NULL, eng, fpd)))
             goto out;
-        if (dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &src_a, &w_a, &b_u, &dst_a,
-                                                          strides, pad, pad) ||
+        if (dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &src_a, &dw_a, dbias,
+                                                          &ddst_a, strides, pad, pad) ||
             dnnl_primitive_desc_create(&wpd, &wd, NULL, eng, fpd))
             goto out;
     } else {
@@ -250,11 +261,11 @@ static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B,
                                                &dst_a, strides, pad, pad) ||
             dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL))
             goto out;
-        if (want_din && (dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_a, &w_a, &dst_a,
-                                                                  strides, pad, pad) ||
+        if (want_din && (dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &dsrc_a, &w_a,
+                                                                  &ddst_a, strides, pad, pad) ||
                          dnnl_primitive_desc_create(&dpd, &bd, NULL, eng, fpd)))
             goto out;
-        if (dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &src_a, &w_a, &b_u, &dst_a,
+        if (dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &src_a, &dw_a, dbias, &ddst_a,
                                                         strides, pad, pad) ||
             dnnl_primitive_desc_create(&wpd, &wd, NULL, eng, fpd))
             goto out;
@@ -276,7 +287,7 @@ static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B,
     if (port_add(W, eng, DNNL_ARG_SRC, &src_u, q(wpd, dnnl_query_src_md, 0), 0, 0) ||
         port_add(W, eng, DNNL_ARG_DIFF_DST, &dst_u, q(wpd, dnnl_query_diff_dst_md, 0), 0, 0) ||
         port_add(W, eng, DNNL_ARG_DIFF_WEIGHTS, &w_u, q(wpd, dnnl_query_diff_weights_md, 0), 1, 1) ||
-        port_add(W, eng, DNNL_ARG_DIFF_BIAS, &b_u, q(wpd, dnnl_query_diff_weights_md, 1), 1, 1) ||
+        (dbias && port_add(W, eng, DNNL_ARG_DIFF_BIAS, &b_u, q(wpd, dnnl_query_diff_weights_md, 1), 1, 1)) ||
         dnnl_primitive_create(&W->p, wpd))
         goto out;
     port_share(&W->port[0], &F->port[0]);        /* src */
@@ -296,7 +307,8 @@ out:
 int vae_dnnl_conv_narrow(const VaeLayer *L) { return (L->kind == LAYER_CONVT2D ? L->c : L->ic) < 16; }
 
 /* Layer l's primitives at batch B, made on first use; NULL: use im2col. */
-static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, int nthr) {
+static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, int nthr, VaePrecision prec) {
+    if ((int)prec < 0 || prec >= VAE_PREC_COUNT) return NULL;
     if (!cache || l < 0 || l >= VAE_MAX_LAYERS) return NULL;
     VaeDnnl *c = *cache;
     if (!c) {
@@ -317,20 +329,21 @@ static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, in
         if (!d) return NULL;
         c->layer[l] = d;
     }
-    if (d->failed) return NULL;
+    if (d->failed[prec]) return NULL;
     if (vae_dnnl_conv_narrow(L)) {
-        d->failed = 1;
+        d->failed[prec] = 1;
         return NULL;
     }
-    if (d->B == B && d->nthr == nthr) return d;
+    if (d->B == B && d->nthr == nthr && d->prec == prec) return d;
     layer_free(d);
     /* all three at once (a first layer's unused input-gradient pass too), so
        a layer runs wholly on one path */
-    if (layer_make(d, c->eng, L, B, 1) != 0) {
-        d->failed = 1;
+    if (layer_make(d, c->eng, L, B, 1, prec) != 0) {
+        d->failed[prec] = 1;
         return NULL;
     }
     d->nthr = nthr;
+    d->prec = prec;
     return d;
 }
 
@@ -347,9 +360,9 @@ static int match_threads(void) {
 }
 
 int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
-                          const float *W, const float *b) {
+                          const float *W, const float *b, VaePrecision prec) {
     /* before making primitives: they are planned for the thread count */
-    DnnlLayer *d = layer_get(cache, l, L, B, match_threads());
+    DnnlLayer *d = layer_get(cache, l, L, B, match_threads(), prec);
     if (!d) return -1;
     if (L->kind == LAYER_CONVT2D) {
         void *h[3] = {(void *)in, (void *)W, out};
@@ -364,9 +377,9 @@ int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, floa
 }
 
 int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
-                           const float *dout, const float *in, const float *W) {
+                           const float *dout, const float *in, const float *W, VaePrecision prec) {
     /* before making primitives: they are planned for the thread count */
-    DnnlLayer *d = layer_get(cache, l, L, B, match_threads());
+    DnnlLayer *d = layer_get(cache, l, L, B, match_threads(), prec);
     if (!d) return -1;
     if (d->bwd_w.port[0].borrowed && !d->fwd_done) {
         /* primitives made since the forward pass: reorder the input here */
@@ -380,6 +393,7 @@ int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, flo
     }
     void *hw[4] = {(void *)in, (void *)dout, dW, db};
     prim_run(&d->bwd_w, (*cache)->st, hw);
+    if (d->prec == VAE_PREC_BF16) bias_grad_rows(db, dout, L->c, (size_t)B * L->h * L->w);
     if (!din) return 0;
     void *hd[3] = {(void *)dout, (void *)W, din};
     prim_run(&d->bwd_data, (*cache)->st, hd);
@@ -397,14 +411,14 @@ void vae_dnnl_describe(char *buf, size_t len) { snprintf(buf, len, "im2col + sge
 void vae_dnnl_free(VaeDnnl *c) { (void)c; }
 
 int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
-                          const float *W, const float *b) {
-    (void)cache, (void)l, (void)L, (void)B, (void)out, (void)in, (void)W, (void)b;
+                          const float *W, const float *b, VaePrecision prec) {
+    (void)cache, (void)l, (void)L, (void)B, (void)out, (void)in, (void)W, (void)b, (void)prec;
     return -1;
 }
 
 int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
-                           const float *dout, const float *in, const float *W) {
-    (void)cache, (void)l, (void)L, (void)B, (void)din, (void)dW, (void)db, (void)dout, (void)in, (void)W;
+                           const float *dout, const float *in, const float *W, VaePrecision prec) {
+    (void)cache, (void)l, (void)L, (void)B, (void)din, (void)dW, (void)db, (void)dout, (void)in, (void)W, (void)prec;
     return -1;
 }
 

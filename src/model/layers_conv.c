@@ -157,13 +157,12 @@ void convt2d_backward(float *din, float *dW, float *db, float *col, const float 
 /* ---- the layer kinds over VaeLayerRun ---- */
 
 /* Each kind tries the oneDNN path first (when built with it) and falls back
- * to im2col + GEMM for a layer oneDNN does not take. The oneDNN path is fp32:
- * a bf16 model (r->precision) runs im2col with bf16 GEMMs (vae/gemm.h). */
-static VaeDnnl **fp32_cache(const VaeLayerRun *r) { return r->precision == VAE_PREC_FP32 ? r->dnnl : NULL; }
+ * to im2col + GEMM for a layer oneDNN does not take, in the model's precision
+ * either way (bf16: bf16 inputs, fp32 accumulation; vae/gemm.h). */
 
 void vae_conv2d_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
-    if (vae_dnnl_conv_forward(fp32_cache(r), r->index, L, r->B, r->out, r->in[0], r->p[0], r->p[1]) == 0) return;
+    if (vae_dnnl_conv_forward(r->dnnl, r->index, L, r->B, r->out, r->in[0], r->p[0], r->p[1], r->precision) == 0) return;
     conv2d_forward(r->out, r->scratch, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->ih, L->iw, L->c, L->kernel,
                    L->stride, L->pad, L->h, L->w, L->act == VAE_ACT_RELU, r->precision);
 }
@@ -171,7 +170,8 @@ void vae_conv2d_fwd(VaeLayerRun *r) {
 void vae_conv2d_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     if (L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * L->c * L->h * L->w);
-    if (vae_dnnl_conv_backward(fp32_cache(r), r->index, L, r->B, r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0]) == 0)
+    if (vae_dnnl_conv_backward(r->dnnl, r->index, L, r->B, r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0],
+                               r->precision) == 0)
         return;
     conv2d_backward(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih, L->iw,
                     L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision);
@@ -179,7 +179,7 @@ void vae_conv2d_bwd(VaeLayerRun *r) {
 
 void vae_convt2d_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
-    if (vae_dnnl_conv_forward(fp32_cache(r), r->index, L, r->B, r->out, r->in[0], r->p[0], r->p[1]) == 0) return;
+    if (vae_dnnl_conv_forward(r->dnnl, r->index, L, r->B, r->out, r->in[0], r->p[0], r->p[1], r->precision) == 0) return;
     convt2d_forward(r->out, r->scratch, r->in[0], r->p[0], r->p[1], r->B, L->ic, L->ih, L->iw, L->c, L->kernel,
                     L->stride, L->pad, L->h, L->w, L->act == VAE_ACT_RELU, r->precision);
 }
@@ -187,7 +187,8 @@ void vae_convt2d_fwd(VaeLayerRun *r) {
 void vae_convt2d_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     if (L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * L->c * L->h * L->w);
-    if (vae_dnnl_conv_backward(fp32_cache(r), r->index, L, r->B, r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0]) == 0)
+    if (vae_dnnl_conv_backward(r->dnnl, r->index, L, r->B, r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0],
+                               r->precision) == 0)
         return;
     convt2d_backward(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih,
                      L->iw, L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision);

@@ -225,3 +225,32 @@ int check_skip(const char *name, const char *why) {
     printf("%s: skipped: %s\n", name, why);
     return 77;
 }
+
+/* Activations positive in one precision and zero in the other over the
+   batch in a: ReLUs that bf16 rounding moves across their kink. */
+long check_relu_flips(Vae *m, VaeActs *a, int B, int use_eps) {
+    size_t total = 0;
+    for (int l = 0; l < m->lay.n_layers; l++)
+        total += (size_t)B * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
+    unsigned char *pos = malloc(total);
+    if (!pos) return -1;
+    VaePrecision keep = m->precision;
+    VaeLoss L;
+    long flips = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        m->precision = pass ? VAE_PREC_BF16 : VAE_PREC_FP32;
+        vae_forward(m, a, B, use_eps, 0, &L);
+        size_t o = 0;
+        for (int l = 0; l < m->lay.n_layers; l++) {
+            size_t n = (size_t)B * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
+            for (size_t i = 0; i < n; i++, o++) {
+                unsigned char p = a->act[l][i] > 0.0f;
+                if (pass == 0) pos[o] = p;
+                else flips += p != pos[o];
+            }
+        }
+    }
+    m->precision = keep;
+    free(pos);
+    return flips;
+}

@@ -222,35 +222,6 @@ static void setup_case(Vae *m, VaeActs *a, uint64_t seed) {
     rng_normal(&rng, a->eps, (size_t)NB * ZD);
 }
 
-/* Number of activations that are positive in one precision and zero in
-   the other: ReLUs that bf16 rounding moves across their kink. */
-static long relu_flips(Vae *m, VaeActs *a, int use_eps) {
-    const int nl = m->lay.n_layers;
-    size_t total = 0;
-    for (int l = 0; l < nl; l++) total += (size_t)NB * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
-    unsigned char *pos = malloc(total);
-    if (!pos) return -1;
-    VaePrecision keep = m->precision;
-    VaeLoss L;
-    long flips = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        m->precision = pass ? VAE_PREC_BF16 : VAE_PREC_FP32;
-        vae_forward(m, a, NB, use_eps, 0, &L);
-        size_t o = 0;
-        for (int l = 0; l < nl; l++) {
-            size_t n = (size_t)NB * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
-            for (size_t i = 0; i < n; i++, o++) {
-                unsigned char p = a->act[l][i] > 0.0f;
-                if (pass == 0) pos[o] = p;
-                else flips += p != pos[o];
-            }
-        }
-    }
-    m->precision = keep;
-    free(pos);
-    return flips;
-}
-
 static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed, VaePrecision prec) {
     char tag[160];
     const int bf16 = prec == VAE_PREC_BF16;
@@ -277,7 +248,7 @@ static void run_case(const char *name, VaeConfig cfg, int use_eps, uint64_t seed
            difference across a kink fails in double too). Take the first
            seed whose ReLUs all keep their side in bf16. */
         int tries = 0;
-        while (setup_case(&m, &a, seed), relu_flips(&m, &a, use_eps) && ++tries < 20) seed += 1000;
+        while (setup_case(&m, &a, seed), check_relu_flips(&m, &a, NB, use_eps) && ++tries < 20) seed += 1000;
         if (!CHECK_MSG(tries < 20, "%s: every seed tried puts a ReLU within bf16 rounding of its kink", tag)) {
             vae_acts_free(&a);
             vae_free(&m);

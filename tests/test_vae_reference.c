@@ -170,35 +170,6 @@ static void self_check(const float *got, const float *ref, size_t n, double atol
     free(r);
 }
 
-/* Activations positive in one precision and zero in the other over the
-   batch in a: ReLUs that bf16 rounding moves across their kink. */
-static long relu_flips(Vae *m, VaeActs *a, int B, int use_eps) {
-    size_t total = 0;
-    for (int l = 0; l < m->lay.n_layers; l++)
-        total += (size_t)B * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
-    unsigned char *pos = malloc(total);
-    if (!pos) return -1;
-    VaePrecision keep = m->precision;
-    VaeLoss L;
-    long flips = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        m->precision = pass ? VAE_PREC_BF16 : VAE_PREC_FP32;
-        vae_forward(m, a, B, use_eps, 0, &L);
-        size_t o = 0;
-        for (int l = 0; l < m->lay.n_layers; l++) {
-            size_t n = (size_t)B * m->lay.layers[l].c * m->lay.layers[l].h * m->lay.layers[l].w;
-            for (size_t i = 0; i < n; i++, o++) {
-                unsigned char p = a->act[l][i] > 0.0f;
-                if (pass == 0) pos[o] = p;
-                else flips += p != pos[o];
-            }
-        }
-    }
-    m->precision = keep;
-    free(pos);
-    return flips;
-}
-
 static void run_fixture(const char *name, VaePrecision prec) {
     const int bf16 = prec == VAE_PREC_BF16;
     char path[4200];
@@ -284,7 +255,7 @@ static void run_fixture(const char *name, VaePrecision prec) {
            tolerance covers that, so such a case compares its forward pass
            only (the gradients are covered by tests/test_vae_gradcheck.c on
            cases without one) */
-        long flips = bf16 ? relu_flips(&m, &a, B, use_eps) : 0;
+        long flips = bf16 ? check_relu_flips(&m, &a, B, use_eps) : 0;
         if (flips != 0) {
             CHECK_MSG(flips > 0, "%s: out of memory", name);
             printf("%s bf16 %s: %ld ReLU(s) within bf16 rounding of 0: gradients not compared\n", name, tag, flips);

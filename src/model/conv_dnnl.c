@@ -1,11 +1,12 @@
-/* Convolution and transposed convolution through oneDNN's fp32 primitives
- * (direct AVX-512/AVX2 kernels, no im2col matrix), the optional fast path of
+/* Convolution and transposed convolution through oneDNN's primitives
+ * (direct AVX-512/AVX2 kernels, no im2col matrix; fp32, or bf16 inputs with
+ * fp32 accumulation and outputs for --precision bf16), the optional fast path of
  * layers_conv.c (built with -DVAE_DNNL=auto|ON when libdnnl-dev is there).
  * Our activations stay in the (C, B, H, W) layout of vae/layers.h: each call
  * reorders its inputs into the layouts the primitive chose and its outputs
  * back, accumulating (+=) where the layer contract says so (input and
  * parameter gradients). Primitives are made once per (activation block,
- * layer, batch size) and kept in the block's VaeDnnl cache; a layer oneDNN
+ * layer, batch size, precision) and kept in the block's VaeDnnl cache; a layer oneDNN
  * refuses is marked and runs on the im2col path from then on. */
 #include "vae/conv_dnnl.h"
 

@@ -10,6 +10,7 @@
  * A conditional model's workers see their rows' labels; a model whose batch
  * is coupled (the EAE's batch norm) keeps one worker. Also checks
  * adam_update_sum against adam_update on the summed gradient. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,15 @@
 #define ROWS 10
 #define COLS 12
 #define N_IMAGES 40
+
+/* largest |x|: the scale of a moment tensor, whose small elements come from
+   sums that cancel and so differ with the row split more than rtol allows */
+static double max_abs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(x[i]) > m) m = fabs(x[i]);
+    return m;
+}
 
 static void model_config(VaeConfig *mc) {
     memset(mc, 0, sizeof *mc);
@@ -193,9 +203,9 @@ int main(void) {
             snprintf(item, sizeof item, "%s: parameters after the step", what);
             check_close(item, got.params, ref.params, got.n_params, 1e-7, 1e-5);
             snprintf(item, sizeof item, "%s: Adam first moments", what);
-            check_close(item, got.adam_m, ref.adam_m, got.n_params, 1e-9, 1e-4);
+            check_close(item, got.adam_m, ref.adam_m, got.n_params, 1e-6 * max_abs(ref.adam_m, got.n_params), 1e-4);
             snprintf(item, sizeof item, "%s: Adam second moments", what);
-            check_close(item, got.adam_v, ref.adam_v, got.n_params, 1e-12, 1e-4);
+            check_close(item, got.adam_v, ref.adam_v, got.n_params, 1e-6 * max_abs(ref.adam_v, got.n_params), 1e-4);
             size_t bytes = got.n_params * sizeof(float);
             CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_v, again.adam_v, bytes) == 0 &&
                           l.loss == l2.loss,

@@ -389,6 +389,76 @@ done:
     free(C2);
 }
 
+/* A stable block (vae_gemm_stable_register): an operand inside it is
+   rounded once per vae_gemm_stable_begin on this thread. The first GEMM
+   gives the bits of an unregistered one; a later GEMM on the same matrix
+   reuses that copy (the fp32 values were doubled behind its back: the
+   product stays, which shows the reuse); after vae_gemm_stable_begin the
+   new values are read (the product doubles exactly, bf16(2x) = 2 bf16(x));
+   the same matrix read transposed shares the copy, a differently shaped
+   matrix at the same address gets its own, and a strided operand is
+   converted at every call. */
+static void test_stable(void) {
+    enum { M = 16, OUT = 24, IN = 40 };
+    size_t n = (size_t)M * IN + 64;
+    float *blk = malloc(n * sizeof *blk), *W = malloc((size_t)OUT * IN * sizeof *W);
+    float *C1 = malloc((size_t)M * OUT * sizeof *C1), *C2 = malloc((size_t)M * OUT * sizeof *C2);
+    float *D1 = malloc((size_t)IN * IN * sizeof *D1), *D2 = malloc((size_t)IN * IN * sizeof *D2);
+    if (!CHECK_MSG(blk && W && C1 && C2 && D1 && D2, "stable: out of memory")) goto done;
+    Rng rng;
+    rng_seed(&rng, 10);
+    for (size_t i = 0; i < n; i++) blk[i] = (float)(2 * rng_uniform(&rng) - 1);
+    for (size_t i = 0; i < (size_t)OUT * IN; i++) W[i] = (float)(2 * rng_uniform(&rng) - 1);
+    float *X = blk + 32;   /* (M, IN) inside the block */
+    size_t mc = (size_t)M * OUT * sizeof *C1;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C1, OUT);   /* unregistered */
+    /* X^T X (IN, IN): X read transposed and plain */
+    vae_gemm(VAE_PREC_BF16, 1, 0, IN, IN, M, 1.0f, X, IN, X, IN, 0.0f, D1, IN);
+    if (!CHECK_MSG(vae_gemm_stable_register(blk, n) == 0, "stable: registered")) goto done;
+    vae_gemm_stable_begin();
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    CHECK_MSG(memcmp(C1, C2, mc) == 0, "stable: the first read gives the converted bits");
+    for (size_t i = 0; i < n; i++) blk[i] *= 2.0f;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    CHECK_MSG(memcmp(C1, C2, mc) == 0, "stable: a second read reuses the copy made since vae_gemm_stable_begin");
+    /* the same stored matrix read transposed: the old copy too (D1's bits) */
+    vae_gemm(VAE_PREC_BF16, 1, 0, IN, IN, M, 1.0f, X, IN, X, IN, 0.0f, D2, IN);
+    CHECK_MSG(memcmp(D1, D2, (size_t)IN * IN * sizeof *D1) == 0, "stable: a transposed read shares the copy");
+    /* (M/2, 2 IN) at the same address: another matrix, rounded now (doubled values) */
+    float *E1 = malloc((size_t)(M / 2) * 2 * sizeof *E1), *E2 = malloc((size_t)(M / 2) * 2 * sizeof *E2);
+    if (!CHECK(E1 && E2)) goto done;
+    float ones[2 * IN * 2];
+    for (int i = 0; i < 2 * IN * 2; i++) ones[i] = (i % 3) - 1.0f;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M / 2, 2, 2 * IN, 1.0f, X, 2 * IN, ones, 2 * IN, 0.0f, E1, 2);
+    vae_gemm_shadow_unregister(blk);
+    vae_gemm(VAE_PREC_BF16, 0, 1, M / 2, 2, 2 * IN, 1.0f, X, 2 * IN, ones, 2 * IN, 0.0f, E2, 2);
+    CHECK_MSG(memcmp(E1, E2, (size_t)(M / 2) * 2 * sizeof *E1) == 0,
+              "stable: a matrix of another shape at the same address is rounded on its own");
+    free(E1);
+    free(E2);
+    if (!CHECK_MSG(vae_gemm_stable_register(blk, n) == 0, "stable: registered again")) goto done;
+    vae_gemm_stable_begin();
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    int doubled = 1;
+    for (size_t i = 0; i < (size_t)M * OUT; i++) doubled &= C2[i] == 2 * C1[i];
+    CHECK_MSG(doubled, "stable: after vae_gemm_stable_begin the new values are rounded");
+    /* the first IN-1 columns of X: strided, so converted at every call */
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN - 1, 1.0f, X, IN, W, IN, 0.0f, C1, OUT);
+    for (size_t i = 0; i < n; i++) blk[i] *= 0.5f;
+    vae_gemm(VAE_PREC_BF16, 0, 1, M, OUT, IN - 1, 1.0f, X, IN, W, IN, 0.0f, C2, OUT);
+    doubled = 1;
+    for (size_t i = 0; i < (size_t)M * OUT; i++) doubled &= C1[i] == 2 * C2[i];
+    CHECK_MSG(doubled, "stable: a strided operand is converted at every call");
+    vae_gemm_shadow_unregister(blk);
+done:
+    free(blk);
+    free(W);
+    free(C1);
+    free(C2);
+    free(D1);
+    free(D2);
+}
+
 int main(void) {
     char why[200];
     if (!vae_bf16_available(why, sizeof why)) {
@@ -424,6 +494,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 100 + i);
     test_threads();
     test_shadow();
+    test_stable();
     char msg[256];
     long fails = vae_gemm_failures(msg, sizeof msg);
     CHECK_MSG(fails == 0, "%ld bf16 calls fell back to fp32: %s", fails, msg);

@@ -55,9 +55,12 @@ typedef struct {
     int hook_rc;                    /* the hook's status this step */
     VaeError *hook_err;
     VaePool *pool;                  /* n threads (the caller's included); NULL for one worker */
-    uint16_t *shadow;               /* bf16: the parameters in bf16 (n_params), refreshed at the
-                                       start of every step and read by the GEMMs (vae/gemm.h);
-                                       NULL in fp32 */
+    uint16_t *shadow;               /* bf16: the parameters in bf16 (n_params), read by the
+                                       GEMMs (vae/gemm.h); NULL in fp32 */
+    long shadow_t;                  /* the model->adam_t whose parameters shadow holds, written
+                                       by that step's Adam pass; -1: refresh at the next step */
+    int stable;                     /* bf16: the activation blocks are registered as stable
+                                       blocks of the GEMMs (each operand rounded once a step) */
 } VaeWorkers;
 
 /* n >= 1 workers for batches of up to max_batch rows of model m (which must
@@ -69,10 +72,16 @@ void vae_workers_free(VaeWorkers *w);
 /* The precision of the steps' GEMMs (the views'; model itself is left as
  * it is, so evaluation stays in its precision). bf16 needs
  * vae_bf16_available() and allocates the parameters' bf16 shadow, which
- * every step refreshes (each worker its parameter range) before its
- * forward pass, so each weight is converted once per step rather than
- * twice per worker. Returns VAE_OK or VAE_ERR with a message. */
+ * each step's Adam pass rewrites as it updates the parameters (each worker
+ * its range), so each weight is rounded once per step rather than twice
+ * per worker; and registers the workers' activations as stable blocks
+ * (vae/gemm.h), so each activation and gradient is rounded once per step.
+ * Returns VAE_OK or VAE_ERR with a message. */
 int vae_workers_set_precision(VaeWorkers *w, VaePrecision p, VaeError *err);
+/* The parameters were changed other than by vae_workers_step (in bf16 the
+ * next step then rounds them afresh). Loading a checkpoint that moves
+ * model->adam_t is noticed without it. */
+void vae_workers_params_changed(VaeWorkers *w);
 
 /* 1 when the model's images are independent within a batch, so a batch can
  * be split across workers (no latent batch norm). */

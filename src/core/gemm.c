@@ -131,18 +131,19 @@ long vae_gemm_failures(char *msg, size_t len) {
     return n;
 }
 
-/* ---- registered bf16 shadows (vae/gemm.h) ---- */
+/* ---- registered bf16 shadows and stable blocks (vae/gemm.h) ---- */
 
 typedef struct {
     uintptr_t lo, hi;           /* the fp32 block's bytes [lo, hi) */
-    const uint16_t *shadow;
+    const uint16_t *shadow;     /* its bf16 copy; NULL: a stable block (rounded once per
+                                   vae_gemm_stable_begin, per thread) */
 } Shadow;
 
 static pthread_mutex_t g_shadow_lock = PTHREAD_MUTEX_INITIALIZER;
 static Shadow g_shadows[VAE_GEMM_MAX_SHADOWS];
 static int g_n_shadows;
 
-int vae_gemm_shadow_register(const float *base, size_t n, const uint16_t *shadow) {
+static int block_register(const float *base, size_t n, const uint16_t *shadow) {
     int rc = -1;
     pthread_mutex_lock(&g_shadow_lock);
     if (g_n_shadows < VAE_GEMM_MAX_SHADOWS) {
@@ -152,6 +153,12 @@ int vae_gemm_shadow_register(const float *base, size_t n, const uint16_t *shadow
     pthread_mutex_unlock(&g_shadow_lock);
     return rc;
 }
+
+int vae_gemm_shadow_register(const float *base, size_t n, const uint16_t *shadow) {
+    return shadow ? block_register(base, n, shadow) : -1;
+}
+
+int vae_gemm_stable_register(const float *base, size_t n) { return block_register(base, n, NULL); }
 
 void vae_gemm_shadow_unregister(const float *base) {
     pthread_mutex_lock(&g_shadow_lock);
@@ -164,16 +171,22 @@ void vae_gemm_shadow_unregister(const float *base) {
 }
 
 #ifdef VAE_HAVE_DNNL
-/* the bf16 copy of the stored (rows, cols) matrix src with row stride ld,
-   when it lies in a registered block and is contiguous; else NULL */
-static const uint16_t *shadow_of(const float *src, int rows, int cols, int ld) {
+/* Where the stored (rows, cols) matrix src with row stride ld lies: in a
+   shadowed block (returns the bf16 copy at the same offset), in a stable
+   block (returns NULL, *stable = 1) or elsewhere (NULL, *stable = 0). A
+   block only counts for a contiguous matrix wholly inside it. */
+static const uint16_t *block_of(const float *src, int rows, int cols, int ld, int *stable) {
+    *stable = 0;
     if (ld != cols) return NULL;
     uintptr_t lo = (uintptr_t)src, hi = (uintptr_t)(src + (size_t)rows * cols);
     const uint16_t *hit = NULL;
     pthread_mutex_lock(&g_shadow_lock);
-    for (int i = 0; i < g_n_shadows && !hit; i++)
-        if (lo >= g_shadows[i].lo && hi <= g_shadows[i].hi)
-            hit = g_shadows[i].shadow + (lo - g_shadows[i].lo) / sizeof(float);
+    for (int i = 0; i < g_n_shadows; i++)
+        if (lo >= g_shadows[i].lo && hi <= g_shadows[i].hi) {
+            if (g_shadows[i].shadow) hit = g_shadows[i].shadow + (lo - g_shadows[i].lo) / sizeof(float);
+            else *stable = 1;
+            break;
+        }
     pthread_mutex_unlock(&g_shadow_lock);
     return hit;
 }
@@ -355,12 +368,25 @@ static int find_prim(Prim *out, int ta, int tb, int M, int N, int K, int ldc, in
 
 /* ---- per-thread state: a stream and the bf16 / scratchpad buffers ---- */
 
+/* the bf16 copy of one operand read from a stable block since the thread's
+   last vae_gemm_stable_begin */
+typedef struct {
+    const float *src;
+    int rows, cols;
+    uint16_t *buf;
+    size_t cap;                     /* in bf16 values */
+} Memo;
+
+#define MEMO_SLOTS 24
+
 typedef struct {
     dnnl_stream_t stream;
     uint16_t *a, *b;
     size_t a_cap, b_cap;            /* in bf16 values */
     void *scratch;
     size_t scratch_cap;             /* bytes */
+    Memo memo[MEMO_SLOTS];          /* [0, n_memo) are current; the buffers are kept */
+    int n_memo;
 } ThreadState;
 
 static pthread_key_t g_key;
@@ -373,6 +399,7 @@ static void thread_state_free(void *v) {
     free(t->a);
     free(t->b);
     free(t->scratch);
+    for (int i = 0; i < MEMO_SLOTS; i++) free(t->memo[i].buf);
     free(t);
 }
 
@@ -415,6 +442,35 @@ static void pack_bf16(uint16_t *dst, const float *src, int rows, int cols, int l
     for (int r = 0; r < rows; r++) vae_f32_to_bf16(dst + (size_t)r * cols, src + (size_t)r * ld, (size_t)cols);
 }
 
+/* The bf16 operand for the stored (rows, cols) matrix src (row stride ld):
+   a registered shadow; for a stable block, the copy this thread made since
+   its last vae_gemm_stable_begin, made now if there is none; otherwise
+   rounded into *tmp. NULL: out of memory. */
+static const uint16_t *operand(ThreadState *t, const float *src, int rows, int cols, int ld, uint16_t **tmp,
+                               size_t *tmp_cap) {
+    int stable;
+    const uint16_t *hit = block_of(src, rows, cols, ld, &stable);
+    if (hit) return hit;
+    size_t n = (size_t)rows * cols;
+    if (stable) {
+        for (int i = 0; i < t->n_memo; i++) {
+            Memo *e = &t->memo[i];
+            if (e->src == src && e->rows == rows && e->cols == cols) return e->buf;
+        }
+        if (t->n_memo < MEMO_SLOTS) {
+            Memo *e = &t->memo[t->n_memo];
+            if (grow((void **)&e->buf, &e->cap, n, sizeof(uint16_t)) != 0) return NULL;
+            vae_f32_to_bf16(e->buf, src, n);
+            e->src = src, e->rows = rows, e->cols = cols;
+            t->n_memo++;
+            return e->buf;
+        }
+    }
+    if (grow((void **)tmp, tmp_cap, n, sizeof(uint16_t)) != 0) return NULL;
+    pack_bf16(*tmp, src, rows, cols, ld);
+    return *tmp;
+}
+
 static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                      int ldb, float beta, float *C, int ldc) {
     /* as many threads as OpenBLAS would use on this thread (vae/gemm.h) */
@@ -431,18 +487,13 @@ static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
     }
     Prim p;
     if (!find_prim(&p, ta, tb, M, N, K, ldc, nthr, alpha, beta)) return -1;
-    size_t na = (size_t)M * K, nb = (size_t)K * N;
-    if (grow((void **)&t->a, &t->a_cap, na, sizeof(uint16_t)) != 0 ||
-        grow((void **)&t->b, &t->b_cap, nb, sizeof(uint16_t)) != 0 ||
-        grow(&t->scratch, &t->scratch_cap, p.scratch_bytes, 1) != 0) {
+    /* the operands in bf16: a registered shadow, a stable block's copy, or converted here */
+    const uint16_t *a16 = operand(t, A, ta ? K : M, ta ? M : K, lda, &t->a, &t->a_cap);
+    const uint16_t *b16 = operand(t, B, tb ? N : K, tb ? K : N, ldb, &t->b, &t->b_cap);
+    if (!a16 || !b16 || grow(&t->scratch, &t->scratch_cap, p.scratch_bytes, 1) != 0) {
         note_failure("out of memory for the bf16 copies of a %dx%dx%d GEMM", M, N, K);
         return -1;
     }
-    /* the operands in bf16: a registered shadow, or converted here */
-    const uint16_t *a16 = shadow_of(A, ta ? K : M, ta ? M : K, lda);
-    const uint16_t *b16 = shadow_of(B, tb ? N : K, tb ? K : N, ldb);
-    if (!a16) pack_bf16(t->a, A, ta ? K : M, ta ? M : K, lda), a16 = t->a;
-    if (!b16) pack_bf16(t->b, B, tb ? N : K, tb ? K : N, ldb), b16 = t->b;
     dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
     /* oneDNN takes non-const handles; the matmul only reads its inputs */
     dnnl_status_t st = dnnl_memory_create(&am, &p.a_md, g_engine, (void *)a16);
@@ -466,6 +517,14 @@ static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
     return 0;
 }
 #endif
+
+void vae_gemm_stable_begin(void) {
+#ifdef VAE_HAVE_DNNL
+    if (!vae_bf16_available(NULL, 0)) return;
+    ThreadState *t = thread_state();
+    if (t) t->n_memo = 0;
+#endif
+}
 
 void vae_gemm(VaePrecision prec, int transA, int transB, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc) {

@@ -65,10 +65,24 @@ int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err)
     return VAE_OK;
 }
 
+/* the workers' activation blocks, up to their scratch (im2col buffers are
+   rewritten within a pass), as stable blocks of the bf16 GEMMs (vae/gemm.h) */
+static void stable_blocks(VaeWorkers *w, int on) {
+    for (int k = 0; k < w->n; k++) {
+        VaeActs *a = &w->acts[k];
+        if (!a->block || a->scratch <= a->block) continue;
+        if (!on) vae_gemm_shadow_unregister(a->block);
+        else if (vae_gemm_stable_register(a->block, (size_t)(a->scratch - a->block)) != 0)
+            break;   /* table full: those GEMMs just convert at every call */
+    }
+    w->stable = on;
+}
+
 void vae_workers_free(VaeWorkers *w) {
     if (!w) return;
     if (w->shadow) vae_gemm_shadow_unregister(w->model->params);
     free(w->shadow);
+    if (w->stable) stable_blocks(w, 0);
     if (w->acts)
         for (int k = 0; k < w->n; k++) vae_acts_free(&w->acts[k]);
     free(w->acts);
@@ -89,6 +103,8 @@ int vae_workers_set_precision(VaeWorkers *w, VaePrecision p, VaeError *err) {
         free(w->shadow);
         w->shadow = NULL;
     }
+    if (w->stable) stable_blocks(w, 0);
+    w->shadow_t = -1;
     if (p == VAE_PREC_BF16) {
         w->shadow = malloc(w->model->n_params * sizeof *w->shadow);
         if (!w->shadow) return vae_fail(err, "out of memory for the bf16 copy of the parameters");
@@ -96,12 +112,15 @@ int vae_workers_set_precision(VaeWorkers *w, VaePrecision p, VaeError *err) {
             free(w->shadow);
             w->shadow = NULL;   /* the GEMMs convert the weights themselves */
         }
+        stable_blocks(w, 1);
     }
     for (int k = 0; k < w->n; k++) w->views[k].precision = p;
     return VAE_OK;
 }
 
 static void worker_range(const VaeWorkers *w, int k, size_t *lo, size_t *hi);
+
+void vae_workers_params_changed(VaeWorkers *w) { w->shadow_t = -1; }
 
 /* Worker k's share of the step: gather, forward, backward on its rows. */
 static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t *labels, const uint32_t *index,
@@ -111,6 +130,8 @@ static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t
     memset(&w->loss[k], 0, sizeof w->loss[k]);
     if (rows == 0) return;
     VaeActs *a = &w->acts[k];
+    /* this pass rewrites the activations: their bf16 copies are stale */
+    if (w->stable) vae_gemm_stable_begin();
     idx_gather(im, index + r0, 0, (uint32_t)rows, a->x);
     if (labels) vae_set_labels(&w->views[k], a, labels, index + r0, 0, rows);
     memcpy(a->eps, eps + (size_t)r0 * Z, (size_t)rows * Z * sizeof(float));
@@ -138,8 +159,18 @@ static void worker_adam(VaeWorkers *w, int k, int n_g, const AdamConfig *cfg, lo
     w->finite[k] = 1;
     if (lo >= hi) return;
     float *g[VAE_MAX_WORKERS];
-    for (int j = 0; j < n_g; j++) g[j] = w->grad[j] + lo;
-    w->finite[k] = adam_update_sum(m->params + lo, g, n_g, m->adam_m + lo, m->adam_v + lo, hi - lo, cfg, t);
+    /* in bf16 the parameters' shadow is refreshed chunk by chunk, right
+       after Adam wrote them (still in cache), instead of in a pass of its
+       own at the next step */
+    size_t chunk = w->shadow ? 8192 : hi - lo;
+    int finite = 1;
+    for (size_t c = lo; c < hi; c += chunk) {
+        size_t e = hi - c < chunk ? hi : c + chunk;
+        for (int j = 0; j < n_g; j++) g[j] = w->grad[j] + c;
+        finite &= adam_update_sum(m->params + c, g, n_g, m->adam_m + c, m->adam_v + c, e - c, cfg, t);
+        if (w->shadow) vae_f32_to_bf16(w->shadow + c, m->params + c, e - c);
+    }
+    w->finite[k] = finite;
 }
 
 /* model->grads += the other workers' buffers on worker k's range, in worker
@@ -187,9 +218,10 @@ typedef struct {
 static void step_job(void *ctx, int k) {
     StepJob *j = ctx;
     VaeWorkers *w = j->w;
-    if (w->shadow) {
-        /* the bf16 weights of this step (the parameters may have changed
-           in any way since the last one: Adam, a load, a broadcast) */
+    if (w->shadow && w->shadow_t != w->model->adam_t) {
+        /* the bf16 weights of this step, unless the last step's Adam pass
+           left them current (the parameters changed some other way: a
+           load, a broadcast, vae_workers_params_changed) */
         size_t lo, hi;
         worker_range(w, k, &lo, &hi);
         if (lo < hi) vae_f32_to_bf16(w->shadow + lo, w->model->params + lo, hi - lo);
@@ -241,8 +273,10 @@ VaeStepStatus vae_workers_step(VaeWorkers *w, const IdxImages *im, const uint8_t
     if (w->hook_rc != VAE_OK) return VAE_STEP_HOOK_FAILED;
     if ((*bad = bad_term(loss)) != NULL) return VAE_STEP_NONFINITE;
     /* Adam ran: the parameters moved (possibly spoiled, when a gradient was
-       not finite; the caller then saves nothing) */
+       not finite; the caller then saves nothing), and their bf16 shadow
+       with them */
     w->model->adam_t++;
+    if (w->shadow) w->shadow_t = w->model->adam_t;
     for (int k = 0; k < w->n; k++)
         if (!w->finite[k]) {
             *bad = "gradient";

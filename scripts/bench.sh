@@ -526,6 +526,18 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor()
+def blas_config():
+    # gemm_probe reports it for the MLP; for --arch runs ask vae itself
+    if bound.get("openblas_config"):
+        return bound["openblas_config"]
+    try:
+        out = subprocess.run([vae_bin, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return None
+    for l in out.splitlines():
+        if l.startswith("BLAS: "):
+            return l[len("BLAS: "):].strip()
+    return None
 def git_rev():
     try:
         return subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(vae_bin)), "rev-parse", "--short", "HEAD"],
@@ -537,7 +549,7 @@ ratio = (vae_s["train_images_per_sec"] / torch_s["train_images_per_sec"]
          if vae_s["train_images_per_sec"] and torch_s["train_images_per_sec"] else None)
 res = {
     "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "openblas": bound.get("openblas_config")},
+    "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "openblas": blas_config()},
     "arch": arch, "vae_kernels": vae_core, "torch_kernels": tc,
     "git": git_rev(), "vae_binary": vae_bin, "data": data,
     "torch_version": (pt[0]["json"].get("torch_version") if pt else None),

@@ -87,7 +87,9 @@ static void run_name(const char *run, char *out, size_t len) {
     if (n > sl && strcmp(buf + n - sl, suffix) == 0) buf[n -= sl] = '\0';
     else if (strcmp(buf, "metrics.csv") == 0) snprintf(buf, sizeof buf, ".");
     const char *slash = strrchr(buf, '/');
-    snprintf(out, len, "%s", slash && slash[1] ? slash + 1 : buf);
+    /* a name longer than the legend's slot is cut and marked */
+    int w = snprintf(out, len, "%s", slash && slash[1] ? slash + 1 : buf);
+    if (w > 0 && (size_t)w >= len && len >= 4) memcpy(out + len - 4, "...", 4);
 }
 
 static void metrics_path(const char *run, char *out, size_t len) {

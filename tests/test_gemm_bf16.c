@@ -459,6 +459,42 @@ done:
     free(D2);
 }
 
+/* vae_gemm_hold: the held matrix is rounded once until vae_gemm_release
+   (values changed behind the GEMMs' back are not seen; after the release
+   they are), read plain and transposed alike; other operands are not held. */
+static void test_hold(void) {
+    enum { M = 12, N = 20, K = 36 };
+    float *A = malloc((size_t)M * K * sizeof *A), *Bm = malloc((size_t)K * N * sizeof *Bm);
+    float *C1 = malloc((size_t)M * N * sizeof *C1), *C2 = malloc((size_t)M * N * sizeof *C2);
+    float *T1 = malloc((size_t)K * K * sizeof *T1), *T2 = malloc((size_t)K * K * sizeof *T2);
+    if (!CHECK_MSG(A && Bm && C1 && C2 && T1 && T2, "hold: out of memory")) goto done;
+    Rng rng;
+    rng_seed(&rng, 12);
+    for (int i = 0; i < M * K; i++) A[i] = (float)(2 * rng_uniform(&rng) - 1);
+    for (int i = 0; i < K * N; i++) Bm[i] = (float)(2 * rng_uniform(&rng) - 1);
+    size_t mc = (size_t)M * N * sizeof *C1, tc = (size_t)K * K * sizeof *T1;
+    vae_gemm(VAE_PREC_BF16, 0, 0, M, N, K, 1.0f, A, K, Bm, N, 0.0f, C1, N);
+    vae_gemm(VAE_PREC_BF16, 1, 0, K, K, M, 1.0f, A, K, A, K, 0.0f, T1, K);
+    vae_gemm_hold(VAE_PREC_BF16, A, M, K);
+    vae_gemm(VAE_PREC_BF16, 0, 0, M, N, K, 1.0f, A, K, Bm, N, 0.0f, C2, N);
+    CHECK_MSG(memcmp(C1, C2, mc) == 0, "hold: the held matrix gives the converted bits");
+    for (int i = 0; i < M * K; i++) A[i] *= 2.0f;
+    for (int i = 0; i < K * N; i++) Bm[i] *= 2.0f;
+    vae_gemm(VAE_PREC_BF16, 1, 0, K, K, M, 1.0f, A, K, A, K, 0.0f, T2, K);
+    CHECK_MSG(memcmp(T1, T2, tc) == 0, "hold: read transposed, the held copy is reused");
+    vae_gemm(VAE_PREC_BF16, 0, 0, M, N, K, 1.0f, A, K, Bm, N, 0.0f, C2, N);
+    int twice = 1;
+    for (int i = 0; i < M * N; i++) twice &= C2[i] == 2 * C1[i];
+    CHECK_MSG(twice, "hold: the held copy is reused, the other operand is rounded afresh");
+    vae_gemm_release(VAE_PREC_BF16);
+    vae_gemm(VAE_PREC_BF16, 0, 0, M, N, K, 1.0f, A, K, Bm, N, 0.0f, C2, N);
+    int four = 1;
+    for (int i = 0; i < M * N; i++) four &= C2[i] == 4 * C1[i];
+    CHECK_MSG(four, "hold: after vae_gemm_release the new values are read");
+done:
+    free(A), free(Bm), free(C1), free(C2), free(T1), free(T2);
+}
+
 int main(void) {
     char why[200];
     if (!vae_bf16_available(why, sizeof why)) {
@@ -495,6 +531,7 @@ int main(void) {
     test_threads();
     test_shadow();
     test_stable();
+    test_hold();
     char msg[256];
     long fails = vae_gemm_failures(msg, sizeof msg);
     CHECK_MSG(fails == 0, "%ld bf16 calls fell back to fp32: %s", fails, msg);

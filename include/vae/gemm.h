@@ -62,20 +62,29 @@ int vae_gemm_shadow_register(const float *base, size_t n, const uint16_t *shadow
 /* Unregisters a shadowed or stable block. */
 void vae_gemm_shadow_unregister(const float *base);
 
-/* A stable block: fp32 values (a training worker's activations and their
- * gradients) that each thread rewrites only after calling
+/* The contiguous (rows, cols) matrix src will not change until
+ * vae_gemm_release on this thread: the bf16 GEMMs between them (on this
+ * thread) round it once (a layer's output gradient, read by its weight- and
+ * its input-gradient GEMM). One matrix at a time per thread; no-ops in
+ * fp32. */
+void vae_gemm_hold(VaePrecision prec, const float *src, int rows, int cols);
+void vae_gemm_release(VaePrecision prec);
+
+/* A stable block: fp32 values (a training worker's forward activations)
+ * that each thread rewrites only after calling
  * vae_gemm_stable_begin(), so that a bf16 GEMM operand lying inside it and
  * stored contiguously is rounded once per thread between two such calls
  * and the copy reused by every later GEMM reading the same matrix (a
- * layer's input is read by its forward and its weight-gradient GEMM, an
- * output gradient by the weight- and the input-gradient GEMM). The caller
+ * layer's input is read by its forward and its weight-gradient GEMM).
+ * Gradients do not qualify (two may share memory in one pass). The caller
  * promises that a matrix read by a GEMM does not change before the
  * thread's next vae_gemm_stable_begin. Shares the table (and the limit)
  * of the shadows; returns 0, or -1 when the table is full (the GEMMs then
  * convert at every call). */
 int vae_gemm_stable_register(const float *base, size_t n);
 /* This thread is about to rewrite the stable blocks it works on: forget
- * its bf16 copies of them. Cheap; a no-op where bf16 is not available. */
+ * its bf16 copies of them. Every forward pass starts with it (vae_forward.c).
+ * Cheap; a no-op where bf16 is not available. */
 void vae_gemm_stable_begin(void);
 
 /* bf16 calls that fell back to fp32 since the start of the process (0 when

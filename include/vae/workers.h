@@ -59,8 +59,8 @@ typedef struct {
                                        GEMMs (vae/gemm.h); NULL in fp32 */
     long shadow_t;                  /* the model->adam_t whose parameters shadow holds, written
                                        by that step's Adam pass; -1: refresh at the next step */
-    int stable;                     /* bf16: the activation blocks are registered as stable
-                                       blocks of the GEMMs (each operand rounded once a step) */
+    int stable;                     /* bf16: the forward activations are registered as stable
+                                       blocks of the GEMMs (each rounded once a step) */
 } VaeWorkers;
 
 /* n >= 1 workers for batches of up to max_batch rows of model m (which must
@@ -74,8 +74,8 @@ void vae_workers_free(VaeWorkers *w);
  * vae_bf16_available() and allocates the parameters' bf16 shadow, which
  * each step's Adam pass rewrites as it updates the parameters (each worker
  * its range), so each weight is rounded once per step rather than twice
- * per worker; and registers the workers' activations as stable blocks
- * (vae/gemm.h), so each activation and gradient is rounded once per step.
+ * per worker; and registers the workers' forward activations as stable
+ * blocks (vae/gemm.h), so each is rounded once per step.
  * Returns VAE_OK or VAE_ERR with a message. */
 int vae_workers_set_precision(VaeWorkers *w, VaePrecision p, VaeError *err);
 /* The parameters were changed other than by vae_workers_step (in bf16 the

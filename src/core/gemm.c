@@ -387,6 +387,8 @@ typedef struct {
     size_t scratch_cap;             /* bytes */
     Memo memo[MEMO_SLOTS];          /* [0, n_memo) are current; the buffers are kept */
     int n_memo;
+    Memo held;                      /* vae_gemm_hold's matrix (src NULL: none) */
+    int held_done;                  /* held.buf holds its bf16 copy */
 } ThreadState;
 
 static pthread_key_t g_key;
@@ -400,6 +402,7 @@ static void thread_state_free(void *v) {
     free(t->b);
     free(t->scratch);
     for (int i = 0; i < MEMO_SLOTS; i++) free(t->memo[i].buf);
+    free(t->held.buf);
     free(t);
 }
 
@@ -448,10 +451,19 @@ static void pack_bf16(uint16_t *dst, const float *src, int rows, int cols, int l
    rounded into *tmp. NULL: out of memory. */
 static const uint16_t *operand(ThreadState *t, const float *src, int rows, int cols, int ld, uint16_t **tmp,
                                size_t *tmp_cap) {
+    size_t n = (size_t)rows * cols;
+    Memo *h = &t->held;
+    if (h->src == src && h->rows == rows && h->cols == cols && ld == cols) {
+        if (!t->held_done) {
+            if (grow((void **)&h->buf, &h->cap, n, sizeof(uint16_t)) != 0) return NULL;
+            vae_f32_to_bf16(h->buf, src, n);
+            t->held_done = 1;
+        }
+        return h->buf;
+    }
     int stable;
     const uint16_t *hit = block_of(src, rows, cols, ld, &stable);
     if (hit) return hit;
-    size_t n = (size_t)rows * cols;
     if (stable) {
         for (int i = 0; i < t->n_memo; i++) {
             Memo *e = &t->memo[i];
@@ -523,6 +535,28 @@ void vae_gemm_stable_begin(void) {
     if (!vae_bf16_available(NULL, 0)) return;
     ThreadState *t = thread_state();
     if (t) t->n_memo = 0;
+#endif
+}
+
+void vae_gemm_hold(VaePrecision prec, const float *src, int rows, int cols) {
+#ifdef VAE_HAVE_DNNL
+    if (prec != VAE_PREC_BF16 || !vae_bf16_available(NULL, 0)) return;
+    ThreadState *t = thread_state();
+    if (!t) return;
+    t->held.src = src, t->held.rows = rows, t->held.cols = cols;
+    t->held_done = 0;
+#else
+    (void)prec, (void)src, (void)rows, (void)cols;
+#endif
+}
+
+void vae_gemm_release(VaePrecision prec) {
+#ifdef VAE_HAVE_DNNL
+    if (prec != VAE_PREC_BF16 || !vae_bf16_available(NULL, 0)) return;
+    ThreadState *t = thread_state();
+    if (t) t->held.src = NULL;
+#else
+    (void)prec;
 #endif
 }
 

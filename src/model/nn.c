@@ -30,6 +30,8 @@ VAE_HOT void linear_forward(float *out, const float *in, const float *W, const f
 
 void linear_backward(float *din, float *dW, float *db, const float *dout,
                      const float *in, const float *W, int B, int IN, int OUT, VaePrecision prec) {
+    /* dout is read by both GEMMs: in bf16, rounded once */
+    vae_gemm_hold(prec, dout, B, OUT);
     /* dW (OUT, IN) += dout^T (OUT, B) . in (B, IN) */
     vae_gemm(prec, 1, 0, OUT, IN, B, 1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
     /* db (OUT) += column sums of dout; rows outer so the inner loop is contiguous */
@@ -40,6 +42,7 @@ void linear_backward(float *din, float *dW, float *db, const float *dout,
     /* din (B, IN) += dout (B, OUT) . W (OUT, IN) */
     if (din)
         vae_gemm(prec, 0, 0, B, IN, OUT, 1.0f, dout, OUT, W, IN, 1.0f, din, IN);
+    vae_gemm_release(prec);
 }
 
 VAE_HOT void tanh_forward(float *y, size_t n) {

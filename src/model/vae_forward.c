@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "vae/gemm.h"
 #include "vae/nn.h"
 
 static const float *input_of(const VaeActs *a, int idx) {
@@ -47,6 +48,8 @@ static void setup(VaeLayerRun *r, const Vae *m, VaeActs *a, int l, int B, int gr
 /* layers [from, to) forward; returns the KL sum if the gaussian layer ran */
 static double run_forward(Vae *m, VaeActs *a, int from, int to, int B) {
     double kl = 0;
+    /* the activations are rewritten: bf16 copies of them are stale (vae/gemm.h) */
+    vae_gemm_stable_begin();
     VaeLayerRun r;
     for (int l = from; l < to; l++) {
         setup(&r, m, a, l, B, 0);

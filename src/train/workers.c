@@ -65,14 +65,16 @@ int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err)
     return VAE_OK;
 }
 
-/* the workers' activation blocks, up to their scratch (im2col buffers are
-   rewritten within a pass), as stable blocks of the bf16 GEMMs (vae/gemm.h) */
+/* the workers' activation blocks up to their gradients (which may share
+   memory within a pass) or scratch (im2col buffers, rewritten within a
+   pass), as stable blocks of the bf16 GEMMs (vae/gemm.h) */
 static void stable_blocks(VaeWorkers *w, int on) {
     for (int k = 0; k < w->n; k++) {
         VaeActs *a = &w->acts[k];
-        if (!a->block || a->scratch <= a->block) continue;
+        float *end = a->dblock ? a->dblock : a->scratch;
+        if (!a->block || end <= a->block) continue;
         if (!on) vae_gemm_shadow_unregister(a->block);
-        else if (vae_gemm_stable_register(a->block, (size_t)(a->scratch - a->block)) != 0)
+        else if (vae_gemm_stable_register(a->block, (size_t)(end - a->block)) != 0)
             break;   /* table full: those GEMMs just convert at every call */
     }
     w->stable = on;
@@ -130,8 +132,6 @@ static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t
     memset(&w->loss[k], 0, sizeof w->loss[k]);
     if (rows == 0) return;
     VaeActs *a = &w->acts[k];
-    /* this pass rewrites the activations: their bf16 copies are stale */
-    if (w->stable) vae_gemm_stable_begin();
     idx_gather(im, index + r0, 0, (uint32_t)rows, a->x);
     if (labels) vae_set_labels(&w->views[k], a, labels, index + r0, 0, rows);
     memcpy(a->eps, eps + (size_t)r0 * Z, (size_t)rows * Z * sizeof(float));

@@ -71,23 +71,44 @@ static int run_case(const Case *cs, int B, VaeDnnl **cache, int index, Rng *rng,
     fill(rng, db0, nb);
     int relu = cs->act == VAE_ACT_RELU;
 
-    /* reference */
-    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, prec);
-    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, prec);
+    /* oneDNN first: which precision each pass runs in decides its reference
+       (bf16 layers may run a pass in fp32, vae_dnnl_conv_pass_precision) */
+    int rc = vae_dnnl_conv_forward(cache, index, &L, B, out, in, W, b, prec);
+    CHECK_MSG(rc == 0, "%s, B %d: oneDNN took the layer (rc %d)", cs->name, B, rc);
+    VaePrecision pp[3] = {prec, prec, prec};
+    for (int k = 0; k < 3 && rc == 0; k++) {
+        int q = vae_dnnl_conv_pass_precision(cache, index, k);
+        CHECK_MSG(q == VAE_PREC_FP32 || q == (int)prec, "%s, B %d: pass %d runs in fp32 or the layer's precision (%d)",
+                  cs->name, B, k, q);
+        if (q >= 0) pp[k] = (VaePrecision)q;
+    }
+    if (prec == VAE_PREC_BF16)
+        printf("%s B %d: bf16 layer, passes in %s / %s / %s\n", cs->name, B, vae_precision_name(pp[0]),
+               vae_precision_name(pp[1]), vae_precision_name(pp[2]));
+
+    /* reference: im2col with each pass's precision */
+    if (tr) convt2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, pp[0]);
+    else conv2d_forward(out_ref, col, in, W, b, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, relu, pp[0]);
     float *dref = dup(dout, nout);
     if (relu) relu_backward(dref, out_ref, nout);
     float *din_ref = dup(din0, nin), *dW_ref = dup(dW0, nw), *db_ref = dup(db0, nb);
-    if (tr) convt2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, prec);
-    else conv2d_backward(din_ref, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, prec);
+    float *din_x = dup(din0, nin), *dW_x = dup(dW0, nw), *db_x = dup(db0, nb);
+    if (!CHECK(dref && din_ref && dW_ref && db_ref && din_x && dW_x && db_x)) return -1;
+    /* the input gradient in pp[1], the weight and bias gradients in pp[2] */
+    if (tr) {
+        convt2d_backward(din_ref, dW_x, db_x, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, pp[1]);
+        convt2d_backward(din_x, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, pp[2]);
+    } else {
+        conv2d_backward(din_ref, dW_x, db_x, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, pp[1]);
+        conv2d_backward(din_x, dW_ref, db_ref, col, dref, in, W, B, L.ic, L.ih, L.iw, L.c, cs->k, cs->s, cs->p, L.h, L.w, pp[2]);
+    }
+    free(din_x), free(dW_x), free(db_x);
 
-    /* oneDNN */
-    int rc = vae_dnnl_conv_forward(cache, index, &L, B, out, in, W, b, prec);
-    CHECK_MSG(rc == 0, "%s, B %d: oneDNN took the layer (rc %d)", cs->name, B, rc);
     if (rc == 0) {
         char what[128];
         snprintf(what, sizeof what, "%s %s B %d forward", cs->name, vae_precision_name(prec), B);
         check_close(what, out, out_ref, nout, 1e-5, 1e-4);
-        if (prec == VAE_PREC_BF16) {
+        if (pp[0] == VAE_PREC_BF16) {
             /* and it is bf16: off the fp32 forward by more than fp32 rounding */
             float *out32 = malloc(nout * sizeof *out32);
             if (CHECK(out32 != NULL)) {

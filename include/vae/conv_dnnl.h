@@ -35,6 +35,12 @@ int vae_dnnl_conv_narrow(const VaeLayer *L);
  * memory), nothing was touched and the caller runs the im2col path. */
 int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *out, const float *in,
                           const float *W, const float *b, VaePrecision prec);
+/* What pass (0 forward, 1 input gradient, 2 weight gradient) of layer l
+ * reads its inputs as, in the primitives last made for it: the layer's
+ * precision, except bf16 passes that oneDNN would give one of its slow AMX
+ * kernels, which run in fp32 (conv_dnnl.c, slow_amx); -1: none made. For
+ * tests and probes. */
+int vae_dnnl_conv_pass_precision(VaeDnnl *const *cache, int l, int pass);
 /* din may be NULL (not wanted). dout must already include the ReLU's mask. */
 int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
                            const float *dout, const float *in, const float *W, VaePrecision prec);

@@ -50,6 +50,8 @@ typedef struct {
     int fwd_done;               /* the forward pass ran on these primitives (its reordered
                                    input is there for the weight gradient) */
     int failed[VAE_PREC_COUNT]; /* oneDNN refused the layer in this precision: im2col from now on */
+    int own_bias;               /* the weight-gradient pass reads bf16: bias_grad_rows sums the bias */
+    VaePrecision pass_prec[3];  /* what each pass reads (PASS_*): prec, or fp32 (slow_amx) */
     Prim fwd, bwd_data, bwd_w;
 } DnnlLayer;
 
@@ -200,36 +202,96 @@ static int is_reference(const_dnnl_primitive_desc_t pd) {
     return strncmp(impl, "ref", 3) == 0;
 }
 
+/* oneDNN 2.6's AMX convolution kernels other than its brgemm ones
+ * (jit:avx512_core_amx_bf16 for the backward passes, and a transposed
+ * convolution's forward, itself a backward-data pass) ran 1.3-1.6x slower
+ * than its fp32 kernels at this project's shapes, its brgemm ones (brgconv:
+ * a convolution's forward, a transposed one's backward data) 1.8x faster
+ * (tests/bench/dnnl_impl_probe and in-step timings, batch 64 and 128, one
+ * thread, 2026-11-22). A bf16 pass oneDNN would give such a kernel runs in
+ * fp32 instead (unrounded inputs: never less accurate). CPUs without AMX
+ * (AMD Zen 4 and 5) get oneDNN's bf16 kernels as they are. */
+static int slow_amx(const_dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return 0;
+    return strstr(impl, "amx") != NULL && strncmp(impl, "brg", 3) != 0;
+}
+
+enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_W };
+
+/* The primitive descriptor of one pass of layer L at batch B whose inputs
+ * are read as dt (bf16: src, weights, diff_dst; outputs are always fp32),
+ * in oneDNN's choice of layouts; hint: the forward pass's (backward passes).
+ * bias: the backward-weights pass sums the bias gradient too. NULL: refused. */
+static dnnl_primitive_desc_t pass_pd(dnnl_engine_t eng, const VaeLayer *L, int B, int pass, dnnl_data_type_t dt,
+                                     const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, int bias) {
+    int tr = L->kind == LAYER_CONVT2D;
+    dnnl_dims_t src = {B, L->ic, L->ih, L->iw}, dst = {B, L->c, L->h, L->w}, bd = {L->c};
+    dnnl_dims_t w = {L->c, L->ic, L->kernel, L->kernel};
+    dnnl_dims_t strides = {L->stride, L->stride}, pad = {L->pad, L->pad};
+    dnnl_memory_desc_t src_a, dst_a, w_a, b_a;
+    /* the operand read: dt; the one written: fp32 */
+    if (dnnl_memory_desc_init_by_tag(&src_a, 4, src, pass == PASS_BWD_DATA ? dnnl_f32 : dt, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&dst_a, 4, dst, pass == PASS_FWD ? dnnl_f32 : dt, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&w_a, 4, w, pass == PASS_BWD_W ? dnnl_f32 : dt, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&b_a, 1, bd, dnnl_f32, dnnl_x))
+        return NULL;
+    union {
+        dnnl_convolution_desc_t c;
+        dnnl_deconvolution_desc_t d;
+    } od;
+    dnnl_status_t st;
+    const dnnl_memory_desc_t *b = pass == PASS_FWD ? (tr ? NULL : &b_a) : bias ? &b_a : NULL;
+    if (tr) {
+        if (pass == PASS_FWD)
+            st = dnnl_deconvolution_forward_desc_init(&od.d, dnnl_forward_training, dnnl_deconvolution_direct, &src_a,
+                                                      &w_a, b, &dst_a, strides, pad, pad);
+        else if (pass == PASS_BWD_DATA)
+            st = dnnl_deconvolution_backward_data_desc_init(&od.d, dnnl_deconvolution_direct, &src_a, &w_a, &dst_a,
+                                                            strides, pad, pad);
+        else
+            st = dnnl_deconvolution_backward_weights_desc_init(&od.d, dnnl_deconvolution_direct, &src_a, &w_a, b,
+                                                               &dst_a, strides, pad, pad);
+    } else {
+        if (pass == PASS_FWD)
+            st = dnnl_convolution_forward_desc_init(&od.c, dnnl_forward_training, dnnl_convolution_direct, &src_a,
+                                                    &w_a, b, &dst_a, strides, pad, pad);
+        else if (pass == PASS_BWD_DATA)
+            st = dnnl_convolution_backward_data_desc_init(&od.c, dnnl_convolution_direct, &src_a, &w_a, &dst_a,
+                                                          strides, pad, pad);
+        else
+            st = dnnl_convolution_backward_weights_desc_init(&od.c, dnnl_convolution_direct, &src_a, &w_a, b, &dst_a,
+                                                             strides, pad, pad);
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    if (st != dnnl_success || dnnl_primitive_desc_create(&pd, &od, attr, eng, hint) != dnnl_success) return NULL;
+    return pd;
+}
+
 /* Makes the three primitives of layer L at batch B. In bf16 the primitives
  * read bf16 (src, weights, diff_dst: the reorders from our fp32 buffers
  * round them, to nearest even) and write fp32 (dst, diff_src,
  * diff_weights), accumulating in fp32: what vae_gemm does for the im2col
- * path. The bias gradient, an element-wise sum, stays ours in bf16 (fp32
- * over the fp32 output gradient; oneDNN would sum its bf16 copy). */
+ * path; except a pass slow_amx() sends to fp32. The bias gradient, an
+ * element-wise sum, stays ours in a bf16 weight-gradient pass (fp32 over
+ * the fp32 output gradient; oneDNN would sum its bf16 copy). */
 static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B, int want_din, VaePrecision prec) {
-    const dnnl_data_type_t lo = prec == VAE_PREC_BF16 ? dnnl_bf16 : dnnl_f32;
+    const int bf16 = prec == VAE_PREC_BF16;
     int tr = L->kind == LAYER_CONVT2D;
     dnnl_dims_t src = {B, L->ic, L->ih, L->iw}, dst = {B, L->c, L->h, L->w}, bias = {L->c};
     dnnl_dims_t w = {L->c, L->ic, L->kernel, L->kernel};
-    dnnl_dims_t strides = {L->stride, L->stride}, pad = {L->pad, L->pad};
-    dnnl_memory_desc_t src_u, dst_u, w_u, b_u, src_a, dst_a, w_a, dsrc_a, ddst_a, dw_a;
-    const dnnl_memory_desc_t *dbias = prec == VAE_PREC_BF16 ? NULL : &b_u;   /* bf16: ours */
+    dnnl_memory_desc_t src_u, dst_u, w_u, b_u;
     /* activations (C, B, H, W): logical (N, C, H, W) stored C-major = "bacd";
        Conv2d weights (OC, IC, k, k) = oihw; ConvTranspose2d (IC, OC, k, k) = iohw */
     if (dnnl_memory_desc_init_by_tag(&src_u, 4, src, dnnl_f32, dnnl_bacd) ||
         dnnl_memory_desc_init_by_tag(&dst_u, 4, dst, dnnl_f32, dnnl_bacd) ||
         dnnl_memory_desc_init_by_tag(&w_u, 4, w, dnnl_f32, tr ? dnnl_iohw : dnnl_oihw) ||
-        dnnl_memory_desc_init_by_tag(&b_u, 1, bias, dnnl_f32, dnnl_x) ||
-        dnnl_memory_desc_init_by_tag(&src_a, 4, src, lo, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&dst_a, 4, dst, dnnl_f32, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&w_a, 4, w, lo, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&dsrc_a, 4, src, dnnl_f32, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&ddst_a, 4, dst, lo, dnnl_format_tag_any) ||
-        dnnl_memory_desc_init_by_tag(&dw_a, 4, w, dnnl_f32, dnnl_format_tag_any))
+        dnnl_memory_desc_init_by_tag(&b_u, 1, bias, dnnl_f32, dnnl_x))
         return -1;
 
     int rc = -1;
-    dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
+    /* hint[0]: the fp32 forward pass, hint[1]: the bf16 one (made as needed) */
+    dnnl_primitive_desc_t hint[2] = {NULL, NULL}, fpd = NULL, dpd = NULL, wpd = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
     /* forward, with the ReLU fused as a post-op; oneDNN 2.6 runs a transposed
@@ -242,35 +304,41 @@ static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B,
             dnnl_primitive_attr_set_post_ops(attr, ops) != dnnl_success)
             goto out;
     }
-    if (tr) {
-        dnnl_deconvolution_desc_t fd, bd, wd;
-        if (dnnl_deconvolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_deconvolution_direct, &src_a, &w_a,
-                                                 NULL, &dst_a, strides, pad, pad) ||
-            dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL))
-            goto out;
-        if (want_din && (dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &dsrc_a, &w_a,
-                                                                    &ddst_a, strides, pad, pad) ||
-                         dnnl_primitive_desc_create(&dpd, &bd, NULL, eng, fpd)))
-            goto out;
-        if (dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &src_a, &dw_a, dbias,
-                                                          &ddst_a, strides, pad, pad) ||
-            dnnl_primitive_desc_create(&wpd, &wd, NULL, eng, fpd))
-            goto out;
+    if (bf16 && !(hint[1] = pass_pd(eng, L, B, PASS_FWD, dnnl_bf16, attr, NULL, 0))) goto out;
+    if (!bf16 || slow_amx(hint[1])) {
+        if (!(hint[0] = pass_pd(eng, L, B, PASS_FWD, dnnl_f32, attr, NULL, 0))) goto out;
+        fpd = hint[0];
     } else {
-        dnnl_convolution_desc_t fd, bd, wd;
-        if (dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &src_a, &w_a, &b_u,
-                                               &dst_a, strides, pad, pad) ||
-            dnnl_primitive_desc_create(&fpd, &fd, attr, eng, NULL))
-            goto out;
-        if (want_din && (dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &dsrc_a, &w_a,
-                                                                  &ddst_a, strides, pad, pad) ||
-                         dnnl_primitive_desc_create(&dpd, &bd, NULL, eng, fpd)))
-            goto out;
-        if (dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &src_a, &dw_a, dbias, &ddst_a,
-                                                        strides, pad, pad) ||
-            dnnl_primitive_desc_create(&wpd, &wd, NULL, eng, fpd))
-            goto out;
+        fpd = hint[1];
     }
+    d->pass_prec[PASS_FWD] = fpd == hint[1] ? VAE_PREC_BF16 : VAE_PREC_FP32;
+    d->pass_prec[PASS_BWD_DATA] = d->pass_prec[PASS_BWD_W] = VAE_PREC_FP32;
+    /* the backward passes: in bf16 unless slow_amx sends them to fp32 */
+    for (int pass = PASS_BWD_DATA; pass <= PASS_BWD_W; pass++) {
+        if (pass == PASS_BWD_DATA && !want_din) continue;
+        dnnl_primitive_desc_t pd = NULL;
+        if (bf16) {
+            /* bf16 weight gradient: our fp32 bias sum */
+            pd = pass_pd(eng, L, B, pass, dnnl_bf16, NULL, hint[1], 0);
+            if (pd && slow_amx(pd)) {
+                dnnl_primitive_desc_destroy(pd);
+                pd = NULL;
+            } else if (!pd) {
+                goto out;
+            }
+        }
+        if (!pd) {
+            if (!hint[0] && !(hint[0] = pass_pd(eng, L, B, PASS_FWD, dnnl_f32, attr, NULL, 0))) goto out;
+            if (!(pd = pass_pd(eng, L, B, pass, dnnl_f32, NULL, hint[0], 1))) goto out;
+            if (pass == PASS_BWD_W) d->own_bias = 0;
+        } else {
+            d->pass_prec[pass] = VAE_PREC_BF16;
+            if (pass == PASS_BWD_W) d->own_bias = 1;
+        }
+        if (pass == PASS_BWD_DATA) dpd = pd;
+        else wpd = pd;
+    }
+    const dnnl_memory_desc_t *dbias = d->own_bias ? NULL : &b_u;
     if (is_reference(fpd) || (dpd && is_reference(dpd)) || is_reference(wpd)) goto out;
     /* ports in the order the callers pass their buffers */
     Prim *F = &d->fwd, *D = &d->bwd_data, *W = &d->bwd_w;
@@ -296,7 +364,8 @@ static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B,
     d->B = B;
     rc = 0;
 out:
-    if (fpd) dnnl_primitive_desc_destroy(fpd);
+    for (int i = 0; i < 2; i++)
+        if (hint[i]) dnnl_primitive_desc_destroy(hint[i]);
     if (dpd) dnnl_primitive_desc_destroy(dpd);
     if (wpd) dnnl_primitive_desc_destroy(wpd);
     if (ops) dnnl_post_ops_destroy(ops);
@@ -306,6 +375,12 @@ out:
 }
 
 int vae_dnnl_conv_narrow(const VaeLayer *L) { return (L->kind == LAYER_CONVT2D ? L->c : L->ic) < 16; }
+
+int vae_dnnl_conv_pass_precision(VaeDnnl *const *cache, int l, int pass) {
+    if (!cache || !*cache || l < 0 || l >= VAE_MAX_LAYERS || pass < 0 || pass > 2) return -1;
+    const DnnlLayer *d = (*cache)->layer[l];
+    return d && d->B > 0 ? (int)d->pass_prec[pass] : -1;
+}
 
 /* Layer l's primitives at batch B, made on first use; NULL: use im2col. */
 static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, int nthr, VaePrecision prec) {
@@ -394,7 +469,7 @@ int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, flo
     }
     void *hw[4] = {(void *)in, (void *)dout, dW, db};
     prim_run(&d->bwd_w, (*cache)->st, hw);
-    if (d->prec == VAE_PREC_BF16) bias_grad_rows(db, dout, L->c, (size_t)B * L->h * L->w);
+    if (d->own_bias) bias_grad_rows(db, dout, L->c, (size_t)B * L->h * L->w);
     if (!din) return 0;
     void *hd[3] = {(void *)dout, (void *)W, din};
     prim_run(&d->bwd_data, (*cache)->st, hd);
@@ -406,6 +481,11 @@ int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, flo
 int vae_dnnl_available(void) { return 0; }
 
 int vae_dnnl_conv_narrow(const VaeLayer *L) { return (L->kind == LAYER_CONVT2D ? L->c : L->ic) < 16; }
+
+int vae_dnnl_conv_pass_precision(VaeDnnl *const *cache, int l, int pass) {
+    (void)cache, (void)l, (void)pass;
+    return -1;
+}
 
 void vae_dnnl_describe(char *buf, size_t len) { snprintf(buf, len, "im2col + sgemm (built without oneDNN)"); }
 

@@ -142,12 +142,18 @@ typedef struct {
 static pthread_mutex_t g_shadow_lock = PTHREAD_MUTEX_INITIALIZER;
 static Shadow g_shadows[VAE_GEMM_MAX_SHADOWS];
 static int g_n_shadows;
+static int g_n_stable;          /* stable blocks among them (read without the lock: atomics) */
+static unsigned g_stable_gen;   /* bumped at every (un)registration of a stable block */
 
 static int block_register(const float *base, size_t n, const uint16_t *shadow) {
     int rc = -1;
     pthread_mutex_lock(&g_shadow_lock);
     if (g_n_shadows < VAE_GEMM_MAX_SHADOWS) {
         g_shadows[g_n_shadows++] = (Shadow){(uintptr_t)base, (uintptr_t)(base + n), shadow};
+        if (!shadow) {
+            __atomic_add_fetch(&g_n_stable, 1, __ATOMIC_RELEASE);
+            __atomic_add_fetch(&g_stable_gen, 1, __ATOMIC_RELEASE);
+        }
         rc = 0;
     }
     pthread_mutex_unlock(&g_shadow_lock);
@@ -164,6 +170,10 @@ void vae_gemm_shadow_unregister(const float *base) {
     pthread_mutex_lock(&g_shadow_lock);
     for (int i = 0; i < g_n_shadows; i++)
         if (g_shadows[i].lo == (uintptr_t)base) {
+            if (!g_shadows[i].shadow) {
+                __atomic_sub_fetch(&g_n_stable, 1, __ATOMIC_RELEASE);
+                __atomic_add_fetch(&g_stable_gen, 1, __ATOMIC_RELEASE);
+            }
             g_shadows[i] = g_shadows[--g_n_shadows];
             break;
         }
@@ -387,6 +397,8 @@ typedef struct {
     size_t scratch_cap;             /* bytes */
     Memo memo[MEMO_SLOTS];          /* [0, n_memo) are current; the buffers are kept */
     int n_memo;
+    unsigned memo_gen;              /* g_stable_gen they were made under (blocks registered
+                                       since may reuse the addresses) */
     Memo held;                      /* vae_gemm_hold's matrix (src NULL: none) */
     int held_done;                  /* held.buf holds its bf16 copy */
 } ThreadState;
@@ -465,6 +477,8 @@ static const uint16_t *operand(ThreadState *t, const float *src, int rows, int c
     const uint16_t *hit = block_of(src, rows, cols, ld, &stable);
     if (hit) return hit;
     if (stable) {
+        unsigned gen = __atomic_load_n(&g_stable_gen, __ATOMIC_ACQUIRE);
+        if (t->memo_gen != gen) t->n_memo = 0, t->memo_gen = gen;
         for (int i = 0; i < t->n_memo; i++) {
             Memo *e = &t->memo[i];
             if (e->src == src && e->rows == rows && e->cols == cols) return e->buf;
@@ -532,9 +546,10 @@ static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const flo
 
 void vae_gemm_stable_begin(void) {
 #ifdef VAE_HAVE_DNNL
-    if (!vae_bf16_available(NULL, 0)) return;
+    /* every forward pass calls this: fp32 processes never touch oneDNN here */
+    if (__atomic_load_n(&g_n_stable, __ATOMIC_ACQUIRE) == 0 || !vae_bf16_available(NULL, 0)) return;
     ThreadState *t = thread_state();
-    if (t) t->n_memo = 0;
+    if (t) t->n_memo = 0, t->memo_gen = __atomic_load_n(&g_stable_gen, __ATOMIC_ACQUIRE);
 #endif
 }
 

@@ -108,7 +108,11 @@ void vae_channels_str(const VaeConfig *cfg, char *buf, size_t len);
 
 /* Activations and their gradients for batches of up to max_batch, one block.
  * act[l] / dact[l] are layer l's output and its gradient (layouts in
- * vae/layers.h); every dact lies in one region, zeroed once per step. */
+ * vae/layers.h). The dact lie in one region where gradients that are never
+ * alive at the same time share memory: dact[l] holds layer l's gradient only
+ * from the backward of layer dfirst[l] (the first to add into it; n_layers:
+ * the loss) until layer l's own backward, and vae_backward zeroes it when it
+ * comes alive. */
 typedef struct {
     int max_batch;
     float *block;
@@ -121,6 +125,7 @@ typedef struct {
     float *act[VAE_MAX_LAYERS];
     float *dact[VAE_MAX_LAYERS];
     float *dblock;                          /* every dact, dblock_len floats */
+    int dfirst[VAE_MAX_LAYERS];             /* see above */
     size_t dblock_len;
     float *scratch;                         /* im2col and friends, shared by the layers */
     struct VaeDnnl *dnnl;                   /* oneDNN convolution primitives for this block's

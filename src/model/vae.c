@@ -89,13 +89,64 @@ void vae_zero_grad(Vae *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 static size_t layer_floats(const VaeLayer *L) { return (size_t)L->c * L->h * L->w; }
 
+/* The gradient regions: dact[l] is live in the backward pass from the
+ * first layer that adds into it (its last consumer, whose backward runs
+ * first; the loss for the last layer) until layer l's own backward has
+ * read it. Regions whose lives do not overlap share memory (first fit,
+ * offsets in floats per row, 16-float aligned), so the block holds the
+ * largest set of gradients alive at one time rather than all of them
+ * (resnet: about a quarter), and vae_backward zeroes each one when it comes
+ * alive instead of the whole block once per step. Returns the floats per
+ * row; fills off[] and a->dfirst[]. */
+static size_t grad_plan(const VaeLayout *lay, VaeActs *a, size_t *off) {
+    const int n = lay->n_layers;
+    int first[VAE_MAX_LAYERS];
+    size_t size[VAE_MAX_LAYERS];
+    for (int l = 0; l < n; l++) {
+        first[l] = l == n - 1 ? n : l;      /* n: the loss, before any backward */
+        size[l] = (layer_floats(&lay->layers[l]) + 15) / 16 * 16;
+    }
+    for (int l = 0; l < n; l++)
+        for (int k = 0; k < lay->layers[l].n_in; k++) {
+            int j = lay->layers[l].in[k];
+            if (j >= 0 && l > first[j]) first[j] = l;
+        }
+    /* backward time runs from n (the loss) down to 0: j lives in [j, first[j]];
+       place in order of coming alive (descending first) */
+    size_t total = 0;
+    int placed[VAE_MAX_LAYERS], np = 0;
+    for (int t = n; t >= 0; t--)
+        for (int j = 0; j < n; j++) {
+            if (first[j] != t) continue;
+            size_t o = 0;
+            for (int again = 1; again;) {
+                again = 0;
+                for (int q = 0; q < np; q++) {
+                    int k = placed[q];
+                    int overlap_time = j <= first[k] && k <= first[j];
+                    if (overlap_time && o < off[k] + size[k] && off[k] < o + size[j]) {
+                        o = off[k] + size[k];
+                        again = 1;
+                    }
+                }
+            }
+            off[j] = o;
+            placed[np++] = j;
+            if (o + size[j] > total) total = o + size[j];
+        }
+    for (int l = 0; l < n; l++) a->dfirst[l] = first[l];
+    return total;
+}
+
 static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeError *err) {
     memset(a, 0, sizeof *a);
     if (max_batch < 1) return vae_fail(err, "batch size %d must be >= 1", max_batch);
     const VaeLayout *lay = &m->lay;
     size_t D = (size_t)m->in_dim, Z = (size_t)m->cfg.zdim, B = (size_t)max_batch;
-    /* per row: x, xhat, eps, labels, then each layer's output and its gradient */
+    /* per row: x, xhat, eps, labels, then each layer's output, then the
+       gradients (grad_plan) */
     size_t per_row = 2 * D + Z + (size_t)m->cfg.n_classes, grads_per_row = 0, scratch = 0, t;
+    size_t goff[VAE_MAX_LAYERS];
     for (int l = 0; l < lay->n_layers; l++) {
         const VaeLayer *L = &lay->layers[l];
         size_t n = layer_floats(L);
@@ -103,7 +154,6 @@ static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeErro
         if (vae_mul_size(n, B, &t) != 0 || t > INT_MAX)
             return vae_fail(err, "batch of %d is too large for this model", max_batch);
         per_row += n;
-        if (grads) grads_per_row += n;
         const VaeLayerOps *ops = &vae_layer_ops[L->kind];
         if (ops->scratch_floats) {
             /* K (<= 4096*k*k) times N (<= an activation's size, checked above) */
@@ -111,6 +161,7 @@ static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeErro
             if (s > scratch) scratch = s;
         }
     }
+    if (grads) grads_per_row = grad_plan(lay, a, goff);
     size_t total;
     if (vae_add_size(per_row, grads_per_row, &total) != 0 || vae_mul_size(total, B, &total) != 0 ||
         vae_add_size(total, scratch, &total) != 0 || vae_mul_size(total, sizeof(float), &total) != 0)
@@ -132,10 +183,8 @@ static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeErro
     }
     a->dblock = grads ? p : NULL;
     a->dblock_len = B * grads_per_row;
-    for (int l = 0; l < lay->n_layers && grads; l++) {
-        a->dact[l] = p;
-        p += B * layer_floats(&lay->layers[l]);
-    }
+    for (int l = 0; l < lay->n_layers && grads; l++) a->dact[l] = p + B * goff[l];
+    p += B * grads_per_row;
     a->scratch = p;
     a->z = a->act[lay->gaussian];
     a->dz = grads ? a->dact[lay->gaussian] : NULL;

@@ -78,8 +78,10 @@ void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, in
     double kl = run_forward(m, a, 0, m->lay.n_layers, B);
     float *dlogits = NULL;
     if (want_grad && a->dblock) {
-        memset(a->dblock, 0, a->dblock_len * sizeof(float));
+        /* the logits' gradient, alive from the loss on (the others come
+           alive in vae_backward) */
         dlogits = a->dact[last];
+        memset(dlogits, 0, (size_t)B * m->in_dim * sizeof(float));
     }
     /* gradient of the batch mean of alpha * R w.r.t. the logits */
     float scale = alpha * a->inv_batch;
@@ -95,12 +97,26 @@ void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss 
     vae_forward_scaled(m, a, B, B, use_eps, want_grad, out);
 }
 
+static void zero_rows(float *d, const VaeLayer *L, int B) {
+    memset(d, 0, (size_t)B * L->c * L->h * L->w * sizeof(float));
+}
+
 /* From the logits back to the input: each layer reads its output gradient
  * (complete, since every consumer comes later in the list and has already
  * added its share) and adds into its inputs' gradients. */
 void vae_backward(Vae *m, VaeActs *a, int B) {
     VaeLayerRun r;
-    for (int l = m->lay.n_layers - 1; l >= 0; l--) {
+    const int n = m->lay.n_layers;
+    for (int l = n - 1; l >= 0; l--) {
+        /* the gradients layer l is the first to add into (its inputs',
+           whose other consumers come earlier) start from zero */
+        const VaeLayer *L = &m->lay.layers[l];
+        for (int k = 0; k < L->n_in; k++) {
+            int j = L->in[k];
+            if (j >= 0 && a->dfirst[j] == l && (k == 0 || j != L->in[0])) zero_rows(a->dact[j], &m->lay.layers[j], B);
+        }
+        /* an output nothing reads (its gradient is zero) */
+        if (a->dfirst[l] == l) zero_rows(a->dact[l], L, B);
         setup(&r, m, a, l, B, 1);
         r.kl_scale = vae_reg_weight(&m->cfg) * a->inv_batch;
         r.kl_dim_scale = a->kl_dim_scale;

@@ -1,0 +1,115 @@
+/* The activation block's gradient plan (vae.c's grad_plan): gradients that
+ * are alive at the same time in the backward pass never share memory, the
+ * block holds far less than one region per layer for the resnet, and the
+ * per-layer zeroing leaves no stale gradient behind: a second forward and
+ * backward pass over the same batch, after a pass over another batch, gives
+ * the first pass's parameter gradient bit for bit (one code path, the same
+ * inputs). Correctness of the gradients themselves is test_vae_gradcheck's
+ * (finite differences through this same block). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "vae/rng.h"
+#include "vae/vae.h"
+
+static size_t floats_of(const VaeLayer *L) { return (size_t)L->c * L->h * L->w; }
+
+static void one_pass(Vae *m, VaeActs *a, const float *x, const float *eps, int B, float *grad_out) {
+    VaeLoss l;
+    memcpy(a->x, x, (size_t)B * m->in_dim * sizeof(float));
+    memcpy(a->eps, eps, (size_t)B * m->cfg.zdim * sizeof(float));
+    vae_zero_grad(m);
+    vae_forward(m, a, B, 1, 1, &l);
+    vae_backward(m, a, B);
+    memcpy(grad_out, m->grads, m->n_params * sizeof(float));
+}
+
+static void run(VaeArch arch) {
+    const char *name = vae_arch_name(arch);
+    VaeConfig mc;
+    memset(&mc, 0, sizeof mc);
+    mc.rows = 12, mc.cols = 8, mc.zdim = 3, mc.arch = arch, mc.n_hidden = 1, mc.hidden[0] = 16;
+    mc.n_channels = arch == VAE_ARCH_MLP ? 0 : 2, mc.channels[0] = 4, mc.channels[1] = 6;
+    mc.loss = VAE_LOSS_BCE, mc.alpha = mc.beta = 1.0f;
+    Vae m;
+    VaeActs a;
+    VaeError err;
+    const int B = 5;
+    if (vae_init(&m, &mc, &err) != VAE_OK || vae_acts_init(&a, &m, B, &err) != VAE_OK) {
+        CHECK_MSG(0, "%s: %s", name, err.msg);
+        return;
+    }
+    Rng rng;
+    rng_seed(&rng, 7);
+    vae_init_params(&m, &rng);
+    const VaeLayout *lay = &m.lay;
+    int n = lay->n_layers;
+
+    /* lifetimes: dact[j] is alive from layer dfirst[j]'s backward (n: the
+       loss) down to layer j's; two that overlap in time must not in memory */
+    size_t sum = 0;
+    int clash = 0, inside = 1;
+    for (int j = 0; j < n; j++) {
+        size_t sj = (size_t)B * floats_of(&lay->layers[j]);
+        sum += sj;
+        inside &= a.dact[j] >= a.dblock && a.dact[j] + sj <= a.dblock + a.dblock_len;
+        for (int k = j + 1; k < n; k++) {
+            size_t sk = (size_t)B * floats_of(&lay->layers[k]);
+            int both_alive = j <= a.dfirst[k] && k <= a.dfirst[j];
+            int share = a.dact[j] < a.dact[k] + sk && a.dact[k] < a.dact[j] + sj;
+            if (both_alive && share) {
+                CHECK_MSG(0, "%s: gradients of layers %d and %d are alive together but share memory", name, j, k);
+                clash = 1;
+            }
+        }
+        /* every consumer of j adds into it no later than dfirst[j] */
+        for (int l = 0; l < n; l++)
+            for (int q = 0; q < lay->layers[l].n_in; q++)
+                if (lay->layers[l].in[q] == j)
+                    CHECK_MSG(l <= a.dfirst[j], "%s: layer %d feeds layer %d after its gradient's start %d", name, j, l,
+                              a.dfirst[j]);
+    }
+    CHECK_MSG(!clash, "%s: no two live gradients share memory", name);
+    CHECK_MSG(inside, "%s: every gradient lies inside the block", name);
+    CHECK_MSG(a.dact[n - 1] != NULL && a.dfirst[n - 1] == n, "%s: the logits' gradient starts at the loss", name);
+    /* the resnet's residual chains need a few regions alive at once, not one
+       per layer; an MLP's chain two */
+    if (arch == VAE_ARCH_RESNET)
+        CHECK_MSG(a.dblock_len * 3 < sum, "%s: gradient block %zu floats, not under a third of the %zu of one region "
+                  "per layer", name, a.dblock_len, sum);
+    else
+        CHECK_MSG(a.dblock_len < sum, "%s: gradient block %zu floats, not under the %zu of one region per layer", name,
+                  a.dblock_len, sum);
+
+    /* no stale gradient: batch 1, batch 2, batch 1 again */
+    size_t D = (size_t)m.in_dim, Z = (size_t)mc.zdim;
+    float *x1 = malloc(B * D * sizeof(float)), *x2 = malloc(B * D * sizeof(float));
+    float *e1 = malloc(B * Z * sizeof(float)), *e2 = malloc(B * Z * sizeof(float));
+    float *g1 = malloc(m.n_params * sizeof(float)), *g2 = malloc(m.n_params * sizeof(float));
+    float *g3 = malloc(m.n_params * sizeof(float));
+    if (!x1 || !x2 || !e1 || !e2 || !g1 || !g2 || !g3) {
+        CHECK_MSG(0, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < B * D; i++) x1[i] = (float)rng_uniform(&rng), x2[i] = (float)rng_uniform(&rng);
+    rng_normal(&rng, e1, B * Z);
+    rng_normal(&rng, e2, B * Z);
+    one_pass(&m, &a, x1, e1, B, g1);
+    one_pass(&m, &a, x2, e2, B, g2);
+    one_pass(&m, &a, x1, e1, B, g3);
+    CHECK_MSG(memcmp(g2, g1, m.n_params * sizeof(float)) != 0, "%s: the two batches give different gradients", name);
+    CHECK_MSG(memcmp(g3, g1, m.n_params * sizeof(float)) == 0,
+              "%s: the same batch again gives the same gradient (nothing left over from the pass between)", name);
+    free(x1), free(x2), free(e1), free(e2), free(g1), free(g2), free(g3);
+    vae_acts_free(&a);
+    vae_free(&m);
+}
+
+int main(void) {
+    run(VAE_ARCH_MLP);
+    run(VAE_ARCH_CONV);
+    run(VAE_ARCH_RESNET);
+    return check_done("test_acts_grad_plan");
+}

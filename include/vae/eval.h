@@ -7,6 +7,7 @@
 #include "vae/common.h"
 #include "vae/idx.h"
 #include "vae/vae.h"
+#include "vae/workers.h"
 
 typedef struct {
     double loss, recon, kl;         /* sampled z: alpha*recon + beta*kl, per image */
@@ -25,5 +26,15 @@ void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t 
  * up to `batch` images (what the commands use); VAE_ERR if it cannot be
  * allocated. */
 int vae_evaluate_images(Vae *m, const IdxImages *im, int batch, uint64_t seed, EvalMetrics *out, VaeError *err);
+
+/* vae_evaluate over the training workers' activation blocks (vae/workers.h):
+ * each batch of `batch` images split across the workers as a step is, each
+ * on one thread, the loss sums added in worker order; the same eps as
+ * vae_evaluate, in the model's precision. The trainer needs no activation
+ * block of a whole batch for it, and the evaluation uses every core.
+ * batch must fit the workers' rows (ceil(batch / n) <= rows per worker). Same numbers as vae_evaluate up to rounding (the GEMMs see
+ * other row counts); deterministic for a worker count. */
+int vae_evaluate_workers(VaeWorkers *w, const IdxImages *im, uint32_t n, int batch, uint64_t seed, EvalMetrics *out,
+                         VaeError *err);
 
 #endif

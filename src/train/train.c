@@ -809,14 +809,30 @@ static int run_epoch(TrainRun *R, TrainResult *res, double *secs, long *images, 
     return VAE_OK;
 }
 
+/* The test or validation metrics of n images of im in batches of the
+ * step's size: on the workers' activation blocks (the trainer's
+ * full-batch block R->a then holds only the steps' noise, and its
+ * activations are never touched) unless they are sized for a smaller share
+ * (MPI ranks); OpenBLAS on all the threads afterwards, as before. */
+static int evaluate(TrainRun *R, const IdxImages *im, uint32_t n, EvalMetrics *out, VaeError *err) {
+    int batch = R->a.max_batch, rows = R->workers.acts[0].max_batch, k = R->workers.n;
+    if ((batch + k - 1) / k <= rows) {
+        if (vae_evaluate_workers(&R->workers, im, n, batch, R->cfg->seed, out, err) != VAE_OK) return VAE_ERR;
+    } else {
+        openblas_set_num_threads(R->threads);
+        vae_evaluate(&R->m, &R->a, im, n, R->cfg->seed, out);
+    }
+    openblas_set_num_threads(R->threads);   /* the steps ran OpenBLAS on one thread per worker */
+    return VAE_OK;
+}
+
 /* Rank 0 after the epoch's steps: the test (and validation) metrics, the
  * early-stopping bookkeeping. A non-finite test or validation loss is an
  * error (the last checkpoint is kept). */
 static int epoch_evaluate(TrainRun *R, const TrainResult *res, TrainEpoch *e, VaeError *err) {
     const TrainConfig *cfg = R->cfg;
     int ep = e->epoch;
-    openblas_set_num_threads(R->threads);   /* the steps ran OpenBLAS on one thread per worker */
-    vae_evaluate(&R->m, &R->a, &R->test.images, R->test.images.count, cfg->seed, &e->test);
+    if (evaluate(R, &R->test.images, R->test.images.count, &e->test, err) != VAE_OK) return VAE_ERR;
     /* finite training steps can still leave a model whose test loss
        overflows; saving it would replace the last good checkpoint */
     if (!isfinite(e->test.loss) || !isfinite(e->test.loss_mu)) {
@@ -827,7 +843,7 @@ static int epoch_evaluate(TrainRun *R, const TrainResult *res, TrainEpoch *e, Va
                         !isfinite(e->test.recon) || !isfinite(e->test.recon_mu) ? "reconstruction" : "KL", advice);
     }
     if (R->V > 0) {
-        vae_evaluate(&R->m, &R->a, &R->val, R->V, cfg->seed, &e->val);
+        if (evaluate(R, &R->val, R->V, &e->val, err) != VAE_OK) return VAE_ERR;
         e->has_val = 1;
         if (!isfinite(e->val.loss) || !isfinite(e->val.loss_mu))
             return vae_fail(err, "epoch %d: the validation loss is not finite; training stopped (the last checkpoint "
@@ -922,7 +938,7 @@ static int run_epochs(TrainRun *R, TrainResult *res, VaeError *err) {
         res->last.epoch = R->epoch;
         res->last.epochs = cfg->epochs;
         res->last.step = R->step;
-        vae_evaluate(&R->m, &R->a, &R->test.images, R->test.images.count, cfg->seed, &res->last.test);
+        if (evaluate(R, &R->test.images, R->test.images.count, &res->last.test, err) != VAE_OK) return VAE_ERR;
     }
     res->outcome = R->epoch < cfg->epochs && !res->early_stopped ? TRAIN_STOPPED : TRAIN_DONE;
     res->epoch = R->epoch;

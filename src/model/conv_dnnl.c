@@ -35,6 +35,9 @@ typedef struct {
     dnnl_memory_t user, mem;    /* mem == user: no reorder */
     dnnl_primitive_t reorder;   /* user -> mem (inputs), mem -> user (+= with accumulate) */
     int borrowed;               /* mem belongs to another port, which has already filled it */
+    int transient;              /* mem lives in the cache's arena at byte offset off: its
+                                   contents matter only within one forward or backward call */
+    size_t off, size;
 } Port;
 
 typedef struct {
@@ -55,12 +58,21 @@ typedef struct {
     Prim fwd, bwd_data, bwd_w;
 } DnnlLayer;
 
+/* The reordered copies a primitive reads or writes within one call (all
+ * but the forward input, which the weight gradient reads in the backward
+ * pass) live in one arena per cache, shared by the layers (they run one
+ * after another on one thread): the cache holds the largest layer's copies
+ * rather than every layer's. */
 struct VaeDnnl {
     dnnl_engine_t eng;
     dnnl_stream_t st;
     int failed;                 /* no engine: every layer takes the im2col path */
     DnnlLayer *layer[VAE_MAX_LAYERS];
+    char *arena;
+    size_t arena_size;
 };
+
+#define ARENA_ALIGN 4096
 
 int vae_dnnl_available(void) { return 1; }
 
@@ -100,6 +112,7 @@ void vae_dnnl_free(VaeDnnl *c) {
         }
     if (c->st) dnnl_stream_destroy(c->st);
     if (c->eng) dnnl_engine_destroy(c->eng);
+    free(c->arena);
     free(c);
 }
 
@@ -109,9 +122,10 @@ static const dnnl_memory_desc_t *q_mem(const_dnnl_memory_t m) {
     return md;
 }
 
-/* Adds argument `arg` to P: user_md is our layout, prim_md the primitive's. */
+/* Adds argument `arg` to P: user_md is our layout, prim_md the primitive's.
+ * A transient port's copy gets its place in the arena from arena_place. */
 static int port_add(Prim *P, dnnl_engine_t eng, int arg, const dnnl_memory_desc_t *user_md,
-                    const dnnl_memory_desc_t *prim_md, int output, int accumulate) {
+                    const dnnl_memory_desc_t *prim_md, int output, int accumulate, int transient) {
     Port *pt = &P->port[P->n++];
     pt->arg = arg;
     pt->output = output;
@@ -120,7 +134,13 @@ static int port_add(Prim *P, dnnl_engine_t eng, int arg, const dnnl_memory_desc_
         pt->mem = pt->user;
         return 0;
     }
-    if (dnnl_memory_create(&pt->mem, prim_md, eng, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    if (dnnl_memory_create(&pt->mem, prim_md, eng, transient ? DNNL_MEMORY_NONE : DNNL_MEMORY_ALLOCATE) !=
+        dnnl_success)
+        return -1;
+    if (transient) {
+        pt->transient = 1;
+        pt->size = (dnnl_memory_desc_get_size(prim_md) + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    }
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -157,12 +177,30 @@ static void port_share(Port *to, const Port *from) {
     to->borrowed = 1;
 }
 
-/* Runs P with our buffers h[i] for its ports, in port order. */
-static int prim_exec(Prim *P, dnnl_stream_t st, void *const *h) {
+/* Places the transient copies of the primitives P[0..n) (those of one
+ * call: the forward pass, or the backward pass's two) one after another from
+ * the start of the arena; returns the bytes they need. */
+static size_t arena_place(Prim *const *P, int n) {
+    size_t off = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < P[k]->n; i++) {
+            Port *pt = &P[k]->port[i];
+            if (!pt->transient || pt->borrowed) continue;
+            pt->off = off;
+            off += pt->size;
+        }
+    return off;
+}
+
+/* Runs P with our buffers h[i] for its ports, in port order, its transient
+ * copies in arena. */
+static int prim_exec(Prim *P, dnnl_stream_t st, char *arena, void *const *h) {
     dnnl_exec_arg_t args[MAX_PORTS];
     for (int i = 0; i < P->n; i++) {
         Port *pt = &P->port[i];
         if (dnnl_memory_set_data_handle(pt->user, h[i]) != dnnl_success) return -1;
+        if (pt->transient && !pt->borrowed && dnnl_memory_set_data_handle(pt->mem, arena + pt->off) != dnnl_success)
+            return -1;
         if (!pt->output && pt->reorder) {
             dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, pt->user}, {DNNL_ARG_TO, pt->mem}};
             if (dnnl_primitive_execute(pt->reorder, st, 2, ra) != dnnl_success) return -1;
@@ -183,8 +221,8 @@ static int prim_exec(Prim *P, dnnl_stream_t st, void *const *h) {
 
 /* A primitive that was made but does not run is a broken invariant (no
  * caller could recover: outputs may be half accumulated). */
-static void prim_run(Prim *P, dnnl_stream_t st, void *const *h) {
-    if (prim_exec(P, st, h) != 0) {
+static void prim_run(Prim *P, dnnl_stream_t st, char *arena, void *const *h) {
+    if (prim_exec(P, st, arena, h) != 0) {
         fprintf(stderr, "vae: %s:%d: a oneDNN convolution primitive failed to execute\n", __FILE__, __LINE__);
         abort();
     }
@@ -275,7 +313,8 @@ static dnnl_primitive_desc_t pass_pd(dnnl_engine_t eng, const VaeLayer *L, int B
  * path; except a pass slow_amx() sends to fp32. The bias gradient, an
  * element-wise sum, stays ours in a bf16 weight-gradient pass (fp32 over
  * the fp32 output gradient; oneDNN would sum its bf16 copy). */
-static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B, int want_din, VaePrecision prec) {
+static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B, int want_din, VaePrecision prec,
+                      size_t *arena_need) {
     const int bf16 = prec == VAE_PREC_BF16;
     int tr = L->kind == LAYER_CONVT2D;
     dnnl_dims_t src = {B, L->ic, L->ih, L->iw}, dst = {B, L->c, L->h, L->w}, bias = {L->c};
@@ -340,27 +379,32 @@ static int layer_make(DnnlLayer *d, dnnl_engine_t eng, const VaeLayer *L, int B,
     }
     const dnnl_memory_desc_t *dbias = d->own_bias ? NULL : &b_u;
     if (is_reference(fpd) || (dpd && is_reference(dpd)) || is_reference(wpd)) goto out;
-    /* ports in the order the callers pass their buffers */
+    /* ports in the order the callers pass their buffers; every reordered copy
+       but the forward input's (kept for the weight gradient) is transient */
     Prim *F = &d->fwd, *D = &d->bwd_data, *W = &d->bwd_w;
-    if (port_add(F, eng, DNNL_ARG_SRC, &src_u, q(fpd, dnnl_query_src_md, 0), 0, 0) ||
-        port_add(F, eng, DNNL_ARG_WEIGHTS, &w_u, q(fpd, dnnl_query_weights_md, 0), 0, 0) ||
-        (!tr && port_add(F, eng, DNNL_ARG_BIAS, &b_u, q(fpd, dnnl_query_weights_md, 1), 0, 0)) ||
-        port_add(F, eng, DNNL_ARG_DST, &dst_u, q(fpd, dnnl_query_dst_md, 0), 1, 0) ||
+    if (port_add(F, eng, DNNL_ARG_SRC, &src_u, q(fpd, dnnl_query_src_md, 0), 0, 0, 0) ||
+        port_add(F, eng, DNNL_ARG_WEIGHTS, &w_u, q(fpd, dnnl_query_weights_md, 0), 0, 0, 1) ||
+        (!tr && port_add(F, eng, DNNL_ARG_BIAS, &b_u, q(fpd, dnnl_query_weights_md, 1), 0, 0, 1)) ||
+        port_add(F, eng, DNNL_ARG_DST, &dst_u, q(fpd, dnnl_query_dst_md, 0), 1, 0, 1) ||
         dnnl_primitive_create(&F->p, fpd))
         goto out;
-    if (dpd && (port_add(D, eng, DNNL_ARG_DIFF_DST, &dst_u, q(dpd, dnnl_query_diff_dst_md, 0), 0, 0) ||
-                port_add(D, eng, DNNL_ARG_WEIGHTS, &w_u, q(dpd, dnnl_query_weights_md, 0), 0, 0) ||
-                port_add(D, eng, DNNL_ARG_DIFF_SRC, &src_u, q(dpd, dnnl_query_diff_src_md, 0), 1, 1) ||
+    if (dpd && (port_add(D, eng, DNNL_ARG_DIFF_DST, &dst_u, q(dpd, dnnl_query_diff_dst_md, 0), 0, 0, 1) ||
+                port_add(D, eng, DNNL_ARG_WEIGHTS, &w_u, q(dpd, dnnl_query_weights_md, 0), 0, 0, 1) ||
+                port_add(D, eng, DNNL_ARG_DIFF_SRC, &src_u, q(dpd, dnnl_query_diff_src_md, 0), 1, 1, 1) ||
                 dnnl_primitive_create(&D->p, dpd)))
         goto out;
-    if (port_add(W, eng, DNNL_ARG_SRC, &src_u, q(wpd, dnnl_query_src_md, 0), 0, 0) ||
-        port_add(W, eng, DNNL_ARG_DIFF_DST, &dst_u, q(wpd, dnnl_query_diff_dst_md, 0), 0, 0) ||
-        port_add(W, eng, DNNL_ARG_DIFF_WEIGHTS, &w_u, q(wpd, dnnl_query_diff_weights_md, 0), 1, 1) ||
-        (dbias && port_add(W, eng, DNNL_ARG_DIFF_BIAS, &b_u, q(wpd, dnnl_query_diff_weights_md, 1), 1, 1)) ||
+    if (port_add(W, eng, DNNL_ARG_SRC, &src_u, q(wpd, dnnl_query_src_md, 0), 0, 0, 1) ||
+        port_add(W, eng, DNNL_ARG_DIFF_DST, &dst_u, q(wpd, dnnl_query_diff_dst_md, 0), 0, 0, 1) ||
+        port_add(W, eng, DNNL_ARG_DIFF_WEIGHTS, &w_u, q(wpd, dnnl_query_diff_weights_md, 0), 1, 1, 1) ||
+        (dbias && port_add(W, eng, DNNL_ARG_DIFF_BIAS, &b_u, q(wpd, dnnl_query_diff_weights_md, 1), 1, 1, 1)) ||
         dnnl_primitive_create(&W->p, wpd))
         goto out;
     port_share(&W->port[0], &F->port[0]);        /* src */
     if (D->p) port_share(&D->port[0], &W->port[1]); /* diff_dst */
+    /* the forward and the backward call each have the arena to themselves */
+    Prim *fwd[1] = {F}, *bwd[2] = {W, D};
+    size_t nf = arena_place(fwd, 1), nb = arena_place(bwd, 2);
+    *arena_need = nf > nb ? nf : nb;
     d->B = B;
     rc = 0;
 out:
@@ -414,9 +458,20 @@ static DnnlLayer *layer_get(VaeDnnl **cache, int l, const VaeLayer *L, int B, in
     layer_free(d);
     /* all three at once (a first layer's unused input-gradient pass too), so
        a layer runs wholly on one path */
-    if (layer_make(d, c->eng, L, B, 1, prec) != 0) {
+    size_t need = 0;
+    if (layer_make(d, c->eng, L, B, 1, prec, &need) != 0) {
         d->failed[prec] = 1;
         return NULL;
+    }
+    if (need > c->arena_size) {
+        /* the copies' contents never outlive a call: no need to keep them */
+        free(c->arena);
+        c->arena = aligned_alloc(ARENA_ALIGN, need);
+        c->arena_size = c->arena ? need : 0;
+        if (!c->arena) {
+            layer_free(d);
+            return NULL;   /* out of memory: im2col this time, try again next call */
+        }
     }
     d->nthr = nthr;
     d->prec = prec;
@@ -442,11 +497,11 @@ int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, floa
     if (!d) return -1;
     if (L->kind == LAYER_CONVT2D) {
         void *h[3] = {(void *)in, (void *)W, out};
-        prim_run(&d->fwd, (*cache)->st, h);
+        prim_run(&d->fwd, (*cache)->st, (*cache)->arena, h);
         bias_act_rows(out, b, L->c, (size_t)B * L->h * L->w, L->act == VAE_ACT_RELU);
     } else {
         void *h[4] = {(void *)in, (void *)W, (void *)b, out};
-        prim_run(&d->fwd, (*cache)->st, h);
+        prim_run(&d->fwd, (*cache)->st, (*cache)->arena, h);
     }
     d->fwd_done = 1;
     return 0;
@@ -468,11 +523,11 @@ int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, flo
         }
     }
     void *hw[4] = {(void *)in, (void *)dout, dW, db};
-    prim_run(&d->bwd_w, (*cache)->st, hw);
+    prim_run(&d->bwd_w, (*cache)->st, (*cache)->arena, hw);
     if (d->own_bias) bias_grad_rows(db, dout, L->c, (size_t)B * L->h * L->w);
     if (!din) return 0;
     void *hd[3] = {(void *)dout, (void *)W, din};
-    prim_run(&d->bwd_data, (*cache)->st, hd);
+    prim_run(&d->bwd_data, (*cache)->st, (*cache)->arena, hd);
     return 0;
 }
 

@@ -20,6 +20,16 @@ int vae_read_file(const char *path, uint8_t **buf, size_t *len, size_t max_len, 
 
 int vae_write_file(const char *path, const void *data, size_t len, VaeError *err);
 
+/* One piece of a file written from several buffers. */
+typedef struct {
+    const void *data;
+    size_t len;
+} VaeBytes;
+
+/* vae_write_file of the parts back to back, without first copying them into
+ * one buffer (a checkpoint's tensors are written from the model itself). */
+int vae_write_file_parts(const char *path, const VaeBytes *parts, int n, VaeError *err);
+
 /* Test hook: when > 0, the n-th write() issued by vae_write_file fails with
  * ENOSPC (counting down across calls). 0 disables it. */
 extern int vae_fileio_fail_after;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "vae/common.h"
+#include "vae/fileio.h"
 
 struct cJSON; /* <cJSON.h>; only callers that touch metadata need it */
 
@@ -71,5 +72,12 @@ typedef struct {
  * so the data section starts aligned. */
 int st_write_mem(uint8_t **out, size_t *len, const StTensorOut *t, int n,
                  const struct cJSON *metadata, VaeError *err);
+
+/* The same file as parts, for vae_write_file_parts without a copy of the
+ * tensors: parts[0] is the header (8-byte length and JSON, malloc'd in
+ * *header, caller frees), parts[1 + i] tensor i's own data; parts must hold
+ * n + 1 entries; *len is the file's size. */
+int st_write_parts(VaeBytes *parts, uint8_t **header, size_t *len, const StTensorOut *t, int n,
+                   const struct cJSON *metadata, VaeError *err);
 
 #endif

@@ -118,13 +118,21 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
     return 0;
 }
 
+static int write_parts(int fd, const VaeBytes *parts, int n) {
+    for (int i = 0; i < n; i++) {
+        int e = write_all(fd, parts[i].data, parts[i].len);
+        if (e) return e;
+    }
+    return 0;
+}
+
 /* An existing non-regular target (device, pipe, terminal), or a link through
  * /proc or /dev/fd (/dev/stdout): written in place, as renaming over it
  * would replace the device node or the link itself. */
-static int write_direct(const char *path, const void *data, size_t len, int flags, VaeError *err) {
+static int write_direct(const char *path, const VaeBytes *parts, int n, int flags, VaeError *err) {
     int fd = open(path, O_WRONLY | flags, 0666);
     if (fd < 0) return vae_fail(err, "%s: %s", path, strerror(errno));
-    int e = write_all(fd, data, len);
+    int e = write_parts(fd, parts, n);
     if (e) {
         close(fd);
         return vae_fail(err, "%s: %s", path, strerror(e));
@@ -243,7 +251,7 @@ static int resolve_links(const char *path, char *out, size_t size) {
 /* Writes data to target through a temp file in target's folder, fsync,
  * rename, fsync of the folder. `shown` is the path the caller asked for, used
  * in messages. */
-static int write_atomic(const char *shown, const char *target, const void *data, size_t len, VaeError *err) {
+static int write_atomic(const char *shown, const char *target, const VaeBytes *parts, int n, VaeError *err) {
     struct stat sb;
     int exists = stat(target, &sb) == 0;
     /* an existing file keeps its permissions; a new one gets 0666 & ~umask */
@@ -263,7 +271,7 @@ static int write_atomic(const char *shown, const char *target, const void *data,
         free(tmp);
         return vae_fail(err, "%s: %s", shown, strerror(e));
     }
-    int e = write_all(fd, data, len);
+    int e = write_parts(fd, parts, n);
     const char *what = "";
     if (!e && fchmod(fd, mode) != 0) e = errno, what = " (setting permissions)";
     if (!e && fsync(fd) != 0) e = errno, what = " (fsync)";
@@ -281,23 +289,28 @@ static int write_atomic(const char *shown, const char *target, const void *data,
 }
 
 int vae_write_file(const char *path, const void *data, size_t len, VaeError *err) {
+    VaeBytes one = {data, len};
+    return vae_write_file_parts(path, &one, 1, err);
+}
+
+int vae_write_file_parts(const char *path, const VaeBytes *parts, int n, VaeError *err) {
     struct stat sb;
     if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
         if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: is a directory", path);
         /* a link to a device, pipe or terminal, or an open descriptor: in place */
-        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) return write_direct(path, data, len, 0, err);
+        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) return write_direct(path, parts, n, 0, err);
         char target[PATH_MAX];
         int r = resolve_links(path, target, sizeof target);
         if (r < 0) return vae_fail(err, "%s: %s (following the symbolic link)", path, strerror(errno));
-        if (r == 1) return write_direct(path, data, len, O_CREAT | O_TRUNC, err);
+        if (r == 1) return write_direct(path, parts, n, O_CREAT | O_TRUNC, err);
         /* the file the link names is replaced atomically in its own folder,
            and the link stays: a failed write leaves the old file whole */
-        return write_atomic(path, target, data, len, err);
+        return write_atomic(path, target, parts, n, err);
     }
     int exists = stat(path, &sb) == 0;
     if (exists && S_ISDIR(sb.st_mode)) return vae_fail(err, "%s: is a directory", path);
-    if (exists && !S_ISREG(sb.st_mode)) return write_direct(path, data, len, 0, err);
-    return write_atomic(path, path, data, len, err);
+    if (exists && !S_ISREG(sb.st_mode)) return write_direct(path, parts, n, 0, err);
+    return write_atomic(path, path, parts, n, err);
 }
 
 int vae_make_dirs(const char *dir, VaeError *err) {

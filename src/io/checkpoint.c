@@ -71,10 +71,15 @@ static size_t crc_digits_at(const uint8_t *buf, size_t header_end) {
     return found;
 }
 
-static unsigned long whole_file_crc(const uint8_t *buf, size_t len, size_t at) {
-    unsigned long crc = crc_update(crc32(0L, Z_NULL, 0), buf, at);
+/* The file's CRC with the 8 digits at byte `at` of the header (parts[0])
+ * read as "00000000"; the file is the parts back to back. */
+static unsigned long whole_file_crc(const VaeBytes *parts, int n, size_t at) {
+    const uint8_t *h = parts[0].data;
+    unsigned long crc = crc_update(crc32(0L, Z_NULL, 0), h, at);
     crc = crc_update(crc, (const uint8_t *)"00000000", 8);
-    return crc_update(crc, buf + at + 8, len - at - 8) & 0xffffffffUL;
+    crc = crc_update(crc, h + at + 8, parts[0].len - at - 8);
+    for (int i = 1; i < n; i++) crc = crc_update(crc, parts[i].data, parts[i].len);
+    return crc & 0xffffffffUL;
 }
 
 /* The stored layer list describes the same model as the one laid out from
@@ -258,9 +263,12 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
         cJSON_Delete(meta);
         return vae_fail(err, "%s: out of memory building the header", path);
     }
+    /* written from the model's own blocks: no copy of the whole file (the
+       trainer's peak memory would be the checkpoint's size higher) */
+    VaeBytes parts[3 * VAE_MAX_TENSORS + 2];
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = st_write_mem(&buf, &len, outs, n, meta, err);
+    int rc = st_write_parts(parts, &buf, &len, outs, n, meta, err);
     cJSON_Delete(meta);
     if (rc != VAE_OK) {
         char inner[sizeof err->msg];
@@ -273,17 +281,15 @@ int checkpoint_save(const char *path, const Vae *m, const TrainState *st, VaeErr
         return vae_fail(err, "%s: the checkpoint would be %zu bytes, more than the %zu-byte limit of the loader; "
                         "nothing written", path, len, CHECKPOINT_MAX_BYTES);
     }
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
-    size_t at = crc_digits_at(buf, 8 + (size_t)hlen);
+    size_t at = crc_digits_at(buf, parts[0].len);
     if (!at) {
         free(buf);
         return vae_fail(err, "%s: internal error: no crc32 placeholder in the header", path);
     }
     char digits[9];
-    snprintf(digits, sizeof digits, "%08lx", whole_file_crc(buf, len, at));
+    snprintf(digits, sizeof digits, "%08lx", whole_file_crc(parts, n + 1, at));
     memcpy(buf + at, digits, 8);
-    rc = vae_write_file(path, buf, len, err);
+    rc = vae_write_file_parts(path, parts, n + 1, err);
     free(buf);
     return rc;
 }
@@ -754,7 +760,8 @@ static int load_from(const StFile *f, const char *name, Vae *m, TrainState *stat
         size_t at = crc_digits_at(f->buf, (size_t)(f->data - f->buf));
         if (!at)
             return vae_fail(err, "%s: the header's crc32 value is not a plain 8-character string in one place", name);
-        crc = whole_file_crc(f->buf, f->len, at);
+        VaeBytes whole = {f->buf, f->len};
+        crc = whole_file_crc(&whole, 1, at);
     } else {
         crc = crc_update(crc32(0L, Z_NULL, 0), f->data, f->data_len) & 0xffffffffUL;
     }

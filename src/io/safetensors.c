@@ -328,8 +328,9 @@ fail:
     return NULL;
 }
 
-int st_write_mem(uint8_t **out, size_t *len, const StTensorOut *t, int n, const cJSON *metadata, VaeError *err) {
-    *out = NULL;
+int st_write_parts(VaeBytes *parts, uint8_t **header, size_t *len, const StTensorOut *t, int n,
+                   const cJSON *metadata, VaeError *err) {
+    *header = NULL;
     *len = 0;
     if (n < 0) return vae_fail(err, "safetensors: negative tensor count");
     if (metadata) {
@@ -373,22 +374,53 @@ int st_write_mem(uint8_t **out, size_t *len, const StTensorOut *t, int n, const 
         free(nbytes);
         return vae_fail(err, "safetensors: file too large");
     }
-    uint8_t *buf = malloc(total);
+    uint8_t *buf = malloc(8 + hlen);
     if (!buf) {
         free(json);
         free(nbytes);
-        return vae_fail(err, "safetensors: out of memory for a %zu-byte file", total);
+        return vae_fail(err, "safetensors: out of memory for a %zu-byte header", 8 + hlen);
     }
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
     memcpy(buf + 8, json, jlen);
     memset(buf + 8 + jlen, ' ', hlen - jlen);
-    size_t off = 8 + hlen;
+    parts[0].data = buf;
+    parts[0].len = 8 + hlen;
     for (int i = 0; i < n; i++) {
-        if (nbytes[i]) memcpy(buf + off, t[i].data, nbytes[i]);
-        off += nbytes[i];
+        parts[1 + i].data = t[i].data;
+        parts[1 + i].len = nbytes[i];
     }
     free(json);
     free(nbytes);
+    *header = buf;
+    *len = total;
+    return VAE_OK;
+}
+
+int st_write_mem(uint8_t **out, size_t *len, const StTensorOut *t, int n, const cJSON *metadata, VaeError *err) {
+    *out = NULL;
+    *len = 0;
+    if (n < 0) return vae_fail(err, "safetensors: negative tensor count");
+    VaeBytes *parts = malloc(((size_t)n + 1) * sizeof *parts);
+    if (!parts) return vae_fail(err, "safetensors: out of memory");
+    uint8_t *header = NULL;
+    size_t total = 0;
+    if (st_write_parts(parts, &header, &total, t, n, metadata, err) != VAE_OK) {
+        free(parts);
+        return VAE_ERR;
+    }
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        free(header);
+        free(parts);
+        return vae_fail(err, "safetensors: out of memory for a %zu-byte file", total);
+    }
+    size_t off = 0;
+    for (int i = 0; i <= n; i++) {
+        if (parts[i].len) memcpy(buf + off, parts[i].data, parts[i].len);
+        off += parts[i].len;
+    }
+    free(header);
+    free(parts);
     *out = buf;
     *len = total;
     return VAE_OK;

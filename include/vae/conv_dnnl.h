@@ -23,10 +23,13 @@ void vae_dnnl_free(VaeDnnl *c);
 
 /* 1 for a layer that stays on im2col: a conv2d with fewer than 16 input
  * channels or a conv_transpose2d with fewer than 16 output channels (the
- * image side of the first and last layer). oneDNN pads that side to a
- * 16-channel block and ran those layers 2-4x slower than im2col + sgemm
- * (tests/bench/conv_probe.c, 2026-11-22). */
-int vae_dnnl_conv_narrow(const VaeLayer *L);
+ * image side of the first and last layer), except a conv2d's one-channel
+ * input in fp32. oneDNN pads such a side to a 16-channel block and ran those
+ * layers 2-4x slower than im2col + sgemm (tests/bench/conv_probe.c,
+ * 2026-11-22); a one-channel input it reads in plain nchw, which for one
+ * channel is our layout: no padding, no reorder (the MNIST models' first
+ * layer, batch 64, forward + backward: 1.6 ms against 2.3 on im2col). */
+int vae_dnnl_conv_narrow(const VaeLayer *L, VaePrecision prec);
 
 /* Layer l (its index in the layer list: the cache key) of kind conv2d or
  * conv_transpose2d at batch B, in precision prec (bf16: inputs rounded to

@@ -1,4 +1,7 @@
-/* The activation block's gradient plan (vae.c's grad_plan): gradients that
+/* The activation block's plan (vae.c): forward outputs that share their
+ * input's memory (a ReLU over a never-negative input, a residual add into a
+ * convolution output nobody else reads) do so exactly in those cases; and
+ * the gradient plan (grad_plan): gradients that
  * are alive at the same time in the backward pass never share memory, the
  * block holds far less than one region per layer for the resnet, and the
  * per-layer zeroing leaves no stale gradient behind: a second forward and
@@ -82,6 +85,30 @@ static void run(VaeArch arch) {
     else
         CHECK_MSG(a.dblock_len < sum, "%s: gradient block %zu floats, not under the %zu of one region per layer", name,
                   a.dblock_len, sum);
+
+    /* shared forward outputs */
+    int relu_alias = 0, add_alias = 0;
+    for (int l = 0; l < n; l++) {
+        const VaeLayer *L = &lay->layers[l];
+        if (L->kind == LAYER_RELU) {
+            int j = L->in[0];
+            const VaeLayer *J = &lay->layers[j >= 0 ? j : 0];
+            int nonneg = j >= 0 && (J->act == VAE_ACT_RELU || J->kind == LAYER_RELU ||
+                                    (J->kind == LAYER_UNFLATTEN && lay->layers[J->in[0]].act == VAE_ACT_RELU));
+            CHECK_MSG((j >= 0 && a.act[l] == a.act[j]) == nonneg, "%s: relu layer %d shares its input's memory "
+                      "exactly when that input is never negative", name, l);
+            relu_alias += nonneg;
+        } else if (L->kind == LAYER_ADD) {
+            add_alias += a.act[l] == a.act[L->in[1]];
+            CHECK_MSG(a.act[l] != a.act[L->in[0]], "%s: add layer %d does not overwrite its first input", name, l);
+        } else {
+            for (int k = 0; k < L->n_in; k++)
+                CHECK_MSG(L->in[k] < 0 || a.act[l] != a.act[L->in[k]], "%s: layer %d has memory of its own", name, l);
+        }
+    }
+    if (arch == VAE_ARCH_RESNET)
+        CHECK_MSG(relu_alias == 4 && add_alias == 4, "%s: 4 ReLU layers and 4 adds share memory (%d, %d)", name,
+                  relu_alias, add_alias);
 
     /* no stale gradient: batch 1, batch 2, batch 1 again */
     size_t D = (size_t)m.in_dim, Z = (size_t)mc.zdim;

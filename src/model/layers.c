@@ -50,7 +50,10 @@ static VAE_HOT void add_into(float *restrict d, const float *restrict g, size_t 
 }
 
 /* ---- relu: any (n) -> same (n) ---- */
-static void relu_fwd(VaeLayerRun *r) { relu_rows(r->out, r->in[0], (size_t)r->B * per_image(r->L)); }
+/* out may be in itself: a never-negative input's memory (vae.c's plan_aliases) */
+static void relu_fwd(VaeLayerRun *r) {
+    if (r->out != r->in[0]) relu_rows(r->out, r->in[0], (size_t)r->B * per_image(r->L));
+}
 
 static void relu_bwd(VaeLayerRun *r) {
     if (r->din[0]) relu_grad_add(r->din[0], r->out, r->dout, (size_t)r->B * per_image(r->L));
@@ -99,7 +102,12 @@ static void unflatten_bwd(VaeLayerRun *r) {
 }
 
 /* ---- add: in0 (n) + in1 (n) -> out (n); both inputs receive dout ---- */
-static void add_fwd(VaeLayerRun *r) { sum_rows(r->out, r->in[0], r->in[1], (size_t)r->B * per_image(r->L)); }
+/* out may be in1 itself (vae.c's plan_aliases: in1 is read by nobody else) */
+static void add_fwd(VaeLayerRun *r) {
+    size_t n = (size_t)r->B * per_image(r->L);
+    if (r->out == r->in[1]) add_into(r->out, r->in[0], n);
+    else sum_rows(r->out, r->in[0], r->in[1], n);
+}
 
 static void add_bwd(VaeLayerRun *r) {
     size_t n = (size_t)r->B * per_image(r->L);

@@ -138,6 +138,47 @@ static size_t grad_plan(const VaeLayout *lay, VaeActs *a, size_t *off) {
     return total;
 }
 
+/* The output of layer j is never negative (a fused ReLU, a ReLU layer, or a
+ * reshape of such an output). */
+static int nonnegative(const VaeLayout *lay, int j) {
+    while (j >= 0) {
+        const VaeLayer *L = &lay->layers[j];
+        if (L->act == VAE_ACT_RELU || L->kind == LAYER_RELU) return 1;
+        if (L->kind != LAYER_FLATTEN && L->kind != LAYER_UNFLATTEN) return 0;
+        j = L->in[0];
+    }
+    return 0;
+}
+
+/* Forward outputs that need no memory of their own (the resnet's blocks:
+ * 18,816 of its 103,292 floats per image):
+ *  - a ReLU layer over a never-negative input outputs its input unchanged:
+ *    it reads and returns its input's memory (relu_fwd skips the copy; the
+ *    backward mask out > 0 is the same);
+ *  - a residual add whose second input is a layer read by nobody else and
+ *    not by its own backward (no fused activation: a convolution or linear
+ *    layer's backward reads its input, not its output) adds into that
+ *    input's memory in place (add_fwd).
+ * alias[l] is the layer whose memory layer l's output takes, or -1. */
+static void plan_aliases(const VaeLayout *lay, int *alias) {
+    int n = lay->n_layers, readers[VAE_MAX_LAYERS] = {0};
+    for (int l = 0; l < n; l++)
+        for (int k = 0; k < lay->layers[l].n_in; k++)
+            if (lay->layers[l].in[k] >= 0) readers[lay->layers[l].in[k]]++;
+    for (int l = 0; l < n; l++) {
+        const VaeLayer *L = &lay->layers[l];
+        alias[l] = -1;
+        if (L->kind == LAYER_RELU && nonnegative(lay, L->in[0])) alias[l] = L->in[0];
+        if (L->kind == LAYER_ADD) {
+            int j = L->in[1];
+            if (j >= 0 && j != L->in[0] && readers[j] == 1 && alias[j] < 0 && lay->layers[j].act == VAE_ACT_NONE &&
+                (lay->layers[j].kind == LAYER_CONV2D || lay->layers[j].kind == LAYER_CONVT2D ||
+                 lay->layers[j].kind == LAYER_LINEAR))
+                alias[l] = j;
+        }
+    }
+}
+
 static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeError *err) {
     memset(a, 0, sizeof *a);
     if (max_batch < 1) return vae_fail(err, "batch size %d must be >= 1", max_batch);
@@ -147,13 +188,15 @@ static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeErro
        gradients (grad_plan) */
     size_t per_row = 2 * D + Z + (size_t)m->cfg.n_classes, grads_per_row = 0, scratch = 0, t;
     size_t goff[VAE_MAX_LAYERS];
+    int alias[VAE_MAX_LAYERS];
+    plan_aliases(lay, alias);
     for (int l = 0; l < lay->n_layers; l++) {
         const VaeLayer *L = &lay->layers[l];
         size_t n = layer_floats(L);
         /* every GEMM dimension and loop bound must fit an int */
         if (vae_mul_size(n, B, &t) != 0 || t > INT_MAX)
             return vae_fail(err, "batch of %d is too large for this model", max_batch);
-        per_row += n;
+        if (alias[l] < 0) per_row += n;
         const VaeLayerOps *ops = &vae_layer_ops[L->kind];
         if (ops->scratch_floats) {
             /* K (<= 4096*k*k) times N (<= an activation's size, checked above) */
@@ -178,6 +221,10 @@ static int acts_init(VaeActs *a, const Vae *m, int max_batch, int grads, VaeErro
         p += B * (size_t)m->cfg.n_classes;
     }
     for (int l = 0; l < lay->n_layers; l++) {
+        if (alias[l] >= 0) {
+            a->act[l] = a->act[alias[l]];
+            continue;
+        }
         a->act[l] = p;
         p += B * layer_floats(&lay->layers[l]);
     }

@@ -97,6 +97,8 @@ void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss 
     vae_forward_scaled(m, a, B, B, use_eps, want_grad, out);
 }
 
+/* A gradient comes alive (gradients are not stable blocks of vae/gemm.h:
+ * no GEMM keeps a copy of what shared the memory before). */
 static void zero_rows(float *d, const VaeLayer *L, int B) {
     memset(d, 0, (size_t)B * L->c * L->h * L->w * sizeof(float));
 }

@@ -16,6 +16,8 @@ version() { env -u OPENBLAS_CORETYPE -u VAE_BLAS_REEXEC -u VAE_BLAS_PRETEND_CORE
 out=$(version)
 check "--version names OpenBLAS and its version" grep -q '^BLAS: OpenBLAS [0-9]' <<<"$out"
 check "default: an AVX-512 kernel set on this CPU ($out)" grep -Eq '^kernels: (SkylakeX|Cooperlake|SapphireRapids) \(AVX-512' <<<"$out"
+check "--version names the library of the fp32 GEMMs" grep -Eq '^fp32 GEMMs: (oneDNN [0-9.]+ sgemm|OpenBLAS cblas_sgemm)' <<<"$out"
+check "VAE_SGEMM=openblas puts every fp32 GEMM on OpenBLAS" grep -q '^fp32 GEMMs: OpenBLAS cblas_sgemm' <<<"$(version VAE_SGEMM=openblas)"
 
 # OpenBLAS "picked" Haswell: vae re-executes itself with SkylakeX, once
 out=$(version VAE_BLAS_PRETEND_CORE=Haswell)

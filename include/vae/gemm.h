@@ -36,6 +36,8 @@ int vae_precision_parse(const char *s);
 int vae_bf16_available(char *why, size_t len);
 /* One line for `vae --version`: "bf16: available (oneDNN 2.6.3, ...)" or
  * "bf16: not available (...)". */
+/* One line for `vae --version`: which library runs the fp32 GEMMs. */
+void vae_sgemm_describe(char *buf, size_t len);
 void vae_bf16_describe(char *buf, size_t len);
 
 /* C (M, N) = alpha * op(A) . op(B) + beta * C, row-major, as

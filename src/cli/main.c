@@ -88,11 +88,12 @@ int main(int argc, char **argv) {
         vae_blas_describe(kernels, sizeof kernels);
         VaeBlasInfo b;
         vae_blas_info(&b);
-        char bf16[320], conv[128];
+        char bf16[320], conv[128], gemm[200];
         vae_bf16_describe(bf16, sizeof bf16);
         vae_dnnl_describe(conv, sizeof conv);
-        printf("vae %s\nBLAS: %s\nkernels: %s\n%s\nconvolutions: %s\nMPI: %s\n", VAE_VERSION, b.config, kernels, bf16, conv,
-               vae_dist_library());
+        vae_sgemm_describe(gemm, sizeof gemm);
+        printf("vae %s\nBLAS: %s\nkernels: %s\nfp32 GEMMs: %s\n%s\nconvolutions: %s\nMPI: %s\n", VAE_VERSION, b.config,
+               kernels, gemm, bf16, conv, vae_dist_library());
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

@@ -294,6 +294,22 @@ int vae_bf16_available(char *why, size_t len) {
     return g_bf16_ok;
 }
 
+void vae_sgemm_describe(char *buf, size_t len) {
+#ifdef VAE_HAVE_DNNL
+    if (use_dnnl_sgemm()) {
+        const dnnl_version_t *v = dnnl_version();
+        snprintf(buf, len,
+                 "oneDNN %d.%d.%d sgemm for forward products and input gradients, OpenBLAS for weight gradients "
+                 "(VAE_SGEMM=openblas: all on OpenBLAS)",
+                 v->major, v->minor, v->patch);
+        return;
+    }
+    snprintf(buf, len, "OpenBLAS cblas_sgemm (VAE_SGEMM=openblas)");
+#else
+    snprintf(buf, len, "OpenBLAS cblas_sgemm");
+#endif
+}
+
 void vae_bf16_describe(char *buf, size_t len) {
     char why[200];
     if (!vae_bf16_available(why, sizeof why)) {

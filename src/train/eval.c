@@ -8,6 +8,18 @@
 
 #include "vae/rng.h"
 
+/* The sums over n images as per-image means (0 images: the sums, all zero). */
+static void metrics_per_image(EvalMetrics *out, double loss, double recon, double kl, double loss_mu, double recon_mu,
+                              uint32_t n) {
+    double d = n ? (double)n : 1.0;
+    out->loss = loss / d;
+    out->recon = recon / d;
+    out->kl = kl / d;
+    out->loss_mu = loss_mu / d;
+    out->recon_mu = recon_mu / d;
+    out->images = n;
+}
+
 void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t seed, EvalMetrics *out) {
     Rng rng;
     rng_seed(&rng, seed ^ EVAL_SEED_SALT);
@@ -29,13 +41,7 @@ void vae_evaluate(Vae *m, VaeActs *a, const IdxImages *im, uint32_t n, uint64_t 
         loss_mu += mu.loss;
         recon_mu += mu.recon;
     }
-    double d = n ? (double)n : 1.0;
-    out->loss = loss / d;
-    out->recon = recon / d;
-    out->kl = kl / d;
-    out->loss_mu = loss_mu / d;
-    out->recon_mu = recon_mu / d;
-    out->images = n;
+    metrics_per_image(out, loss, recon, kl, loss_mu, recon_mu, n);
 }
 
 int vae_evaluate_images(Vae *m, const IdxImages *im, int batch, uint64_t seed, EvalMetrics *out, VaeError *err) {
@@ -124,13 +130,7 @@ int vae_evaluate_workers(VaeWorkers *w, const IdxImages *im, uint32_t n, int bat
             recon_mu += job->mu[k].recon;
         }
     }
-    double d = n ? (double)n : 1.0;
-    out->loss = loss / d;
-    out->recon = recon / d;
-    out->kl = kl / d;
-    out->loss_mu = loss_mu / d;
-    out->recon_mu = recon_mu / d;
-    out->images = n;
+    metrics_per_image(out, loss, recon, kl, loss_mu, recon_mu, n);
     free(job);
     free(eps);
     free(sums);

@@ -5,6 +5,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,45 @@ static int same_folder(const char *a, const char *b) {
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
+
+/* SIGINT/SIGTERM are taken by one watcher thread (sigwait), never by a
+ * thread that computes. oneDNN 2.x's JIT sgemm kernels point rsp at a heap
+ * workspace while they run (oneDNN issue #4845, fixed in 3.11): a handler
+ * run on such a thread has the kernel push its signal frame into the heap,
+ * and glibc aborts on the corrupted chunk later ("corrupted size vs.
+ * prev_size"). So the signals are blocked in this thread before the
+ * training threads exist (the pool's, OpenMP's, which inherit the mask) and
+ * the watcher waits for them. Threads that were there before (OpenBLAS's
+ * server threads, MPI's) may still run on_signal; they never run oneDNN. */
+static void *signal_watcher(void *arg) {
+    sigset_t *set = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) == 0) stop_signal = sig;
+    }
+    return NULL;
+}
+
+static void catch_stop_signals(void) {
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_t tid;
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return;
+    if (pthread_create(&tid, NULL, signal_watcher, &set) != 0) {
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);   /* no watcher: the handler, as before */
+        return;
+    }
+    pthread_detach(tid);
+}
 
 typedef struct {
     int tty, json;
@@ -473,13 +513,8 @@ static int train_command(int argc, char **argv, Launch *L) {
     /* rank 0 alone writes the run folder */
     if (root && (rc = check_run_outputs(&cmd, out, data, resume)) != 0) return rc;
 
+    catch_stop_signals();   /* before set_threads: the threads it starts inherit the blocked mask */
     set_threads(threads);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     TbWriter tb;
     if (tensorboard && root) {

@@ -137,6 +137,11 @@ extern const char *const MODEL_KIND_NAMES[];
 /* cfg starts as cli_model_defaults(); call cli_model_finish(cmd, cfg, arch) after opt_parse */
 void cli_model_defaults(VaeConfig *cfg);
 void cli_model_finish(const CommandSpec *cmd, VaeConfig *cfg, int arch);
+/* Refuses (a usage error naming the option) an option given for an
+ * architecture or model kind that has no use for it: --channels for an mlp,
+ * --activation tanh for conv/resnet, --lambda/--knn/--bn-momentum for a vae.
+ * cfg as after cli_model_finish, with model and hidden_act set; 0 if none. */
+int cli_model_options_fit(const CommandSpec *cmd, const VaeConfig *cfg);
 /* Checks cfg (with rows/cols set) can be laid out; a usage error naming
  * the option at fault (--channels for the image size) otherwise. */
 int cli_model_check(const CommandSpec *cmd, const VaeConfig *cfg);

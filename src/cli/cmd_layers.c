@@ -83,6 +83,7 @@ int cmd_layers(int argc, char **argv) {
         model.model = (VaeModelKind)kind;
         model.rows = rows;
         model.cols = cols;
+        if ((rc = cli_model_options_fit(&cmd, &model)) != 0) return rc;
         if ((rc = cli_model_check(&cmd, &model)) != 0) return rc;
         VaeError err;
         if (vae_init(&m, &model, &err) != VAE_OK) return runtime_error("%s", err.msg);

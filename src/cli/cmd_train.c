@@ -355,6 +355,15 @@ static int train_command(int argc, char **argv, Launch *L) {
     if (rc) return rc == 1 ? 0 : rc;
     static const char *const NOT_IN_FILES[] = {"config", "resume", "json", "print-config", NULL};
     if (config && (rc = opt_load_config(&cmd, config, NOT_IN_FILES)) != 0) return rc;
+    /* the channel list as given: cli_model_finish drops it when --arch is
+       mlp (the default), and --resume compares it with the checkpoint's,
+       whose architecture --arch may leave unsaid */
+    char given_ch[128] = "";
+    if (opt_given(&cmd, "channels")) {
+        VaeConfig g = model;
+        g.arch = VAE_ARCH_CONV;
+        vae_channels_str(&g, given_ch, sizeof given_ch);
+    }
     cli_model_finish(&cmd, &model, arch);
     if (new_data && !resume) return usage_error(&cmd, "--new-data", "only applies with --resume");
     if (new_data && !opt_given(&cmd, "data"))
@@ -368,19 +377,15 @@ static int train_command(int argc, char **argv, Launch *L) {
     if (model.model == VAE_MODEL_EAE && model.knn >= batch)
         return usage_error(&cmd, "--knn", "%d must be below the batch size %d (the neighbours are found in the batch)",
                            model.knn, batch);
-    if (model.model != VAE_MODEL_EAE)
-        for (const char *eae_only[] = {"lambda", "knn", "bn-momentum", NULL}, **o = eae_only; *o; o++)
-            if (opt_given(&cmd, *o)) {
-                char name[32];
-                snprintf(name, sizeof name, "--%s", *o);
-                return usage_error(&cmd, name, "applies to --model eae only");
-            }
     if (model.model == VAE_MODEL_EAE && opt_given(&cmd, "beta"))
         return usage_error(&cmd, "--beta", "an entropic autoencoder has no KL term; its weight is --lambda");
     model.loss = (VaeLossKind)loss;
     model.hidden_act = activation ? VAE_ACT_TANH : VAE_ACT_RELU;
     model.alpha = alpha;
     model.beta = beta;
+    /* with --resume the checkpoint's architecture and kind decide what applies
+       (--arch and --model may be left out): checked against it below */
+    if (!resume && (rc = cli_model_options_fit(&cmd, &model)) != 0) return rc;
 
     if (resume) {
         /* the checkpoint decides the model and the run's settings; options that
@@ -389,21 +394,25 @@ static int train_command(int argc, char **argv, Launch *L) {
         TrainState st;
         VaeError err;
         if (checkpoint_load(resume, &ck, &st, &err) != VAE_OK) return runtime_error("%s", err.msg);
-        char have[128], want[128], have_ch[128], want_ch[128];
+        char have[128], want[128], have_ch[128];
         vae_hidden_str(&ck.cfg, have, sizeof have);
         vae_hidden_str(&model, want, sizeof want);
         vae_channels_str(&ck.cfg, have_ch, sizeof have_ch);
-        vae_channels_str(&model, want_ch, sizeof want_ch);
         const char *bad = NULL;
         char detail[600] = "";
+        const int ck_vae = ck.cfg.model != VAE_MODEL_EAE;
         if (opt_given(&cmd, "zdim") && model.zdim != ck.cfg.zdim) bad = "--zdim", snprintf(detail, sizeof detail, "zdim %d", ck.cfg.zdim);
         else if (opt_given(&cmd, "arch") && model.arch != ck.cfg.arch) bad = "--arch", snprintf(detail, sizeof detail, "arch %s", vae_arch_name(ck.cfg.arch));
-        else if (opt_given(&cmd, "channels") && strcmp(have_ch, want_ch) != 0) bad = "--channels", snprintf(detail, sizeof detail, "channels %s", have_ch[0] ? have_ch : "none (mlp)");
+        else if (opt_given(&cmd, "channels") && strcmp(have_ch, given_ch) != 0) bad = "--channels", snprintf(detail, sizeof detail, "channels %s", have_ch[0] ? have_ch : "none (mlp)");
         else if (opt_given(&cmd, "hidden") && strcmp(have, want) != 0) bad = "--hidden", snprintf(detail, sizeof detail, "hidden %s", have);
         else if (opt_given(&cmd, "conditional") && ck.cfg.n_classes == 0) bad = "--conditional", snprintf(detail, sizeof detail, "an unconditional model");
         else if (opt_given(&cmd, "model") && model.model != ck.cfg.model) bad = "--model", snprintf(detail, sizeof detail, "model %s", vae_model_name(ck.cfg.model));
+        else if (ck_vae && (opt_given(&cmd, "lambda") || opt_given(&cmd, "knn") || opt_given(&cmd, "bn-momentum")))
+            bad = opt_given(&cmd, "lambda") ? "--lambda" : opt_given(&cmd, "knn") ? "--knn" : "--bn-momentum",
+            snprintf(detail, sizeof detail, "a vae: the option applies to --model eae only");
         else if (opt_given(&cmd, "lambda") && model.lambda != ck.cfg.lambda) bad = "--lambda", snprintf(detail, sizeof detail, "lambda %g", ck.cfg.lambda);
         else if (opt_given(&cmd, "knn") && model.knn != ck.cfg.knn) bad = "--knn", snprintf(detail, sizeof detail, "knn %d", ck.cfg.knn);
+        else if (opt_given(&cmd, "bn-momentum") && model.bn_momentum != ck.cfg.bn_momentum) bad = "--bn-momentum", snprintf(detail, sizeof detail, "bn-momentum %g", ck.cfg.bn_momentum);
         else if (opt_given(&cmd, "loss") && model.loss != ck.cfg.loss) bad = "--loss", snprintf(detail, sizeof detail, "loss %s", LOSS_NAMES[ck.cfg.loss]);
         else if (opt_given(&cmd, "alpha") && alpha != ck.cfg.alpha) bad = "--alpha", snprintf(detail, sizeof detail, "alpha %g", ck.cfg.alpha);
         else if (opt_given(&cmd, "beta") && beta != ck.cfg.beta) bad = "--beta", snprintf(detail, sizeof detail, "beta %g", ck.cfg.beta);

@@ -58,6 +58,24 @@ void cli_model_finish(const CommandSpec *cmd, VaeConfig *cfg, int arch) {
     }
 }
 
+int cli_model_options_fit(const CommandSpec *cmd, const VaeConfig *cfg) {
+    /* an option the architecture has no use for is refused, not dropped in
+       silence (cli_model_finish clears an mlp's channel list), as the eae's
+       options are for a vae */
+    if (cfg->arch == VAE_ARCH_MLP && opt_given(cmd, "channels"))
+        return usage_error(cmd, "--channels", "applies to --arch conv and resnet only (an mlp has no convolutions)");
+    if (cfg->arch != VAE_ARCH_MLP && cfg->hidden_act == VAE_ACT_TANH)
+        return usage_error(cmd, "--activation", "tanh applies to --arch mlp only (conv and resnet use ReLU)");
+    if (cfg->model != VAE_MODEL_EAE)
+        for (const char *eae_only[] = {"lambda", "knn", "bn-momentum", NULL}, **o = eae_only; *o; o++)
+            if (opt_given(cmd, *o)) {
+                char name[32];
+                snprintf(name, sizeof name, "--%s", *o);
+                return usage_error(cmd, name, "applies to --model eae only");
+            }
+    return 0;
+}
+
 int cli_model_check(const CommandSpec *cmd, const VaeConfig *cfg) {
     int f = 1 << cfg->n_channels;
     if (cfg->arch != VAE_ARCH_MLP && (cfg->rows % f != 0 || cfg->cols % f != 0))

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Options and checkpoint values that the architecture or model kind has no
+# use for: --channels for an mlp, --activation tanh for conv, the eae's
+# options for a vae are usage errors (train and layers), not dropped in
+# silence; --resume compares --channels, --knn, --lambda and --bn-momentum
+# with the checkpoint whatever --arch and --model say; an eae's --knn is
+# checked against the images trained on (--val holds some out); eval refuses
+# a model whose test loss overflows (as reconstruct does); a checkpoint with
+# a negative running variance (eae) is refused by name.
+. "$(dirname "$0")/cli_lib.sh"
+
+D="$T/d"
+make_data "$D" 64 16 8 8
+WATCH=("$WORK" "$D")
+TINY=(--data "$D" --hidden 8 --zdim 2 --batch 16 --epochs 1 --threads 1 --no-images)
+
+# ---- options that do not apply are refused, naming the option ----
+usage_err "--channels: applies to --arch conv and resnet only" train "${TINY[@]}" --out "$T/x" --channels 2,3
+usage_err "--channels: applies to --arch conv and resnet only" train "${TINY[@]}" --out "$T/x" --arch mlp --channels 2,3
+usage_err "--activation: tanh applies to --arch mlp only" train "${TINY[@]}" --out "$T/x" --arch conv --activation tanh
+usage_err "--knn: applies to --model eae only" train "${TINY[@]}" --out "$T/x" --knn 3
+check "no run folder after the refusals" test ! -e "$T/x"
+usage_err "--channels: applies to --arch conv and resnet only" layers --channels 3
+usage_err "--lambda: applies to --model eae only" layers --lambda 3
+expect 0 "" layers --arch conv --channels 3 --rows 8 --cols 8
+
+# ---- --resume: an option is compared with the checkpoint, not with --arch's default ----
+C="$T/conv"
+expect 0 "" train "${TINY[@]}" --out "$C" --arch conv --channels 2,3
+M="$T/mlp"
+expect 0 "" train "${TINY[@]}" --out "$M"
+E="$T/eae"
+expect 0 "" train "${TINY[@]}" --out "$E" --model eae --loss mse --knn 3
+# the checkpoint's own channel list, given again without --arch, is no conflict
+expect 0 "" train --resume "$C/model.safetensors" --channels 2,3 --epochs 2 --threads 1 --no-images
+usage_err "--channels: conflicts with the checkpoint $C/model.safetensors (channels 2,3)" \
+    train --resume "$C/model.safetensors" --channels 2,4 --epochs 3 --threads 1 --no-images
+# an mlp has no channels: a list given on resume is not ignored
+usage_err "--channels: conflicts with the checkpoint $M/model.safetensors (channels none (mlp))" \
+    train --resume "$M/model.safetensors" --channels 2,3 --epochs 2 --threads 1 --no-images
+# the eae's options on resume of an eae without --model eae: compared, not refused
+expect 0 "" train --resume "$E/model.safetensors" --knn 3 --epochs 2 --threads 1 --no-images
+usage_err "--bn-momentum: conflicts with the checkpoint $E/model.safetensors (bn-momentum 0.1)" \
+    train --resume "$E/model.safetensors" --bn-momentum 0.5 --epochs 3 --threads 1 --no-images
+usage_err "--knn: conflicts with the checkpoint $C/model.safetensors (a vae" \
+    train --resume "$C/model.safetensors" --knn 3 --epochs 3 --threads 1 --no-images
+
+finish

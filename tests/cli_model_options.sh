@@ -45,4 +45,10 @@ usage_err "--bn-momentum: conflicts with the checkpoint $E/model.safetensors (bn
 usage_err "--knn: conflicts with the checkpoint $C/model.safetensors (a vae" \
     train --resume "$C/model.safetensors" --knn 3 --epochs 3 --threads 1 --no-images
 
+# ---- eae: k below the number of images trained on, not only below the data set ----
+# 64 images, --val 60 leaves 4: no batch has a 5th neighbour, the entropy term would vanish
+expect 1 "knn 5 needs batches of more than 5 images (this run trains on 4 images" \
+    train "${TINY[@]}" --out "$T/eae-val" --model eae --loss mse --knn 5 --val 60
+check "no run folder after the refusal" test ! -e "$T/eae-val"
+
 finish

@@ -500,8 +500,13 @@ static int setup_model(TrainRun *R, VaeError *err) {
                     return vae_fail(err, "%s: label %u of image %u is outside the model's %d classes",
                                     sp[k]->labels_path, sp[k]->labels.labels[i], i, m->cfg.n_classes);
     }
-    if (m->cfg.model == VAE_MODEL_EAE && m->cfg.knn >= (cfg->batch < (int)N ? cfg->batch : (int)N))
-        return vae_fail(err, "knn %d needs batches of more than %d images", m->cfg.knn, m->cfg.knn);
+    /* the batches come from the NT images trained on (N less the --val
+       images): with k >= NT no batch has a k-th neighbour, and the entropy
+       term would be left out of every step in silence */
+    const uint32_t NT = R->NT;
+    if (m->cfg.model == VAE_MODEL_EAE && (uint32_t)m->cfg.knn >= (cfg->batch < (int)NT ? (uint32_t)cfg->batch : NT))
+        return vae_fail(err, "knn %d needs batches of more than %d images (this run trains on %u images in batches "
+                        "of %d)", m->cfg.knn, m->cfg.knn, NT, cfg->batch);
     if (R->ranks > 1 && !vae_workers_can_split(m))
         return vae_fail(err, "an %s couples the images of a batch (batch norm, nearest-neighbour entropy); it trains "
                         "in one process (not under mpirun -np %d)", vae_model_name(m->cfg.model), R->ranks);

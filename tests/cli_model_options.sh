@@ -51,4 +51,36 @@ expect 1 "knn 5 needs batches of more than 5 images (this run trains on 4 images
     train "${TINY[@]}" --out "$T/eae-val" --model eae --loss mse --knn 5 --val 60
 check "no run folder after the refusal" test ! -e "$T/eae-val"
 
+# ---- checkpoint values: ck_set IN OUT TENSOR VALUE sets every element and fixes the CRC ----
+ck_set() {
+    perl -e '
+        my ($in, $out, $name, $val) = @ARGV;
+        open(my $f, "<:raw", $in) or die; local $/; my $all = <$f>; close $f;
+        my $n = unpack("Q<", substr($all, 0, 8));
+        my $h = substr($all, 8, $n); my $d = substr($all, 8 + $n);
+        $h =~ /"\Q$name\E":\{"dtype":"F32","shape":\[[0-9,]+\],"data_offsets":\[(\d+),(\d+)\]\}/ or die "no $name";
+        substr($d, $1, $2 - $1) = pack("f<*", ($val) x (($2 - $1) / 4));
+        my @t = map { my $c = $_; $c = $c & 1 ? 0xEDB88320 ^ ($c >> 1) : $c >> 1 for 1 .. 8; $c } 0 .. 255;
+        $h =~ s/"crc32":"[0-9a-f]+"/"crc32":"00000000"/ or die "no crc32";
+        my $c = 0xffffffff;
+        $c = $t[($c ^ $_) & 0xff] ^ ($c >> 8) for unpack("C*", pack("Q<", length $h) . $h . $d);
+        $c = sprintf("%08x", $c ^ 0xffffffff);
+        $h =~ s/"crc32":"00000000"/"crc32":"$c"/;
+        open(my $g, ">:raw", $out) or die; print $g pack("Q<", length $h), $h, $d; close $g;
+    ' "$@"
+}
+# the control: a rewrite with the values the file already holds loads
+ck_set "$E/model.safetensors" "$T/var1.safetensors" latent_bn.running_var 1
+expect 0 "" eval --model "$T/var1.safetensors" --data "$D" --threads 1
+ck_set "$E/model.safetensors" "$T/var-neg.safetensors" latent_bn.running_var -1
+NEG="tensor 'latent_bn.running_var' holds -1 at element 0; a running variance must be finite and >= 0"
+expect 1 "$NEG" eval --model "$T/var-neg.safetensors" --data "$D" --threads 1
+expect 1 "$NEG" sample --model "$T/var-neg.safetensors" -o "$T/s.png" --threads 1
+expect 1 "$NEG" latent --model "$T/var-neg.safetensors" --data "$D" -o "$T/l.csv" --threads 1
+# finite weights whose products overflow float32: eval says so and exits 1, like reconstruct
+ck_set "$C/model.safetensors" "$T/huge.safetensors" enc.0.weight 1e30
+expect 1 "the model's test-set loss is not finite" eval --model "$T/huge.safetensors" --data "$D" --threads 1 --json
+check "eval prints no report of a non-finite loss" test ! -s "$OUT"
+expect 1 "the model's test-set loss is not finite" reconstruct --model "$T/huge.safetensors" --data "$D" -o "$T/r.png" --threads 1
+
 finish

@@ -162,6 +162,14 @@ int cmd_eval(int argc, char **argv) {
         runtime_error("%s", err.msg);
         goto done;
     }
+    /* finite parameters can still overflow float32 on the way (huge
+       weights): a loss of inf or nan is an error, as in reconstruct, not a
+       report that exits 0 (its --json would print null) */
+    if (!isfinite(e.loss) || !isfinite(e.loss_mu)) {
+        runtime_error("%s: the model's test-set loss is not finite (%g; with z = mu %g): its parameters overflow "
+                      "float32 on these images", test.images_path, e.loss, e.loss_mu);
+        goto done;
+    }
 
     /* active units and KL per dimension over the same images */
     int D = m.in_dim, Z = m.cfg.zdim, active = 0;

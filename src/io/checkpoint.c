@@ -588,17 +588,26 @@ static int check_epoch_progress(const TrainState *st, const char *name, VaeError
  * model that would decode black images or print nan is refused, by name. */
 static int check_values(const Vae *m, const char *name, VaeError *err) {
     const float *blocks[3] = {m->params, m->adam_m, m->adam_v};
+    /* the entropic autoencoder's running variance is a variance too: the
+       normalisation takes its square root, and a negative one turns every
+       code, sample and loss into nan */
+    int var_tensor = -1;
+    for (int l = 0; l < m->lay.n_layers; l++)
+        if (m->lay.layers[l].kind == LAYER_LATENT_BN) var_tensor = m->lay.layers[l].param[1];
     for (int b = 0; b < 3; b++)
         for (int i = 0; i < m->lay.n_tensors; i++) {
             const VaeTensor *vt = &m->lay.tensors[i];
             const float *x = blocks[b] + vt->offset;
+            const int nonneg = b == 2 || (b == 0 && i == var_tensor);
             for (size_t j = 0; j < vt->size; j++) {
-                if (isfinite(x[j]) && (b < 2 || x[j] >= 0)) continue;
+                if (isfinite(x[j]) && (!nonneg || x[j] >= 0)) continue;
                 char tn[48];
                 if (b == 0) snprintf(tn, sizeof tn, "%s", vt->name);
                 else snprintf(tn, sizeof tn, "adam.%c.%s", b == 1 ? 'm' : 'v', vt->name);
                 return vae_fail(err, "%s: tensor '%s' holds %g at element %zu; %s", name, tn, (double)x[j], j,
-                                b < 2 ? "every value must be finite" : "second moments must be finite and >= 0");
+                                b == 2 ? "second moments must be finite and >= 0"
+                                : nonneg ? "a running variance must be finite and >= 0"
+                                         : "every value must be finite");
             }
         }
     return VAE_OK;

@@ -14,7 +14,7 @@ for bad in "--binarize sometimes" "--warmup -1" "--warmup x" "--free-bits -0.5" 
     # shellcheck disable=SC2086
     usage_err "${bad%% *}" train --data "$T/d" --out "$WORK/r" $bad
 done
-usage_err "--arch" train --data "$T/d" --out "$WORK/r" --arch conv --activation tanh
+usage_err "--activation: tanh applies to --arch mlp only" train --data "$T/d" --out "$WORK/r" --arch conv --activation tanh
 
 ARGS=(--data "$T/d" --hidden 16 --zdim 3 --batch 32 --threads 1 --no-images --activation tanh --binarize dynamic
       --warmup 2 --free-bits 0.1 --lr-decay --adam-beta1 0.85 --adam-eps 1e-4)

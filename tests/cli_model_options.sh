@@ -23,6 +23,10 @@ check "no run folder after the refusals" test ! -e "$T/x"
 usage_err "--channels: applies to --arch conv and resnet only" layers --channels 3
 usage_err "--lambda: applies to --model eae only" layers --lambda 3
 expect 0 "" layers --arch conv --channels 3 --rows 8 --cols 8
+# the layer list of a model too large to allocate here (1.85e9 parameters, 30 GB
+# with gradients and Adam's moments) is still printed: layers lays it out only
+expect 0 "" layers --arch resnet --channels 4096,4096
+check "layers counts the large model's parameters" grep -q ": 1847983657 parameters" "$OUT"
 
 # ---- --resume: an option is compared with the checkpoint, not with --arch's default ----
 C="$T/conv"

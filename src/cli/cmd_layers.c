@@ -72,33 +72,53 @@ int cmd_layers(int argc, char **argv) {
                        "vae layers --arch conv --zdim 2 --json", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
-    Vae m;
+    /* the layer list only: a model described from the options is laid out,
+       never allocated (a model too large for this machine's memory, e.g.
+       --arch resnet --channels 4096,4096, still has a layer list to show) */
+    VaeConfig cfg;
+    VaeLayout *lay = malloc(sizeof *lay);
+    if (!lay) return runtime_error("out of memory");
     if (ckpt) {
         for (const Opt *o = opts; o->name; o++)
-            if (o->seen && strcmp(o->name, "model") != 0 && strcmp(o->name, "json") != 0)
+            if (o->seen && strcmp(o->name, "model") != 0 && strcmp(o->name, "json") != 0) {
+                free(lay);
                 return usage_error(&cmd, "--model", "cannot be combined with --%s (the checkpoint decides)", o->name);
-        if (cli_load_model(ckpt, &m, NULL, 0)) return EXIT_RUNTIME;
+            }
+        Vae m;
+        if (cli_load_model(ckpt, &m, NULL, 0)) {
+            free(lay);
+            return EXIT_RUNTIME;
+        }
+        cfg = m.cfg;
+        *lay = m.lay;
+        vae_free(&m);
     } else {
         cli_model_finish(&cmd, &model, arch);
         model.model = (VaeModelKind)kind;
         model.rows = rows;
         model.cols = cols;
-        if ((rc = cli_model_options_fit(&cmd, &model)) != 0) return rc;
-        if ((rc = cli_model_check(&cmd, &model)) != 0) return rc;
         VaeError err;
-        if (vae_init(&m, &model, &err) != VAE_OK) return runtime_error("%s", err.msg);
+        if ((rc = cli_model_options_fit(&cmd, &model)) != 0 || (rc = cli_model_check(&cmd, &model)) != 0) {
+            free(lay);
+            return rc;
+        }
+        cfg = model;
+        if (vae_layout(&cfg, lay, &err) != VAE_OK) {
+            free(lay);
+            return runtime_error("%s", err.msg);
+        }
     }
     if (json) {
-        char *s = vae_layout_json(&m.cfg, &m.lay);
+        char *s = vae_layout_json(&cfg, lay);
         if (!s) {
-            vae_free(&m);
+            free(lay);
             return runtime_error("out of memory");
         }
         printf("%s\n", s);
         free(s);
     } else {
-        print_table(&m.cfg, &m.lay);
+        print_table(&cfg, lay);
     }
-    vae_free(&m);
+    free(lay);
     return 0;
 }

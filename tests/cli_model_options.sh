@@ -55,6 +55,15 @@ expect 1 "knn 5 needs batches of more than 5 images (this run trains on 4 images
     train "${TINY[@]}" --out "$T/eae-val" --model eae --loss mse --knn 5 --val 60
 check "no run folder after the refusal" test ! -e "$T/eae-val"
 
+# ---- conditional: the class count comes from every training label, not the first --limit ----
+# the first three training labels 0, 1, 2; later ones (and the test set's) up to 9
+L="$T/dl"
+cp -r "$D" "$L"
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 8, 0); print $f pack("C*", 0, 1, 2); close $f' \
+    "$L/train-labels-idx1-ubyte"
+expect 0 "" train "${TINY[@]}" --data "$L" --out "$T/cl" --conditional --limit 3 --batch 3
+expect 0 "" sample --model "$T/cl/model.safetensors" --label 9 -n 2 -o "$T/nine.png"
+
 # ---- checkpoint values: ck_set IN OUT TENSOR VALUE sets every element and fixes the CRC ----
 ck_set() {
     perl -e '

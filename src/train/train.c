@@ -479,8 +479,11 @@ static int setup_model(TrainRun *R, VaeError *err) {
         mc.rows = (int)tr->rows;
         mc.cols = (int)tr->cols;
         if (mc.n_classes == VAE_CLASSES_FROM_DATA) {
+            /* over the whole labels file, not the first N (--limit): the
+               class count must not depend on how many images are used, and
+               every label is checked against it below */
             int top = 0;
-            for (uint32_t i = 0; i < N; i++)
+            for (uint32_t i = 0; i < R->train.labels.count; i++)
                 if (R->train.labels.labels[i] > top) top = R->train.labels.labels[i];
             mc.n_classes = top + 1;
         }

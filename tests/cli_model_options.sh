@@ -49,6 +49,19 @@ usage_err "--bn-momentum: conflicts with the checkpoint $E/model.safetensors (bn
 usage_err "--knn: conflicts with the checkpoint $C/model.safetensors (a vae" \
     train --resume "$C/model.safetensors" --knn 3 --epochs 3 --threads 1 --no-images
 
+# ---- the commands' options that the model or the other options leave without a use ----
+for o in "--index 3" "--top 2" "--dims 0,1"; do
+    # shellcheck disable=SC2086
+    usage_err "${o%% *}: applies to models with zdim > 2 only" manifold --model "$C/model.safetensors" $o -o "$T/mf.png"
+done
+Z3="$T/z3"
+expect 0 "" train "${TINY[@]}" --out "$Z3" --zdim 3
+usage_err "--top: cannot be combined with --dims" manifold --model "$Z3/model.safetensors" --top 2 --dims 0,1 -o "$T/mf.png"
+expect 0 "" manifold --model "$Z3/model.safetensors" --dims 0,1 --steps 3 -o "$T/mf.png"
+usage_err "--iw-rows: needs --iw K" eval --model "$C/model.safetensors" --iw-rows 64
+expect 0 "" train "${TINY[@]}" --out "$T/cond" --conditional
+usage_err "--per-label: cannot be combined with --cols" sample --model "$T/cond/model.safetensors" --per-label 2 --cols 3 -o "$T/s.png"
+
 # ---- eae: k below the number of images trained on, not only below the data set ----
 # 64 images, --val 60 leaves 4: no batch has a 5th neighbour, the entropy term would vanish
 expect 1 "knn 5 needs batches of more than 5 images (this run trains on 4 images" \

@@ -118,6 +118,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
     if (dump && !iw) return usage_error(&cmd, "--iw-dump", "needs --iw K");
+    if (opt_given(&cmd, "iw-rows") && !iw) return usage_error(&cmd, "--iw-rows", "needs --iw K");
     set_threads(threads);
     Vae m;
     char ds[CHECKPOINT_DATASET_MAX];

@@ -611,6 +611,21 @@ int cmd_manifold(int argc, char **argv) {
         return rc;
     }
     int Z = l.m.cfg.zdim, D = l.m.in_dim;
+    /* --index, --top and --dims choose the traversals of a zdim > 2 model: a
+       zdim 1 strip or zdim 2 grid would ignore them in silence, and --dims
+       names the rows itself */
+    for (const char *const *o = (const char *const[]){"index", "top", "dims", NULL}; *o && Z <= 2; o++)
+        if (opt_given(&cmd, *o)) {
+            char name[16];
+            snprintf(name, sizeof name, "--%s", *o);
+            loaded_free(&l);
+            return usage_error(&cmd, name, "applies to models with zdim > 2 only; %s has zdim %d (%s)", model, Z,
+                               Z == 2 ? "a grid over the latent plane" : "a strip");
+        }
+    if (opt_given(&cmd, "top") && opt_given(&cmd, "dims")) {
+        loaded_free(&l);
+        return usage_error(&cmd, "--top", "cannot be combined with --dims (which names the rows to traverse)");
+    }
     /* the 0.95 quantile is the edge of the default grid */
     double scale = range > 0 ? (double)range / latent_normal_quantile(LATENT_GRID_P_HI) : 1.0;
     int rows = latent_manifold_rows(Z, steps, 0);

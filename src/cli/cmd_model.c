@@ -91,8 +91,10 @@ int cmd_sample(int argc, char **argv) {
                        "vae sample -n 128 -o grid.png", opts};
     int rc = opt_parse(&cmd, argc, argv);
     if (rc) return rc == 1 ? 0 : rc;
-    if (per_label && (opt_given(&cmd, "n") || opt_given(&cmd, "label")))
-        return usage_error(&cmd, "--per-label", "cannot be combined with %s", opt_given(&cmd, "n") ? "-n" : "--label");
+    /* --per-label makes one row per class: it sets the count and the columns */
+    if (per_label && (opt_given(&cmd, "n") || opt_given(&cmd, "label") || opt_given(&cmd, "cols")))
+        return usage_error(&cmd, "--per-label", "cannot be combined with %s",
+                           opt_given(&cmd, "n") ? "-n" : opt_given(&cmd, "label") ? "--label" : "--cols");
     set_threads(threads);
     Vae m;
     if (cli_load_model(model, &m, NULL, 0)) return EXIT_RUNTIME;

@@ -19,6 +19,8 @@ usage_err "--channels: applies to --arch conv and resnet only" train "${TINY[@]}
 usage_err "--channels: applies to --arch conv and resnet only" train "${TINY[@]}" --out "$T/x" --arch mlp --channels 2,3
 usage_err "--activation: tanh applies to --arch mlp only" train "${TINY[@]}" --out "$T/x" --arch conv --activation tanh
 usage_err "--knn: applies to --model eae only" train "${TINY[@]}" --out "$T/x" --knn 3
+usage_err "--warmup: weights a KL term" train "${TINY[@]}" --out "$T/x" --model eae --loss mse --knn 3 --warmup 2
+usage_err "--free-bits: weights a KL term" train "${TINY[@]}" --out "$T/x" --model eae --loss mse --knn 3 --free-bits 1
 check "no run folder after the refusals" test ! -e "$T/x"
 usage_err "--channels: applies to --arch conv and resnet only" layers --channels 3
 usage_err "--lambda: applies to --model eae only" layers --lambda 3

@@ -379,6 +379,10 @@ static int train_command(int argc, char **argv, Launch *L) {
                            model.knn, batch);
     if (model.model == VAE_MODEL_EAE && opt_given(&cmd, "beta"))
         return usage_error(&cmd, "--beta", "an entropic autoencoder has no KL term; its weight is --lambda");
+    /* as a usage error before the data is read (vae_train refuses it too, exit 1) */
+    if (model.model == VAE_MODEL_EAE && (warmup > 0 || free_bits > 0))
+        return usage_error(&cmd, warmup > 0 ? "--warmup" : "--free-bits",
+                           "weights a KL term; an entropic autoencoder has none");
     model.loss = (VaeLossKind)loss;
     model.hidden_act = activation ? VAE_ACT_TANH : VAE_ACT_RELU;
     model.alpha = alpha;

@@ -4,7 +4,9 @@
  * also keeps the seeds in step with the format. "*-v1" and "*-v2" are files
  * of older format versions (v1: "vae-mlp", before the layer list), which
  * must keep loading; "*-conv" and "*-resnet" are small conv and resnet
- * checkpoints (4-d weights, the layer list in the metadata). */
+ * checkpoints (4-d weights, the layer list in the metadata), "*-cond-*" and
+ * "*-eae-*" conditional models and entropic autoencoders (2x2 images, as
+ * the fuzzer's data set). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -29,6 +29,10 @@ expect 0 "" layers --arch conv --channels 3 --rows 8 --cols 8
 # with gradients and Adam's moments) is still printed: layers lays it out only
 expect 0 "" layers --arch resnet --channels 4096,4096
 check "layers counts the large model's parameters" grep -q ": 1847983657 parameters" "$OUT"
+# a model whose checkpoint could not be loaded again is refused before the first step, naming its channels
+expect 1 "a conv model of 8x8 images, hidden 8, channels 4096,4096,4096, zdim 2 has" \
+    train "${TINY[@]}" --out "$T/huge" --arch conv --channels 4096,4096,4096
+check "no run folder for the refused model" test ! -e "$T/huge"
 
 # ---- --resume: an option is compared with the checkpoint, not with --arch's default ----
 C="$T/conv"

@@ -205,12 +205,15 @@ int checkpoint_check_size(const VaeConfig *cfg, uint32_t n_order, const char *da
     free(lay);
     uint64_t bytes = np * 12 + (uint64_t)n_order * 4 + header;
     if (bytes > (uint64_t)CHECKPOINT_MAX_BYTES) {
-        char hidden[128];
+        /* the channels too: a conv or resnet model's size is mostly theirs */
+        char hidden[128], channels[128];
         vae_hidden_str(cfg, hidden, sizeof hidden);
-        return vae_fail(err, "a %s model of %dx%d images, hidden %s, zdim %d has %llu parameters; its checkpoint "
+        vae_channels_str(cfg, channels, sizeof channels);
+        return vae_fail(err, "a %s model of %dx%d images, hidden %s%s%s, zdim %d has %llu parameters; its checkpoint "
                         "(parameters and both Adam moments) would be %.2f GB, more than the %zu-byte limit "
                         "a checkpoint may have to be loaded again", vae_arch_name(cfg->arch), cfg->rows, cfg->cols,
-                        hidden, cfg->zdim, (unsigned long long)np, (double)bytes / 1e9, CHECKPOINT_MAX_BYTES);
+                        hidden, channels[0] ? ", channels " : "", channels, cfg->zdim, (unsigned long long)np,
+                        (double)bytes / 1e9, CHECKPOINT_MAX_BYTES);
     }
     return VAE_OK;
 }

@@ -8,16 +8,20 @@
 . "$(dirname "$0")/cli_lib.sh"
 command -v tmux >/dev/null || { echo "tmux is not installed; skipping"; exit 77; }
 
-make_data "$T/d" 1500 1500 28 28
+# enough steps (750 per epoch) that the bar stays up for several captures
+make_data "$T/d" 3000 1500 28 28
 export TMUX_TMPDIR="$T"    # a private tmux server, gone with $T
 for w in 60 80; do
     s="vae-progress-$$-$w"
     tmux -f /dev/null new-session -d -s "$s" -x "$w" -y 30 \
-        "cd '$WORK' && '$VAE' train --data '$T/d' --out '$T/run$w' --epochs 2 --batch 4 --hidden 64 --zdim 4 \
+        "tmux wait-for go-$w; cd '$WORK' && '$VAE' train --data '$T/d' --out '$T/run$w' --epochs 2 --batch 4 --hidden 64 --zdim 4 \
          --threads 1 --no-images; echo EXIT=\$?; sleep 60" || { bad "tmux could not start a $w-column pane"; continue; }
+    # training starts only once the pane is piped: on a loaded machine it could
+    # otherwise draw its first bars (or all of them) before pipe-pane attaches
     tmux pipe-pane -t "$s" -o "cat >> '$T/raw$w'"
+    tmux wait-for -S "go-$w"
     worst=0 seen=0
-    for i in $(seq 1 300); do
+    for i in $(seq 1 1200); do   # up to 2 minutes (sanitizer builds, loaded machines)
         tmux capture-pane -p -J -t "$s" > "$T/pane$w" 2>/dev/null || break
         grep -q '^EXIT=' "$T/pane$w" && break
         bars=$(grep -cE '^epoch [0-9]+/[0-9]+ (\[|evaluating)' "$T/pane$w")

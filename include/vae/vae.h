@@ -137,6 +137,9 @@ typedef struct {
     int used_eps;                           /* set by vae_forward: 1 if the last pass
                                                sampled z with eps, 0 if z = mu;
                                                vae_backward follows the same path */
+    int skip_xhat;                          /* set by the caller: training passes
+                                               (want_grad) leave xhat unwritten (the
+                                               training workers, who never read it) */
     const float *kl_dim_scale;              /* (Z) or NULL: vae_backward multiplies the KL
                                                gradient of dimension j by it (warm-up,
                                                free bits); set by the caller */
@@ -154,7 +157,8 @@ typedef struct {
 } VaeLoss;
 
 /* Forward pass over a->x (B rows), with a->eps (sampled z) if use_eps, else
- * z = mu. Fills every activation and a->xhat; returns the loss sums in *out.
+ * z = mu. Fills every activation and a->xhat (not with want_grad and
+ * a->skip_xhat); returns the loss sums in *out.
  * If want_grad, also zeroes the activation gradients, stores the gradient of
  * the batch-mean objective w.r.t. the logits and is ready for vae_backward. */
 void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss *out);

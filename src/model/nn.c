@@ -76,32 +76,43 @@ static inline float bce_elem(float l, float x, float *s) {
     return (l > 0.0f ? l : 0.0f) - x * l + vec_log1p_unit(e);
 }
 
+/* One row of the BCE: its sum (LANES partial sums, added in double), and
+ * the gradient and sigmoid where wanted. restrict and the flags as
+ * compile-time constants (the callers below) let the stores vectorize; with
+ * possibly aliasing pointers GCC stored dl and xh lane by lane. */
+static inline double bce_row(float *restrict dl, float *restrict xh, const float *restrict l,
+                             const float *restrict t, int D, float scale, int want_dl, int want_xh) {
+    float acc[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= D; i += LANES) {
+        float s[LANES];
+        for (int k = 0; k < LANES; k++) acc[k] += bce_elem(l[i + k], t[i + k], &s[k]);
+        if (want_dl)
+            for (int k = 0; k < LANES; k++) dl[i + k] = scale * (s[k] - t[i + k]);
+        if (want_xh)
+            for (int k = 0; k < LANES; k++) xh[i + k] = s[k];
+    }
+    for (; i < D; i++) {
+        float s;
+        acc[0] += bce_elem(l[i], t[i], &s);
+        if (want_dl) dl[i] = scale * (s - t[i]);
+        if (want_xh) xh[i] = s;
+    }
+    double row = 0.0;
+    for (int k = 0; k < LANES; k++) row += acc[k];
+    return row;
+}
+
 VAE_HOT double bce_logits_forward_backward(float *dlogits, float *xhat, const float *logits,
                                            const float *x, int B, int D, float scale) {
     double total = 0.0;
     for (int r = 0; r < B; r++) {
         size_t o = (size_t)r * D;
         const float *l = logits + o, *t = x + o;
-        float *dl = dlogits ? dlogits + o : NULL, *xh = xhat ? xhat + o : NULL;
-        float acc[LANES] = {0};
-        int i = 0;
-        for (; i + LANES <= D; i += LANES) {
-            float s[LANES];
-            for (int k = 0; k < LANES; k++) acc[k] += bce_elem(l[i + k], t[i + k], &s[k]);
-            if (dl)
-                for (int k = 0; k < LANES; k++) dl[i + k] = scale * (s[k] - t[i + k]);
-            if (xh)
-                for (int k = 0; k < LANES; k++) xh[i + k] = s[k];
-        }
-        for (; i < D; i++) {
-            float s;
-            acc[0] += bce_elem(l[i], t[i], &s);
-            if (dl) dl[i] = scale * (s - t[i]);
-            if (xh) xh[i] = s;
-        }
-        double row = 0.0;
-        for (int k = 0; k < LANES; k++) row += acc[k];
-        total += row;
+        if (dlogits && xhat) total += bce_row(dlogits + o, xhat + o, l, t, D, scale, 1, 1);
+        else if (dlogits) total += bce_row(dlogits + o, NULL, l, t, D, scale, 1, 0);
+        else if (xhat) total += bce_row(NULL, xhat + o, l, t, D, scale, 0, 1);
+        else total += bce_row(NULL, NULL, l, t, D, scale, 0, 0);
     }
     return total;
 }

@@ -76,18 +76,15 @@ void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, in
     a->training = want_grad ? 1 : 0;
     a->inv_batch = 1.0f / (float)B_global;
     double kl = run_forward(m, a, 0, m->lay.n_layers, B);
-    float *dlogits = NULL;
-    if (want_grad && a->dblock) {
-        /* the logits' gradient, alive from the loss on (the others come
-           alive in vae_backward) */
-        dlogits = a->dact[last];
-        memset(dlogits, 0, (size_t)B * m->in_dim * sizeof(float));
-    }
+    /* the logits' gradient, alive from the loss on (the others come alive
+       in vae_backward); the loss kernels write every element of it */
+    float *dlogits = want_grad && a->dblock ? a->dact[last] : NULL;
+    float *xhat = want_grad && a->skip_xhat ? NULL : a->xhat;
     /* gradient of the batch mean of alpha * R w.r.t. the logits */
     float scale = alpha * a->inv_batch;
     double recon = m->cfg.loss == VAE_LOSS_MSE
-        ? sse_sigmoid_forward_backward(dlogits, a->xhat, a->act[last], a->x, B, D, scale)
-        : bce_logits_forward_backward(dlogits, a->xhat, a->act[last], a->x, B, D, scale);
+        ? sse_sigmoid_forward_backward(dlogits, xhat, a->act[last], a->x, B, D, scale)
+        : bce_logits_forward_backward(dlogits, xhat, a->act[last], a->x, B, D, scale);
     out->recon = recon;
     out->kl = kl;
     out->loss = (double)alpha * recon + (double)vae_reg_weight(&m->cfg) * kl;

@@ -61,6 +61,7 @@ int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err)
             vae_workers_free(w);
             return VAE_ERR;
         }
+        w->acts[k].skip_xhat = 1;   /* a step never reads the reconstructions */
     }
     return VAE_OK;
 }

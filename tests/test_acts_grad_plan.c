@@ -59,7 +59,9 @@ static void run(VaeArch arch) {
     int n = lay->n_layers;
 
     /* lifetimes: dact[j] is alive from layer dfirst[j]'s backward (n: the
-       loss) down to layer j's; two that overlap in time must not in memory */
+       loss) down to layer dlast[j]'s (j's own, or 0 for a linear layer of a
+       model whose weight gradients may come after the pass); two that
+       overlap in time must not in memory */
     size_t sum = 0;
     int clash = 0, inside = 1;
     for (int j = 0; j < n; j++) {
@@ -68,13 +70,15 @@ static void run(VaeArch arch) {
         inside &= a.dact[j] >= a.dblock && a.dact[j] + sj <= a.dblock + a.dblock_len;
         for (int k = j + 1; k < n; k++) {
             size_t sk = (size_t)B * floats_of(&lay->layers[k]);
-            int both_alive = j <= a.dfirst[k] && k <= a.dfirst[j];
+            int both_alive = a.dlast[j] <= a.dfirst[k] && a.dlast[k] <= a.dfirst[j];
             int share = a.dact[j] < a.dact[k] + sk && a.dact[k] < a.dact[j] + sj;
             if (both_alive && share) {
                 CHECK_MSG(0, "%s: gradients of layers %d and %d are alive together but share memory", name, j, k);
                 clash = 1;
             }
         }
+        CHECK_MSG(a.dlast[j] == (a.defer_wgrad_ok && lay->layers[j].kind == LAYER_LINEAR ? 0 : j),
+                  "%s: layer %d's gradient is read until layer %d's backward", name, j, a.dlast[j]);
         /* every consumer of j adds into it no later than dfirst[j] */
         for (int l = 0; l < n; l++)
             for (int q = 0; q < lay->layers[l].n_in; q++)
@@ -85,13 +89,22 @@ static void run(VaeArch arch) {
     CHECK_MSG(!clash, "%s: no two live gradients share memory", name);
     CHECK_MSG(inside, "%s: every gradient lies inside the block", name);
     CHECK_MSG(a.dact[n - 1] != NULL && a.dfirst[n - 1] == n, "%s: the logits' gradient starts at the loss", name);
+    /* the MLPs (every parameter in a linear layer) keep their linear layers'
+       gradients for the weight gradients after the pass; the others not */
+    CHECK_MSG(a.defer_wgrad_ok == (arch == VAE_ARCH_MLP), "%s: weight gradients after the pass %s", name,
+              arch == VAE_ARCH_MLP ? "possible" : "not possible");
     /* the resnet's residual chains need a few regions alive at once, not one
-       per layer; an MLP's chain two */
+       per layer; the conv model's chain two; an MLP's gradients (all but the
+       gaussian layer's kept to the end) need no more than one region each */
     if (arch == VAE_ARCH_RESNET)
         CHECK_MSG(a.dblock_len * 3 < sum, "%s: gradient block %zu floats, not under a third of the %zu of one region "
                   "per layer", name, a.dblock_len, sum);
-    else
+    else if (arch == VAE_ARCH_CONV)
         CHECK_MSG(a.dblock_len < sum, "%s: gradient block %zu floats, not under the %zu of one region per layer", name,
+                  a.dblock_len, sum);
+    else
+        CHECK_MSG(a.dblock_len <= sum + (size_t)B * 16 * n,
+                  "%s: gradient block %zu floats, more than the %zu of one region per layer (and alignment)", name,
                   a.dblock_len, sum);
 
     /* shared forward outputs */

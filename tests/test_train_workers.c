@@ -8,8 +8,11 @@
  * hook: it runs once per step and sees the whole gradient, the step then
  * matches the hook-less one, and a failing hook stops the step before Adam.
  * A conditional model's workers see their rows' labels; a model whose batch
- * is coupled (the EAE's batch norm) keeps one worker. Also checks
- * adam_update_sum against adam_update on the summed gradient. */
+ * is coupled (the EAE's batch norm) keeps one worker. All of it both ways
+ * an MLP's step can form the weight gradients: after the passes, each
+ * worker a share of every layer's rows (the default), and in each worker's
+ * backward pass (VAE_DEFER_WGRAD=0). Also checks adam_update_sum against
+ * adam_update on the summed gradient. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,82 +173,88 @@ int main(void) {
 
     static const int BATCH[] = {8, 7, 1, 32};
     static const int WORKERS[] = {1, 2, 3};
-    for (size_t bi = 0; bi < sizeof BATCH / sizeof BATCH[0]; bi++) {
-        int B = BATCH[bi];
-        VaeLoss lref;
-        copy_state(&ref, &base);
-        float *gref = malloc(base.n_params * sizeof(float)), *ghook = malloc(base.n_params * sizeof(float));
-        if (!gref || !ghook) return 1;
-        plain_step(&ref, &im, index, eps, B, &ac, &lref, gref);
-        for (size_t wi = 0; wi < sizeof WORKERS / sizeof WORKERS[0]; wi++) {
-            int n = WORKERS[wi];
-            char what[96];
-            snprintf(what, sizeof what, "batch %d, %d worker(s)", B, n);
-            VaeWorkers w, w2;
-            copy_state(&got, &base);
-            copy_state(&again, &base);
-            if (vae_workers_init(&w, &got, n, B, &err) != VAE_OK || vae_workers_init(&w2, &again, n, B, &err) != VAE_OK) {
-                CHECK_MSG(0, "%s: %s", what, err.msg);
-                continue;
-            }
-            VaeLoss l, l2;
-            const char *bad, *bad2;
-            VaeStepStatus st = vae_workers_step(&w, &im, NULL, index, eps, B, B, &sc, &l, &bad, &err);
-            VaeStepStatus st2 = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &sc, &l2, &bad2, &err);
-            CHECK_MSG(st == VAE_STEP_OK && st2 == VAE_STEP_OK && bad == NULL && bad2 == NULL,
-                      "%s: the step reports finite terms", what);
-            CHECK_MSG(got.adam_t == 1, "%s: Adam step counted (%ld)", what, got.adam_t);
-            double sums[3] = {l.loss, l.recon, l.kl}, want[3] = {lref.loss, lref.recon, lref.kl};
-            char item[160];
-            snprintf(item, sizeof item, "%s: loss sums", what);
-            check_close_d(item, sums, want, 3, 1e-6, 1e-6);
-            /* one Adam step moves each parameter by about lr * sign(g) */
-            snprintf(item, sizeof item, "%s: parameters after the step", what);
-            check_close(item, got.params, ref.params, got.n_params, 1e-7, 1e-5);
-            snprintf(item, sizeof item, "%s: Adam first moments", what);
-            check_close(item, got.adam_m, ref.adam_m, got.n_params, 1e-6 * max_abs(ref.adam_m, got.n_params), 1e-4);
-            snprintf(item, sizeof item, "%s: Adam second moments", what);
-            check_close(item, got.adam_v, ref.adam_v, got.n_params, 1e-6 * max_abs(ref.adam_v, got.n_params), 1e-4);
-            size_t bytes = got.n_params * sizeof(float);
-            CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_v, again.adam_v, bytes) == 0 &&
-                          l.loss == l2.loss,
-                      "%s: the same worker count twice gives identical bits", what);
-            int cleared = all_zero(got.grads, got.n_params);
-            for (int k = 1; k < w.n; k++) cleared &= all_zero(w.grad[k], got.n_params);
-            CHECK_MSG(cleared, "%s: every gradient buffer is zero after the step", what);
-            vae_workers_free(&w2);
+    for (int defer = 1; defer >= 0; defer--) {
+        setenv("VAE_DEFER_WGRAD", defer ? "1" : "0", 1);
+        for (size_t bi = 0; bi < sizeof BATCH / sizeof BATCH[0]; bi++) {
+            int B = BATCH[bi];
+            VaeLoss lref;
+            copy_state(&ref, &base);
+            float *gref = malloc(base.n_params * sizeof(float)), *ghook = malloc(base.n_params * sizeof(float));
+            if (!gref || !ghook) return 1;
+            plain_step(&ref, &im, index, eps, B, &ac, &lref, gref);
+            for (size_t wi = 0; wi < sizeof WORKERS / sizeof WORKERS[0]; wi++) {
+                int n = WORKERS[wi];
+                char what[96];
+                snprintf(what, sizeof what, "batch %d, %d worker(s), weight gradients %s", B, n,
+                         defer ? "after the passes" : "in each pass");
+                VaeWorkers w, w2;
+                copy_state(&got, &base);
+                copy_state(&again, &base);
+                if (vae_workers_init(&w, &got, n, B, &err) != VAE_OK || vae_workers_init(&w2, &again, n, B, &err) != VAE_OK) {
+                    CHECK_MSG(0, "%s: %s", what, err.msg);
+                    continue;
+                }
+                CHECK_MSG(w.defer == defer, "%s: the path asked for", what);
+                VaeLoss l, l2;
+                const char *bad, *bad2;
+                VaeStepStatus st = vae_workers_step(&w, &im, NULL, index, eps, B, B, &sc, &l, &bad, &err);
+                VaeStepStatus st2 = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &sc, &l2, &bad2, &err);
+                CHECK_MSG(st == VAE_STEP_OK && st2 == VAE_STEP_OK && bad == NULL && bad2 == NULL,
+                          "%s: the step reports finite terms", what);
+                CHECK_MSG(got.adam_t == 1, "%s: Adam step counted (%ld)", what, got.adam_t);
+                double sums[3] = {l.loss, l.recon, l.kl}, want[3] = {lref.loss, lref.recon, lref.kl};
+                char item[160];
+                snprintf(item, sizeof item, "%s: loss sums", what);
+                check_close_d(item, sums, want, 3, 1e-6, 1e-6);
+                /* one Adam step moves each parameter by about lr * sign(g) */
+                snprintf(item, sizeof item, "%s: parameters after the step", what);
+                check_close(item, got.params, ref.params, got.n_params, 1e-7, 1e-5);
+                snprintf(item, sizeof item, "%s: Adam first moments", what);
+                check_close(item, got.adam_m, ref.adam_m, got.n_params, 1e-6 * max_abs(ref.adam_m, got.n_params), 1e-4);
+                snprintf(item, sizeof item, "%s: Adam second moments", what);
+                check_close(item, got.adam_v, ref.adam_v, got.n_params, 1e-6 * max_abs(ref.adam_v, got.n_params), 1e-4);
+                size_t bytes = got.n_params * sizeof(float);
+                CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_v, again.adam_v, bytes) == 0 &&
+                              l.loss == l2.loss,
+                          "%s: the same worker count twice gives identical bits", what);
+                int cleared = all_zero(got.grads, got.n_params);
+                for (int k = 1; k < w.n; k++) cleared &= all_zero(w.grad[k], got.n_params);
+                CHECK_MSG(cleared, "%s: every gradient buffer is zero after the step", what);
+                vae_workers_free(&w2);
 
-            /* the same step through a reduction hook */
-            Hook h = {0, 0, ghook};
-            VaeStepConfig hc = {ac, hook, &h};
-            copy_state(&again, &base);
-            if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
-                st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);
-                CHECK_MSG(st == VAE_STEP_OK && h.calls == 1, "%s, hook: one call, step ok", what);
-                snprintf(item, sizeof item, "%s, hook: the gradient it sees", what);
-                check_close(item, ghook, gref, base.n_params, 1e-7, 1e-4);
-                /* the same additions in the same order, folded before Adam
-                   instead of inside it, and the same GEMM calls: same bits */
-                CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_m, again.adam_m, bytes) == 0,
-                          "%s, hook: the same update as without the hook", what);
-                vae_workers_free(&w2);
+                /* the same step through a reduction hook */
+                Hook h = {0, 0, ghook};
+                VaeStepConfig hc = {ac, hook, &h};
+                copy_state(&again, &base);
+                if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
+                    st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);
+                    CHECK_MSG(st == VAE_STEP_OK && h.calls == 1, "%s, hook: one call, step ok", what);
+                    snprintf(item, sizeof item, "%s, hook: the gradient it sees", what);
+                    check_close(item, ghook, gref, base.n_params, 1e-7, 1e-4);
+                    /* the same additions in the same order, folded before Adam
+                       instead of inside it, and the same GEMM calls: same bits */
+                    CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_m, again.adam_m, bytes) == 0,
+                              "%s, hook: the same update as without the hook", what);
+                    vae_workers_free(&w2);
+                }
+                /* a failing hook: no Adam step, the error passed on */
+                h.fail = 1;
+                copy_state(&again, &base);
+                if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
+                    err.msg[0] = '\0';
+                    st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);
+                    CHECK_MSG(st == VAE_STEP_HOOK_FAILED && strstr(err.msg, "ranks are gone") && again.adam_t == 0 &&
+                                  memcmp(again.params, base.params, bytes) == 0,
+                              "%s, failing hook: reported, parameters untouched", what);
+                    vae_workers_free(&w2);
+                }
+                vae_workers_free(&w);
             }
-            /* a failing hook: no Adam step, the error passed on */
-            h.fail = 1;
-            copy_state(&again, &base);
-            if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
-                err.msg[0] = '\0';
-                st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);
-                CHECK_MSG(st == VAE_STEP_HOOK_FAILED && strstr(err.msg, "ranks are gone") && again.adam_t == 0 &&
-                              memcmp(again.params, base.params, bytes) == 0,
-                          "%s, failing hook: reported, parameters untouched", what);
-                vae_workers_free(&w2);
-            }
-            vae_workers_free(&w);
+            free(gref);
+            free(ghook);
         }
-        free(gref);
-        free(ghook);
     }
+    unsetenv("VAE_DEFER_WGRAD");
 
     /* a conditional model: each worker one-hots its own rows' labels */
     {

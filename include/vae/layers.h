@@ -109,6 +109,8 @@ typedef struct {
     float *state[VAE_LAYER_MAX_PARAMS];     /* the same tensors, writable: latent_bn's running
                                                statistics, updated by a training forward pass */
     int training;               /* latent_bn: batch statistics (1) or running ones (0) */
+    int defer_wgrad;            /* backward, LAYER_LINEAR: input gradient only; the parameter
+                                   gradients come later from vae_backward_wgrad (VaeActs) */
     VaePrecision precision;     /* of the layer's GEMMs (the model's, Vae.precision) */
     float *scratch;             /* the kind's scratch_floats(L, B) floats */
     int index;                  /* the layer's index in the list */

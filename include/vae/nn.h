@@ -27,6 +27,15 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
  *   din (B, IN)  += dout . W       (skipped when din is NULL). */
 void linear_backward(float *din, float *dW, float *db, const float *dout,
                      const float *in, const float *W, int B, int IN, int OUT, VaePrecision prec);
+/* linear_backward's two halves. The input gradient alone:
+ *   din (B, IN) += dout (B, OUT) . W   (nothing when din is NULL); */
+void linear_backward_input(float *din, const float *dout, const float *W, int B, int IN, int OUT,
+                           VaePrecision prec);
+/* the parameter gradients of output rows [o0, o1) alone, dout (B, OUT)
+ * with row stride ld_dout (>= o1), dW the whole (OUT, IN) and db (OUT):
+ *   dW[o0:o1, :] += dout[:, o0:o1]^T . in,   db[o0:o1) += sums of dout[:, o0:o1) */
+void linear_wgrad_rows(float *dW, float *db, const float *dout, int ld_dout, const float *in, int B, int IN,
+                       int o0, int o1, VaePrecision prec);
 
 /* y (n) = tanh(y), in place (a fused tanh after a linear layer). */
 void tanh_forward(float *y, size_t n);

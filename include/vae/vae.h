@@ -111,8 +111,8 @@ void vae_channels_str(const VaeConfig *cfg, char *buf, size_t len);
  * vae/layers.h). The dact lie in one region where gradients that are never
  * alive at the same time share memory: dact[l] holds layer l's gradient only
  * from the backward of layer dfirst[l] (the first to add into it; n_layers:
- * the loss) until layer l's own backward, and vae_backward zeroes it when it
- * comes alive. */
+ * the loss) until layer dlast[l]'s backward (its own, or the end of the pass),
+ * and vae_backward zeroes it when it comes alive. */
 typedef struct {
     int max_batch;
     float *block;
@@ -126,6 +126,9 @@ typedef struct {
     float *dact[VAE_MAX_LAYERS];
     float *dblock;                          /* every dact, dblock_len floats */
     int dfirst[VAE_MAX_LAYERS];             /* see above */
+    int dlast[VAE_MAX_LAYERS];              /* dact[l] is read until layer dlast[l]'s backward:
+                                               l, or 0 where defer_wgrad_ok keeps a linear
+                                               layer's gradient to the end */
     size_t dblock_len;
     float *scratch;                         /* im2col and friends, shared by the layers */
     struct VaeDnnl *dnnl;                   /* oneDNN convolution primitives for this block's
@@ -137,6 +140,13 @@ typedef struct {
     int used_eps;                           /* set by vae_forward: 1 if the last pass
                                                sampled z with eps, 0 if z = mu;
                                                vae_backward follows the same path */
+    int defer_wgrad_ok;                     /* set by vae_acts_init: every parameter is in a
+                                               linear layer, and the plan keeps the linear
+                                               layers' gradients to the end of the backward
+                                               pass (defer_wgrad may be set) */
+    int defer_wgrad;                        /* set by the caller (only where defer_wgrad_ok):
+                                               vae_backward forms input gradients only;
+                                               vae_backward_wgrad the parameter gradients */
     int skip_xhat;                          /* set by the caller: training passes
                                                (want_grad) leave xhat unwritten (the
                                                training workers, who never read it) */
@@ -168,6 +178,12 @@ void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss 
 void vae_forward_scaled(Vae *m, VaeActs *a, int B, int B_global, int use_eps, int want_grad, VaeLoss *out);
 /* Backward of the last vae_forward(want_grad=1): ACCUMULATES into m->grads. */
 void vae_backward(Vae *m, VaeActs *a, int B);
+/* After vae_backward over n blocks with defer_wgrad set (blocks a[j] of B[j]
+ * rows, one batch cut into row ranges in that order): ACCUMULATES into
+ * m->grads the gradients of the weight rows and biases [o0, o1) of linear
+ * layer l, summed over the blocks in order. Disjoint row ranges touch
+ * disjoint gradients (threads may split a layer's rows). */
+void vae_backward_wgrad(Vae *m, VaeActs *const *a, const int *B, int n, int l, int o0, int o1);
 void vae_zero_grad(Vae *m);
 
 /* Encoder only: mu (B, Z) of a->x into mu_out; logvar_out (B, Z) too if not NULL. */

@@ -7,6 +7,13 @@
  * faster this way than split inside OpenBLAS, and the element-wise passes
  * (bias+ReLU, reparameterization, loss and gradient, gather, Adam) use every
  * core instead of one.
+ * In a model whose parameters all lie in linear layers (the MLPs) the
+ * backward passes form input gradients only; after them each worker forms
+ * the weight and bias gradients of its share of every linear layer's output
+ * rows over the whole batch (the workers' blocks in worker order) in
+ * model->grads, and runs Adam on those rows at once, while the gradient is
+ * still in its core's cache: one gradient read instead of n, none written
+ * back (w->defer; the per-worker buffers then stay unused and zero).
  *
  * Determinism: the row ranges, the order of the gradient sum and of the loss
  * sums depend only on the batch size and the worker count, so a run is
@@ -59,6 +66,10 @@ typedef struct {
                                        GEMMs (vae/gemm.h); NULL in fp32 */
     long shadow_t;                  /* the model->adam_t whose parameters shadow holds, written
                                        by that step's Adam pass; -1: refresh at the next step */
+    int defer;                      /* the weight gradients are formed after the passes, each
+                                       worker a share of every linear layer's rows over the whole
+                                       batch, and updated by Adam at once (MLP models; VaeActs
+                                       defer_wgrad); VAE_DEFER_WGRAD=0 turns it off */
     int stable;                     /* bf16: the forward activations are registered as stable
                                        blocks of the GEMMs (each rounded once a step) */
 } VaeWorkers;

@@ -28,7 +28,10 @@ static void linear_fwd(VaeLayerRun *r) {
 static void linear_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     act_backward(r);
-    linear_backward(r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0], r->B, L->ic, L->c, r->precision);
+    if (r->defer_wgrad)
+        linear_backward_input(r->din[0], r->dout, r->p[0], r->B, L->ic, L->c, r->precision);
+    else
+        linear_backward(r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0], r->B, L->ic, L->c, r->precision);
 }
 
 /* The element-wise loops of relu and add, compiled for AVX-512 and AVX2 as

@@ -32,17 +32,28 @@ void linear_backward(float *din, float *dW, float *db, const float *dout,
                      const float *in, const float *W, int B, int IN, int OUT, VaePrecision prec) {
     /* dout is read by both GEMMs: in bf16, rounded once */
     vae_gemm_hold(prec, dout, B, OUT);
-    /* dW (OUT, IN) += dout^T (OUT, B) . in (B, IN) */
-    vae_gemm(prec, 1, 0, OUT, IN, B, 1.0f, dout, OUT, in, IN, 1.0f, dW, IN);
-    /* db (OUT) += column sums of dout; rows outer so the inner loop is contiguous */
-    for (int r = 0; r < B; r++) {
-        const float *d = dout + (size_t)r * OUT;
-        for (int j = 0; j < OUT; j++) db[j] += d[j];
-    }
+    linear_wgrad_rows(dW, db, dout, OUT, in, B, IN, 0, OUT, prec);
     /* din (B, IN) += dout (B, OUT) . W (OUT, IN) */
     if (din)
         vae_gemm(prec, 0, 0, B, IN, OUT, 1.0f, dout, OUT, W, IN, 1.0f, din, IN);
     vae_gemm_release(prec);
+}
+
+void linear_backward_input(float *din, const float *dout, const float *W, int B, int IN, int OUT,
+                           VaePrecision prec) {
+    if (din) vae_gemm(prec, 0, 0, B, IN, OUT, 1.0f, dout, OUT, W, IN, 1.0f, din, IN);
+}
+
+void linear_wgrad_rows(float *dW, float *db, const float *dout, int ld_dout, const float *in, int B, int IN,
+                       int o0, int o1, VaePrecision prec) {
+    if (B <= 0 || o1 <= o0) return;
+    /* dW rows [o0, o1) (o1-o0, IN) += dout[:, o0:o1]^T (o1-o0, B) . in (B, IN) */
+    vae_gemm(prec, 1, 0, o1 - o0, IN, B, 1.0f, dout + o0, ld_dout, in, IN, 1.0f, dW + (size_t)o0 * IN, IN);
+    /* db[o0:o1) += column sums; rows outer so the inner loop is contiguous */
+    for (int r = 0; r < B; r++) {
+        const float *d = dout + (size_t)r * ld_dout;
+        for (int j = o0; j < o1; j++) db[j] += d[j];
+    }
 }
 
 VAE_HOT void tanh_forward(float *y, size_t n) {

@@ -96,14 +96,26 @@ static size_t layer_floats(const VaeLayer *L) { return (size_t)L->c * L->h * L->
  * offsets in floats per row, 16-float aligned), so the block holds the
  * largest set of gradients alive at one time rather than all of them
  * (resnet: about a quarter), and vae_backward zeroes each one when it comes
- * alive instead of the whole block once per step. Returns the floats per
- * row; fills off[] and a->dfirst[]. */
+ * alive instead of the whole block once per step. In a model whose
+ * parameters all belong to linear layers (the MLPs) a linear layer's
+ * gradient lives on to the end of the backward pass, so that its weight
+ * gradient can be formed afterwards (vae_backward_wgrad; a->defer_wgrad_ok).
+ * Returns the floats per row; fills off[] and a->dfirst[]. */
 static size_t grad_plan(const VaeLayout *lay, VaeActs *a, size_t *off) {
     const int n = lay->n_layers;
-    int first[VAE_MAX_LAYERS];
+    int first[VAE_MAX_LAYERS], last[VAE_MAX_LAYERS];
     size_t size[VAE_MAX_LAYERS];
+    int linear_only = 1, any = 0;
+    for (int l = 0; l < n; l++)
+        if (lay->layers[l].n_params > 0) {
+            any = 1;
+            if (lay->layers[l].kind != LAYER_LINEAR) linear_only = 0;
+        }
+    a->defer_wgrad_ok = linear_only && any;
     for (int l = 0; l < n; l++) {
         first[l] = l == n - 1 ? n : l;      /* n: the loss, before any backward */
+        /* the backward time it is read last: its own backward, or the end */
+        last[l] = a->defer_wgrad_ok && lay->layers[l].kind == LAYER_LINEAR ? 0 : l;
         size[l] = (layer_floats(&lay->layers[l]) + 15) / 16 * 16;
     }
     for (int l = 0; l < n; l++)
@@ -111,7 +123,7 @@ static size_t grad_plan(const VaeLayout *lay, VaeActs *a, size_t *off) {
             int j = lay->layers[l].in[k];
             if (j >= 0 && l > first[j]) first[j] = l;
         }
-    /* backward time runs from n (the loss) down to 0: j lives in [j, first[j]];
+    /* backward time runs from n (the loss) down to 0: j lives in [last[j], first[j]];
        place in order of coming alive (descending first) */
     size_t total = 0;
     int placed[VAE_MAX_LAYERS], np = 0;
@@ -123,7 +135,7 @@ static size_t grad_plan(const VaeLayout *lay, VaeActs *a, size_t *off) {
                 again = 0;
                 for (int q = 0; q < np; q++) {
                     int k = placed[q];
-                    int overlap_time = j <= first[k] && k <= first[j];
+                    int overlap_time = last[j] <= first[k] && last[k] <= first[j];
                     if (overlap_time && o < off[k] + size[k] && off[k] < o + size[j]) {
                         o = off[k] + size[k];
                         again = 1;
@@ -134,7 +146,7 @@ static size_t grad_plan(const VaeLayout *lay, VaeActs *a, size_t *off) {
             placed[np++] = j;
             if (o + size[j] > total) total = o + size[j];
         }
-    for (int l = 0; l < n; l++) a->dfirst[l] = first[l];
+    for (int l = 0; l < n; l++) a->dfirst[l] = first[l], a->dlast[l] = last[l];
     return total;
 }
 

@@ -38,6 +38,7 @@ static void setup(VaeLayerRun *r, const Vae *m, VaeActs *a, int l, int B, int gr
         r->state[k] = m->params + T->offset;
     }
     r->training = a->training;
+    r->defer_wgrad = grads && a->defer_wgrad && a->defer_wgrad_ok;
     r->precision = m->precision;
     r->scratch = a->scratch;
     r->index = l;
@@ -121,6 +122,16 @@ void vae_backward(Vae *m, VaeActs *a, int B) {
         r.kl_dim_scale = a->kl_dim_scale;
         vae_layer_ops[m->lay.layers[l].kind].backward(&r);
     }
+}
+
+void vae_backward_wgrad(Vae *m, VaeActs *const *a, const int *B, int n, int l, int o0, int o1) {
+    const VaeLayer *L = &m->lay.layers[l];
+    if (L->kind != LAYER_LINEAR) return;
+    float *dW = m->grads + m->lay.tensors[L->param[0]].offset, *db = m->grads + m->lay.tensors[L->param[1]].offset;
+    for (int j = 0; j < n; j++)
+        if (B[j] > 0)
+            linear_wgrad_rows(dW, db, a[j]->dact[l], L->c, input_of(a[j], L->in[0]), B[j], L->ic, o0, o1,
+                              m->precision);
 }
 
 void vae_encode(Vae *m, VaeActs *a, int B, float *mu_out, float *logvar_out) {

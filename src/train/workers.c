@@ -63,6 +63,11 @@ int vae_workers_init(VaeWorkers *w, Vae *m, int n, int max_batch, VaeError *err)
         }
         w->acts[k].skip_xhat = 1;   /* a step never reads the reconstructions */
     }
+    /* VAE_DEFER_WGRAD=0: the weight gradients in each worker's backward pass
+       as before (benchmarks, and tests comparing the two) */
+    const char *e = getenv("VAE_DEFER_WGRAD");
+    w->defer = w->acts[0].defer_wgrad_ok && !(e && strcmp(e, "0") == 0);
+    for (int k = 0; k < n; k++) w->acts[k].defer_wgrad = w->defer;
     return VAE_OK;
 }
 
@@ -174,6 +179,43 @@ static void worker_adam(VaeWorkers *w, int k, int n_g, const AdamConfig *cfg, lo
     w->finite[k] = finite;
 }
 
+/* Deferred weight gradients (w->defer): worker k forms the gradient of its
+ * share [o0, o1) of each linear layer's output rows over the whole batch
+ * (every worker's rows, in worker order) straight into model->grads, and
+ * with adam set updates those parameters at once, while their gradient is
+ * still in this core's cache, clearing it. No per-worker gradient buffers
+ * are summed: the Adam pass reads one gradient, not n, and writes none back
+ * to memory. */
+static void worker_wgrad(VaeWorkers *w, int k, int B, int adam, const AdamConfig *cfg, long t) {
+    Vae *m = w->model;
+    int n = w->n, rows[VAE_MAX_WORKERS];
+    VaeActs *acts[VAE_MAX_WORKERS];
+    for (int j = 0; j < n; j++) {
+        rows[j] = (int)((long)B * (j + 1) / n) - (int)((long)B * j / n);
+        acts[j] = &w->acts[j];
+    }
+    int finite = 1;
+    for (int l = 0; l < m->lay.n_layers; l++) {
+        const VaeLayer *L = &m->lay.layers[l];
+        if (L->kind != LAYER_LINEAR) continue;
+        int o0 = (int)((long)L->c * k / n), o1 = (int)((long)L->c * (k + 1) / n);
+        if (o0 >= o1) continue;
+        /* view 0: the workers' precision, gradients in model->grads */
+        vae_backward_wgrad(&w->views[0], acts, rows, n, l, o0, o1);
+        if (!adam) continue;
+        const VaeTensor *W = &m->lay.tensors[L->param[0]], *b = &m->lay.tensors[L->param[1]];
+        size_t off[2] = {W->offset + (size_t)o0 * L->ic, b->offset + (size_t)o0};
+        size_t len[2] = {(size_t)(o1 - o0) * L->ic, (size_t)(o1 - o0)};
+        for (int q = 0; q < 2; q++) {
+            float *g = m->grads + off[q];
+            finite &= adam_update_sum(m->params + off[q], &g, 1, m->adam_m + off[q], m->adam_v + off[q], len[q],
+                                      cfg, t);
+            if (w->shadow) vae_f32_to_bf16(w->shadow + off[q], m->params + off[q], len[q]);
+        }
+    }
+    w->finite[k] = finite;
+}
+
 /* model->grads += the other workers' buffers on worker k's range, in worker
    order, clearing them (the same sums adam_update_sum would form) */
 static void worker_fold(VaeWorkers *w, int k) {
@@ -232,9 +274,16 @@ static void step_job(void *ctx, int k) {
     vae_pool_barrier(w->pool);
     int n_g = w->n;
     VaeLoss s;
+    if (w->defer && !j->sc->reduce) {
+        s = total_loss(w);   /* the same sums on every thread */
+        w->finite[k] = 1;
+        if (!bad_term(&s)) worker_wgrad(w, k, j->B, 1, &j->sc->adam, j->t);
+        return;
+    }
     if (j->sc->reduce) {
         /* the hook sees the process's whole gradient in model->grads */
-        worker_fold(w, k);
+        if (w->defer) worker_wgrad(w, k, j->B, 0, NULL, 0);
+        else worker_fold(w, k);
         vae_pool_barrier(w->pool);
         if (k == 0) {
             w->step_loss = total_loss(w);

@@ -11,32 +11,9 @@ check "a tiny training run succeeds (exit $RC)" test "$RC" -eq 0
 check "it wrote a checkpoint" test -s "$GOOD"
 expect 0 "" eval --model "$GOOD"
 
-# ck_edit OUT PERL: rewrites the good checkpoint with PERL applied to $h (the
-# JSON header text) and $d (the data section); the header length is recomputed.
-# With FIXCRC=1 the crc32 in the header is recomputed the way vae writes it:
-# CRC-32 of the whole file with the crc32 value's 8 hex digits read as '0'
-# (plain perl, so no module is needed and no case is ever skipped).
-ck_edit() {
-    local out=$1 code=$2
-    FIXCRC=${FIXCRC:-0} perl -e '
-        my ($in, $out, $code) = @ARGV;
-        open(my $f, "<:raw", $in) or die; local $/; my $all = <$f>; close $f;
-        my $n = unpack("Q<", substr($all, 0, 8));
-        our $h = substr($all, 8, $n);
-        our $d = substr($all, 8 + $n);
-        eval $code; die $@ if $@;
-        my $file;
-        if ($ENV{FIXCRC}) {
-            my @t = map { my $c = $_; $c = $c & 1 ? 0xEDB88320 ^ ($c >> 1) : $c >> 1 for 1 .. 8; $c } 0 .. 255;
-            $h =~ s/"crc32":"[0-9a-f]+"/"crc32":"00000000"/ or die "no crc32";
-            my $c = 0xffffffff;
-            $c = $t[($c ^ $_) & 0xff] ^ ($c >> 8) for unpack("C*", pack("Q<", length $h) . $h . $d);
-            $c = sprintf("%08x", $c ^ 0xffffffff);
-            $h =~ s/"crc32":"00000000"/"crc32":"$c"/;
-        }
-        open(my $g, ">:raw", $out) or die; print $g pack("Q<", length $h), $h, $d; close $g;
-    ' "$GOOD" "$out" "$code"
-}
+# ck_edit OUT PERL: the good checkpoint rewritten by ck_rewrite (cli_lib.sh;
+# FIXCRC=1 recomputes the crc32)
+ck_edit() { ck_rewrite "$GOOD" "$1" "$2"; }
 # the round trip itself: a rewrite that changes nothing but recomputes the CRC loads
 FIXCRC=1 ck_edit "$T/same-crc.safetensors" '1'
 expect 0 "" eval --model "$T/same-crc.safetensors" --data "$T/d"

@@ -66,6 +66,25 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
         test "$rc" -eq 130 -o "$rc" -eq 143
 done
 
+# ---- a signal during the last epoch's evaluation ----
+# one step of training, then a resnet evaluates 3,000 test images (seconds):
+# the run is complete and saved, and still exits as interrupted
+make_data "$T/ev" 128 3000 28 28
+dir="$T/last-eval"
+(cd "$WORK" && exec "$VAE" train --data "$T/ev" --out "$dir" --arch resnet --epochs 1 --threads 1 --no-images) \
+    2>"$T/err" &
+pid=$!
+for _ in $(seq 1 200); do [ -d "$dir" ] && break; sleep 0.05; done
+sleep 0.5
+kill -s INT "$pid"
+wait "$pid"
+rc=$?
+check "SIGINT in the last evaluation: exit 130 (got $rc: $(head -c 300 "$T/err"))" test "$rc" -eq 130
+if grep -q "after the last epoch" "$T/err"; then
+    check "SIGINT in the last evaluation: the epoch's row is written" test "$(grep -c '^1,' "$dir/metrics.csv")" -eq 1
+    expect 0 "" eval --model "$dir/model.safetensors"
+fi
+
 # ---- kill -9 at random moments ----
 # one optimizer step per epoch and a large model, so most of the time goes to
 # evaluating and writing a ~20 MB checkpoint: kills land inside saves too

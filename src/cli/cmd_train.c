@@ -605,6 +605,17 @@ static int train_command(int argc, char **argv, Launch *L) {
                     sig, res.epoch, res.step, res.checkpoint, res.checkpoint, out);
         return 128 + sig;
     }
+    /* a signal during the last epoch's evaluation (or after the last step):
+       the run is complete and saved, but the user asked to stop, so the exit
+       status says so (a script's `vae train ... && next` must not go on) */
+    int late = res.stop_signal ? res.stop_signal : (int)stop_signal;
+    if (late) {
+        if (pc.bar_shown) fprintf(stderr, "\n");
+        if (root)
+            fprintf(stderr, "vae: stopped by signal %d after the last epoch (%d, step %ld): the run is complete; "
+                    "checkpoint saved to %s\n", late, res.epoch, res.step, res.checkpoint);
+        return 128 + late;
+    }
     if (!root) return 0;   /* rank 0 reports */
     if (res.early_stopped)
         fprintf(stderr, "vae: %s after epoch %d: the validation loss has not improved for %d epochs; the best "

@@ -120,6 +120,9 @@ check '"$VAE" scatter --model "$M3" --tsne bh --perplexity 5 --iterations 200 --
 check 'cmp -s "$T/b1.csv" "$T/b2.csv" && ! cmp -s "$T/b1.csv" "$T/t1.csv" && [ "$(tail -n +2 "$T/b1.csv" | wc -l)" -eq 37 ]'
 check 'grep -q "t-SNE (Barnes-Hut, theta 0.5): 37 points" "$T/b1.err" && [ ! -s "$T/b2.err" ]' "(stderr: $(cat "$T/b1.err" "$T/b2.err" 2>/dev/null))"
 check 'grep -q "t-SNE (exact): 37 points" <("$VAE" scatter --model "$M3" --perplexity 5 --iterations 20 -o "$T/e.png" 2>&1 >/dev/null)'
+# 37 points and no --perplexity: the default 30 is lowered to 12 (3 * 12 < 36), said on stderr
+check '"$VAE" scatter --model "$M3" --iterations 20 -o "$T/e.png" 2>"$T/pp.err" && grep -q "perplexity lowered from 30 to 12 " "$T/pp.err" && grep -q "perplexity 12," "$T/pp.err"' "(stderr: $(cat "$T/pp.err" 2>/dev/null))"
+
 # the progress line goes to a terminal only, and not with --quiet (script(1) gives a pty)
 if command -v script >/dev/null; then
     script -qec "\"$VAE\" scatter --model \"$M3\" --perplexity 5 --iterations 60 -o \"$T/p.png\"" /dev/null >"$T/tty.out" 2>&1

@@ -352,7 +352,7 @@ int cmd_scatter(int argc, char **argv) {
         {"n", 0, OPT_INT, &n, 2, 1 << 20, 0, "N", NULL, NULL, NULL, 0},
         {"method", 0, OPT_CHOICE, &method, 0, 0, 0, "auto|means|tsne|hist", "auto", "the means (zdim 2), a t-SNE map, or per-label histograms of the code (zdim 1); auto picks by zdim", METHODS, 0},
         {"seed", 0, OPT_U64, &seed, 0, 0, 0, "S", "1", "seed of the subsample and the t-SNE start", NULL, 0},
-        {"perplexity", 0, OPT_FLOAT, &perplexity, 1, 1000, 0, "P", "30", "t-SNE perplexity (needs N > 3P)", NULL, 0},
+        {"perplexity", 0, OPT_FLOAT, &perplexity, 1, 1000, 0, "P", "30", "t-SNE perplexity (needs N > 3P + 1; the default is lowered to fit fewer than 92 points)", NULL, 0},
         {"iterations", 0, OPT_INT, &iterations, 1, 100000, 0, "N", "1000", "t-SNE gradient steps (exaggeration 12 for the first 250)", NULL, 0},
         {"tsne", 0, OPT_CHOICE, &tsne_method, 0, 0, 0, "auto|exact|bh", "auto", "t-SNE algorithm: exact O(N^2), or Barnes-Hut; auto: exact up to 1000 points", TSNE_METHODS, 0},
         {"theta", 0, OPT_FLOAT, &theta, 0, 1, 0, "T", "0.5", "Barnes-Hut accuracy (0 = exact forces; larger is faster)", NULL, 0},
@@ -422,6 +422,16 @@ int cmd_scatter(int argc, char **argv) {
             return usage_error(&cmd, "-n", "an exact t-SNE map of %u points needs %.1f GB (an n x n matrix); the limit "
                                "is %u points (or use --tsne bh)", want, (double)want * want * 4 / 1e9, TSNE_MAX_POINTS);
         }
+    }
+    /* the default perplexity (30) needs 92 points; for fewer, unless the
+       user chose one, take the largest that fits (van der Maaten's rule of
+       thumb, 3 * perplexity neighbours per point, kept) */
+    if (method == METHOD_TSNE && !opt_given(&cmd, "perplexity") && want >= 4 &&
+        3.0 * perplexity > (double)(want - 1)) {
+        perplexity = (float)(floor((double)(want - 1) / 3.0 * 100.0) / 100.0);   /* 2 decimals, below the bound */
+        if (!quiet)
+            fprintf(stderr, "vae: scatter: %u points: t-SNE perplexity lowered from 30 to %g (3 * perplexity "
+                    "< points - 1)\n", want, (double)perplexity);
     }
     if (method == METHOD_TSNE && (want < 2 || 3.0 * perplexity > (double)(want - 1))) {
         loaded_free(&l);

@@ -5,7 +5,10 @@
  * im2col), and the backward pass against central finite differences of
  * J = sum(G * out) through that reference, for every input and parameter
  * element. Input gradients must ACCUMULATE: they start at 0.5 and the 0.5 is
- * taken off before comparing. */
+ * taken off before comparing. A kind that stores a fresh input gradient
+ * (VaeLayerOps.fresh_din) runs its backward again with din_fresh set on
+ * inputs holding NaN, which must be overwritten with the same gradient
+ * (the parameter gradients still accumulate). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +225,29 @@ static void run(const char *tag, Case *cs) {
         to_f(wf, want, cs->p_n[k]);
         snprintf(what, sizeof what, "%s: gradient of %s", tag, k == 0 ? "weight" : "bias");
         check_close(what, g[k], wf, cs->p_n[k], 2e-5, 1e-4);
+    }
+    if (ops->fresh_din) {
+        /* dout again (a fused activation's backward masks it in place) */
+        to_f(dout, cs->G, cs->out_n);
+        for (int k = 0; k < L->n_in; k++) {
+            for (size_t i = 0; i < cs->in_n[k]; i++) din[k][i] = NAN;
+            r.din_fresh[k] = 1;
+        }
+        for (int k = 0; k < cs->n_p; k++) memset(g[k], 0, cs->p_n[k] * sizeof(float));
+        ops->backward(&r);
+        for (int k = 0; k < L->n_in; k++) {
+            fd(cs, cs->in[k], cs->in_n[k], want);
+            to_f(wf, want, cs->in_n[k]);
+            snprintf(what, sizeof what, "%s: gradient of input %d (stored into NaN)", tag, k);
+            check_close(what, din[k], wf, cs->in_n[k], 2e-5, 1e-4);
+        }
+        for (int k = 0; k < cs->n_p; k++) {
+            fd(cs, cs->p[k], cs->p_n[k], want);
+            to_f(wf, want, cs->p_n[k]);
+            snprintf(what, sizeof what, "%s: gradient of %s (input gradient stored)", tag, k == 0 ? "weight" : "bias");
+            check_close(what, g[k], wf, cs->p_n[k], 2e-5, 1e-4);
+        }
+        r.din_fresh[0] = r.din_fresh[1] = 0;
     }
     free(wf);
 done:

@@ -44,8 +44,10 @@ int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, floa
  * kernels, which run in fp32 (conv_dnnl.c, slow_amx); -1: none made. For
  * tests and probes. */
 int vae_dnnl_conv_pass_precision(VaeDnnl *const *cache, int l, int pass);
-/* din may be NULL (not wanted). dout must already include the ReLU's mask. */
-int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
-                           const float *dout, const float *in, const float *W, VaePrecision prec);
+/* din may be NULL (not wanted); din_store: din is stored (=), its old contents
+ * never read, else added to (+=). dW and db are added to. dout must already
+ * include the ReLU's mask. */
+int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, int din_store, float *dW,
+                           float *db, const float *dout, const float *in, const float *W, VaePrecision prec);
 
 #endif

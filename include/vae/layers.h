@@ -103,6 +103,10 @@ typedef struct {
     int B;
     const float *in[2];
     float *din[2];              /* gradients of the inputs, ACCUMULATED (+=); NULL: not wanted */
+    int din_fresh[2];           /* backward: din[k] holds garbage and this layer is its first
+                                   writer: STORE (=) into it; set only for kinds whose
+                                   VaeLayerOps.fresh_din says they can (the walk zeroes it
+                                   for the others, which then accumulate) */
     float *out, *dout;          /* output and its gradient (dout may be overwritten by backward) */
     const float *p[VAE_LAYER_MAX_PARAMS];   /* parameter tensors, in the layer's order */
     float *g[VAE_LAYER_MAX_PARAMS];         /* their gradients, ACCUMULATED */
@@ -130,6 +134,8 @@ typedef struct {
     void (*forward)(VaeLayerRun *r);
     void (*backward)(VaeLayerRun *r);
     size_t (*scratch_floats)(const VaeLayer *L, int B);    /* NULL: none */
+    int fresh_din;              /* backward honours VaeLayerRun.din_fresh (saves the walk a
+                                   memset of the gradient and the layer a read of zeros) */
 } VaeLayerOps;
 
 /* The registry: one row per VaeLayerKind (src/model/layers.c). */

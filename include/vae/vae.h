@@ -112,7 +112,8 @@ void vae_channels_str(const VaeConfig *cfg, char *buf, size_t len);
  * alive at the same time share memory: dact[l] holds layer l's gradient only
  * from the backward of layer dfirst[l] (the first to add into it; n_layers:
  * the loss) until layer dlast[l]'s backward (its own, or the end of the pass),
- * and vae_backward zeroes it when it comes alive. */
+ * and vae_backward zeroes it when it comes alive (unless the kind of layer
+ * dfirst[l] stores its first write: VaeLayerOps.fresh_din). */
 typedef struct {
     int max_batch;
     float *block;

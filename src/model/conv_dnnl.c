@@ -34,6 +34,8 @@ typedef struct {
     int output;                 /* written by the primitive */
     dnnl_memory_t user, mem;    /* mem == user: no reorder */
     dnnl_primitive_t reorder;   /* user -> mem (inputs), mem -> user (+= with accumulate) */
+    dnnl_primitive_t store;     /* accumulating output ports: mem -> user (=), for a caller
+                                   whose buffer holds nothing yet (din_store) */
     int borrowed;               /* mem belongs to another port, which has already filled it */
     int transient;              /* mem lives in the cache's arena at byte offset off: its
                                    contents matter only within one forward or backward call */
@@ -87,6 +89,7 @@ static void prim_free(Prim *P) {
     for (int i = 0; i < P->n; i++) {
         Port *pt = &P->port[i];
         if (pt->reorder) dnnl_primitive_destroy(pt->reorder);
+        if (pt->store) dnnl_primitive_destroy(pt->store);
         if (pt->mem && pt->mem != pt->user && !pt->borrowed) dnnl_memory_destroy(pt->mem);
         if (pt->user) dnnl_memory_destroy(pt->user);
     }
@@ -157,6 +160,12 @@ static int port_add(Prim *P, dnnl_engine_t eng, int arg, const dnnl_memory_desc_
         goto out;
     if (dnnl_primitive_create(&pt->reorder, pd) == dnnl_success) rc = 0;
     dnnl_primitive_desc_destroy(pd);
+    if (rc == 0 && accumulate && output) {
+        rc = -1;
+        if (dnnl_reorder_primitive_desc_create(&pd, prim_md, eng, user_md, eng, NULL)) goto out;
+        if (dnnl_primitive_create(&pt->store, pd) == dnnl_success) rc = 0;
+        dnnl_primitive_desc_destroy(pd);
+    }
 out:
     if (ops) dnnl_post_ops_destroy(ops);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -193,8 +202,9 @@ static size_t arena_place(Prim *const *P, int n) {
 }
 
 /* Runs P with our buffers h[i] for its ports, in port order, its transient
- * copies in arena. */
-static int prim_exec(Prim *P, dnnl_stream_t st, char *arena, void *const *h) {
+ * copies in arena; store: accumulating outputs are stored instead (their
+ * buffers hold nothing yet). */
+static int prim_exec(Prim *P, dnnl_stream_t st, char *arena, void *const *h, int store) {
     dnnl_exec_arg_t args[MAX_PORTS];
     for (int i = 0; i < P->n; i++) {
         Port *pt = &P->port[i];
@@ -213,7 +223,8 @@ static int prim_exec(Prim *P, dnnl_stream_t st, char *arena, void *const *h) {
         Port *pt = &P->port[i];
         if (pt->output && pt->reorder) {
             dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, pt->mem}, {DNNL_ARG_TO, pt->user}};
-            if (dnnl_primitive_execute(pt->reorder, st, 2, ra) != dnnl_success) return -1;
+            if (dnnl_primitive_execute(store && pt->store ? pt->store : pt->reorder, st, 2, ra) != dnnl_success)
+                return -1;
         }
     }
     return dnnl_stream_wait(st) == dnnl_success ? 0 : -1;
@@ -221,8 +232,8 @@ static int prim_exec(Prim *P, dnnl_stream_t st, char *arena, void *const *h) {
 
 /* A primitive that was made but does not run is a broken invariant (no
  * caller could recover: outputs may be half accumulated). */
-static void prim_run(Prim *P, dnnl_stream_t st, char *arena, void *const *h) {
-    if (prim_exec(P, st, arena, h) != 0) {
+static void prim_run(Prim *P, dnnl_stream_t st, char *arena, void *const *h, int store) {
+    if (prim_exec(P, st, arena, h, store) != 0) {
         fprintf(stderr, "vae: %s:%d: a oneDNN convolution primitive failed to execute\n", __FILE__, __LINE__);
         abort();
     }
@@ -512,18 +523,18 @@ int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, floa
     if (!d) return -1;
     if (L->kind == LAYER_CONVT2D) {
         void *h[3] = {(void *)in, (void *)W, out};
-        prim_run(&d->fwd, (*cache)->st, (*cache)->arena, h);
+        prim_run(&d->fwd, (*cache)->st, (*cache)->arena, h, 0);
         bias_act_rows(out, b, L->c, (size_t)B * L->h * L->w, L->act == VAE_ACT_RELU);
     } else {
         void *h[4] = {(void *)in, (void *)W, (void *)b, out};
-        prim_run(&d->fwd, (*cache)->st, (*cache)->arena, h);
+        prim_run(&d->fwd, (*cache)->st, (*cache)->arena, h, 0);
     }
     d->fwd_done = 1;
     return 0;
 }
 
-int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
-                           const float *dout, const float *in, const float *W, VaePrecision prec) {
+int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, int din_store, float *dW,
+                           float *db, const float *dout, const float *in, const float *W, VaePrecision prec) {
     /* before making primitives: they are planned for the thread count */
     DnnlLayer *d = layer_get(cache, l, L, B, match_threads(), prec);
     if (!d) return -1;
@@ -538,11 +549,11 @@ int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, flo
         }
     }
     void *hw[4] = {(void *)in, (void *)dout, dW, db};
-    prim_run(&d->bwd_w, (*cache)->st, (*cache)->arena, hw);
+    prim_run(&d->bwd_w, (*cache)->st, (*cache)->arena, hw, 0);
     if (d->own_bias) bias_grad_rows(db, dout, L->c, (size_t)B * L->h * L->w);
     if (!din) return 0;
     void *hd[3] = {(void *)dout, (void *)W, din};
-    prim_run(&d->bwd_data, (*cache)->st, (*cache)->arena, hd);
+    prim_run(&d->bwd_data, (*cache)->st, (*cache)->arena, hd, din_store);
     return 0;
 }
 
@@ -570,9 +581,10 @@ int vae_dnnl_conv_forward(VaeDnnl **cache, int l, const VaeLayer *L, int B, floa
     return -1;
 }
 
-int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, float *dW, float *db,
-                           const float *dout, const float *in, const float *W, VaePrecision prec) {
-    (void)cache, (void)l, (void)L, (void)B, (void)din, (void)dW, (void)db, (void)dout, (void)in, (void)W, (void)prec;
+int vae_dnnl_conv_backward(VaeDnnl **cache, int l, const VaeLayer *L, int B, float *din, int din_store, float *dW,
+                           float *db, const float *dout, const float *in, const float *W, VaePrecision prec) {
+    (void)cache, (void)l, (void)L, (void)B, (void)din, (void)din_store, (void)dW, (void)db, (void)dout, (void)in,
+        (void)W, (void)prec;
     return -1;
 }
 

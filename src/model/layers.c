@@ -44,6 +44,11 @@ static VAE_HOT void relu_grad_add(float *restrict din, const float *restrict out
     for (size_t i = 0; i < n; i++) din[i] += out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+static VAE_HOT void relu_grad_store(float *restrict din, const float *restrict out, const float *restrict dout,
+                                    size_t n) {
+    for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
 static VAE_HOT void sum_rows(float *restrict out, const float *restrict a, const float *restrict b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
@@ -59,7 +64,10 @@ static void relu_fwd(VaeLayerRun *r) {
 }
 
 static void relu_bwd(VaeLayerRun *r) {
-    if (r->din[0]) relu_grad_add(r->din[0], r->out, r->dout, (size_t)r->B * per_image(r->L));
+    if (!r->din[0]) return;
+    size_t n = (size_t)r->B * per_image(r->L);
+    if (r->din_fresh[0]) relu_grad_store(r->din[0], r->out, r->dout, n);
+    else relu_grad_add(r->din[0], r->out, r->dout, n);
 }
 
 /* ---- flatten: spatial in (C, B, HW) -> flat out (B, C*HW), PyTorch's (c, h, w) order ---- */
@@ -79,7 +87,8 @@ static void flatten_bwd(VaeLayerRun *r) {
         for (int b = 0; b < r->B; b++) {
             float *d = r->din[0] + ((size_t)c * r->B + b) * HW;
             const float *g = r->dout + b * F + c * HW;
-            for (size_t i = 0; i < HW; i++) d[i] += g[i];
+            if (r->din_fresh[0]) memcpy(d, g, HW * sizeof(float));
+            else add_into(d, g, HW);
         }
 }
 
@@ -100,7 +109,8 @@ static void unflatten_bwd(VaeLayerRun *r) {
         for (int b = 0; b < r->B; b++) {
             float *d = r->din[0] + b * F + c * HW;
             const float *g = r->dout + ((size_t)c * r->B + b) * HW;
-            for (size_t i = 0; i < HW; i++) d[i] += g[i];
+            if (r->din_fresh[0]) memcpy(d, g, HW * sizeof(float));
+            else add_into(d, g, HW);
         }
 }
 
@@ -164,11 +174,11 @@ size_t vae_latent_bn_scratch(const VaeLayer *L, int B);
 
 const VaeLayerOps vae_layer_ops[LAYER_KIND_COUNT] = {
     [LAYER_LINEAR] = {"linear", linear_fwd, linear_bwd, NULL},
-    [LAYER_RELU] = {"relu", relu_fwd, relu_bwd, NULL},
-    [LAYER_CONV2D] = {"conv2d", vae_conv2d_fwd, vae_conv2d_bwd, vae_conv2d_scratch},
-    [LAYER_CONVT2D] = {"conv_transpose2d", vae_convt2d_fwd, vae_convt2d_bwd, vae_convt2d_scratch},
-    [LAYER_FLATTEN] = {"flatten", flatten_fwd, flatten_bwd, NULL},
-    [LAYER_UNFLATTEN] = {"unflatten", unflatten_fwd, unflatten_bwd, NULL},
+    [LAYER_RELU] = {"relu", relu_fwd, relu_bwd, NULL, 1},
+    [LAYER_CONV2D] = {"conv2d", vae_conv2d_fwd, vae_conv2d_bwd, vae_conv2d_scratch, 1},
+    [LAYER_CONVT2D] = {"conv_transpose2d", vae_convt2d_fwd, vae_convt2d_bwd, vae_convt2d_scratch, 1},
+    [LAYER_FLATTEN] = {"flatten", flatten_fwd, flatten_bwd, NULL, 1},
+    [LAYER_UNFLATTEN] = {"unflatten", unflatten_fwd, unflatten_bwd, NULL, 1},
     [LAYER_ADD] = {"add", add_fwd, add_bwd, NULL},
     [LAYER_CONCAT] = {"concat", concat_fwd, concat_bwd, NULL},
     [LAYER_GAUSSIAN] = {"gaussian", gaussian_fwd, gaussian_bwd, NULL},

@@ -143,22 +143,32 @@ void convt2d_forward(float *out, float *col, const float *in, const float *W, co
     bias_act_rows(out, b, OC, (size_t)B * OH * OW, relu);
 }
 
-void convt2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
-                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW, VaePrecision prec) {
+/* convt2d_backward with din = din_beta * din + W . dcol (0: din is stored, its old contents never read) */
+static void convt2d_backward_beta(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
+                                  const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH,
+                                  int OW, VaePrecision prec, float din_beta) {
     int K = OC * k * k, N = B * H * Wd;
     bias_grad_rows(db, dout, OC, (size_t)B * OH * OW);
     im2col_batch(col, dout, OC, B, OH, OW, k, s, p, H, Wd);
     /* dW (IC, K) += in (IC, N) . dcol^T (N, K) */
     vae_gemm(prec, 0, 1, IC, K, N, 1.0f, in, N, col, N, 1.0f, dW, K);
-    /* din (IC, N) += W (IC, K) . dcol (K, N) */
-    if (din) vae_gemm(prec, 0, 0, IC, N, K, 1.0f, W, K, col, N, 1.0f, din, N);
+    /* din (IC, N) (+)= W (IC, K) . dcol (K, N) */
+    if (din) vae_gemm(prec, 0, 0, IC, N, K, 1.0f, W, K, col, N, din_beta, din, N);
+}
+
+void convt2d_backward(float *din, float *dW, float *db, float *col, const float *dout, const float *in,
+                      const float *W, int B, int IC, int H, int Wd, int OC, int k, int s, int p, int OH, int OW, VaePrecision prec) {
+    convt2d_backward_beta(din, dW, db, col, dout, in, W, B, IC, H, Wd, OC, k, s, p, OH, OW, prec, 1.0f);
 }
 
 /* ---- the layer kinds over VaeLayerRun ---- */
 
 /* Each kind tries the oneDNN path first (when built with it) and falls back
  * to im2col + GEMM for a layer oneDNN does not take, in the model's precision
- * either way (bf16: bf16 inputs, fp32 accumulation; vae/gemm.h). */
+ * either way (bf16: bf16 inputs, fp32 accumulation; vae/gemm.h). A fresh
+ * input gradient (din_fresh) is stored, not added: by oneDNN's reorder
+ * without its sum, by the transposed convolution's GEMM with beta 0; the
+ * convolution's col2im scatters overlapping patches, so it clears it first. */
 
 void vae_conv2d_fwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
@@ -170,9 +180,10 @@ void vae_conv2d_fwd(VaeLayerRun *r) {
 void vae_conv2d_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     if (L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * L->c * L->h * L->w);
-    if (vae_dnnl_conv_backward(r->dnnl, r->index, L, r->B, r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0],
-                               r->precision) == 0)
+    if (vae_dnnl_conv_backward(r->dnnl, r->index, L, r->B, r->din[0], r->din_fresh[0], r->g[0], r->g[1], r->dout,
+                               r->in[0], r->p[0], r->precision) == 0)
         return;
+    if (r->din[0] && r->din_fresh[0]) memset(r->din[0], 0, (size_t)r->B * L->ic * L->ih * L->iw * sizeof(float));
     conv2d_backward(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih, L->iw,
                     L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision);
 }
@@ -187,11 +198,12 @@ void vae_convt2d_fwd(VaeLayerRun *r) {
 void vae_convt2d_bwd(VaeLayerRun *r) {
     const VaeLayer *L = r->L;
     if (L->act == VAE_ACT_RELU) relu_backward(r->dout, r->out, (size_t)r->B * L->c * L->h * L->w);
-    if (vae_dnnl_conv_backward(r->dnnl, r->index, L, r->B, r->din[0], r->g[0], r->g[1], r->dout, r->in[0], r->p[0],
-                               r->precision) == 0)
+    if (vae_dnnl_conv_backward(r->dnnl, r->index, L, r->B, r->din[0], r->din_fresh[0], r->g[0], r->g[1], r->dout,
+                               r->in[0], r->p[0], r->precision) == 0)
         return;
-    convt2d_backward(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih,
-                     L->iw, L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision);
+    convt2d_backward_beta(r->din[0], r->g[0], r->g[1], r->scratch, r->dout, r->in[0], r->p[0], r->B, L->ic, L->ih,
+                          L->iw, L->c, L->kernel, L->stride, L->pad, L->h, L->w, r->precision,
+                          r->din_fresh[0] ? 0.0f : 1.0f);
 }
 
 size_t vae_conv2d_scratch(const VaeLayer *L, int B) {

@@ -1,7 +1,7 @@
 /* Forward and backward passes: walks over the layer list (vae/layers.h),
  * calling each kind's pair from the registry, then the loss at the end.
- * Input gradients accumulate, so the activation-gradient block is zeroed
- * once per step (in the forward pass that wants gradients). No allocation:
+ * Input gradients accumulate: each starts from zero when it comes alive in
+ * the backward pass, or its first writer stores into it. No allocation:
  * every buffer lives in the parameter block or the VaeActs block. */
 #include "vae/vae.h"
 
@@ -96,14 +96,17 @@ void vae_forward(Vae *m, VaeActs *a, int B, int use_eps, int want_grad, VaeLoss 
 }
 
 /* A gradient comes alive (gradients are not stable blocks of vae/gemm.h:
- * no GEMM keeps a copy of what shared the memory before). */
+ * no GEMM keeps a copy of what shared the memory before), for a first
+ * writer that accumulates. */
 static void zero_rows(float *d, const VaeLayer *L, int B) {
     memset(d, 0, (size_t)B * L->c * L->h * L->w * sizeof(float));
 }
 
 /* From the logits back to the input: each layer reads its output gradient
  * (complete, since every consumer comes later in the list and has already
- * added its share) and adds into its inputs' gradients. */
+ * added its share) and adds into its inputs' gradients; the first writer of
+ * an input's gradient stores into it instead when its kind can (fresh_din:
+ * no memset, no read of zeros). */
 void vae_backward(Vae *m, VaeActs *a, int B) {
     VaeLayerRun r;
     const int n = m->lay.n_layers;
@@ -111,16 +114,23 @@ void vae_backward(Vae *m, VaeActs *a, int B) {
         /* the gradients layer l is the first to add into (its inputs',
            whose other consumers come earlier) start from zero */
         const VaeLayer *L = &m->lay.layers[l];
+        const VaeLayerOps *ops = &vae_layer_ops[L->kind];
+        int fresh[2] = {0, 0};
         for (int k = 0; k < L->n_in; k++) {
             int j = L->in[k];
-            if (j >= 0 && a->dfirst[j] == l && (k == 0 || j != L->in[0])) zero_rows(a->dact[j], &m->lay.layers[j], B);
+            if (j >= 0 && a->dfirst[j] == l && (k == 0 || j != L->in[0])) {
+                /* a kind that can store its first write into it gets it as it is */
+                if (ops->fresh_din && L->n_in == 1) fresh[k] = 1;
+                else zero_rows(a->dact[j], &m->lay.layers[j], B);
+            }
         }
         /* an output nothing reads (its gradient is zero) */
         if (a->dfirst[l] == l) zero_rows(a->dact[l], L, B);
         setup(&r, m, a, l, B, 1);
+        for (int k = 0; k < L->n_in; k++) r.din_fresh[k] = fresh[k];
         r.kl_scale = vae_reg_weight(&m->cfg) * a->inv_batch;
         r.kl_dim_scale = a->kl_dim_scale;
-        vae_layer_ops[m->lay.layers[l].kind].backward(&r);
+        ops->backward(&r);
     }
 }
 

@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
             if (tr) convt2d_backward(din, dW, db, col, dout, in, W, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, VAE_PREC_FP32);
             else conv2d_backward(din, dW, db, col, dout, in, W, B, L->ic, L->ih, L->iw, L->c, K, s, p, L->h, L->w, VAE_PREC_FP32);
             double t3 = now_s();
-            ok &= vae_dnnl_conv_backward(&cache, l, L, B, din, dW, db, dout, in, W, VAE_PREC_FP32) == 0;
+            ok &= vae_dnnl_conv_backward(&cache, l, L, B, din, 0, dW, db, dout, in, W, VAE_PREC_FP32) == 0;
             double t4 = now_s();
             double d[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
             if (!ok) d[1] = d[3] = 1e9;

@@ -102,5 +102,15 @@ ck_set "$C/model.safetensors" "$T/huge.safetensors" enc.0.weight 1e30
 expect 1 "the model's test-set loss is not finite" eval --model "$T/huge.safetensors" --data "$D" --threads 1 --json
 check "eval prints no report of a non-finite loss" test ! -s "$OUT"
 expect 1 "the model's test-set loss is not finite" reconstruct --model "$T/huge.safetensors" --data "$D" -o "$T/r.png" --threads 1
+# weights of 1e38: the codes or the decoded images are NaN; every command that
+# would write or draw them says so, exits 1 and writes nothing
+ck_set "$M/model.safetensors" "$T/enc38.safetensors" enc.0.weight 1e38
+ck_set "$M/model.safetensors" "$T/dec38.safetensors" dec.0.weight 1e38
+ENC="$T/enc38.safetensors: the latent mean of test image 0 is not finite"
+expect 1 "$ENC" latent --model "$T/enc38.safetensors" --data "$D" -o "$T/o38.csv" --threads 1
+expect 1 "$ENC" interpolate --model "$T/enc38.safetensors" --data "$D" -o "$T/o38-i.png" --threads 1
+expect 1 "$ENC" scatter --model "$T/enc38.safetensors" --data "$D" -o "$T/o38-s.png" --threads 1
+expect 1 "$T/dec38.safetensors: decoded image" sample --model "$T/dec38.safetensors" -n 64 -o "$T/o38-d.png" --threads 1
+check "no output of a model that overflows" test -z "$(ls "$T" | grep o38)"
 
 finish

@@ -44,6 +44,7 @@ typedef struct {
     IdxSplit test;
     char ds[CHECKPOINT_DATASET_MAX];
     const char *dir;
+    const char *path;   /* the checkpoint's, for messages */
 } Loaded;
 
 static void loaded_free(Loaded *l) {
@@ -57,6 +58,7 @@ static int load_all(Loaded *l, const char *model, const char *data, int want_tes
     memset(l, 0, sizeof *l);
     if (cli_load_model(model, &l->m, l->ds, sizeof l->ds)) return EXIT_RUNTIME;
     l->have_model = 1;
+    l->path = model;
     l->dir = cli_pick_data(data, l->ds);
     if (!want_test) return 0;
     return cli_load_test_split(&l->test, l->dir, &l->m);
@@ -66,16 +68,16 @@ static int load_all(Loaded *l, const char *model, const char *data, int want_tes
 static int encode_means(Loaded *l, const uint32_t *index, uint32_t n, float *mu) {
     VaeError err;
     if (latent_encode_means(&l->m, &l->test.images, index, 0, n, ENC_BATCH, mu, &err) != VAE_OK)
-        return runtime_error("%s", err.msg);
+        return runtime_error("%s: %s", l->path, err.msg);
     return 0;
 }
 
 /* Decodes z (n, Z) into imgs (n, D). */
 /* A conditional model decodes row i with labels[i] (labels NULL: unconditional). */
-static int decode_all(Vae *m, const float *z, int n, float *imgs, const uint8_t *labels) {
+static int decode_all(Loaded *l, const float *z, int n, float *imgs, const uint8_t *labels) {
     VaeError err;
-    if (latent_decode_labeled(m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err) != VAE_OK)
-        return runtime_error("%s", err.msg);
+    if (latent_decode_labeled(&l->m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err) != VAE_OK)
+        return runtime_error("%s: %s", l->path, err.msg);
     return 0;
 }
 
@@ -667,7 +669,7 @@ int cmd_manifold(int argc, char **argv) {
         uint32_t one = (uint32_t)index;
         if ((rc = encode_means(&l, &one, 1, mu)) != 0) goto done;
         if (latent_dim_kl(&l.m, &l.test.images, l.test.images.count, ENC_BATCH, kl, &err) != VAE_OK) {
-            rc = runtime_error("%s", err.msg);
+            rc = runtime_error("%s: %s", l.path, err.msg);
             goto done;
         }
         if (!dims_arg) rows = latent_pick_dims(kl, Z, top, MANIFOLD_MIN_KL, dims);
@@ -713,7 +715,7 @@ int cmd_manifold(int argc, char **argv) {
         for (size_t i = 0; i < (size_t)tiles * Z; i++) z[i] = (float)(z[i] * scale);
     uint8_t *tile_labels = NULL;
     rc = label_rows(&cmd, &l.m, model, label, tiles, &tile_labels);
-    if (rc == 0) rc = decode_all(&l.m, z, tiles, imgs, tile_labels);
+    if (rc == 0) rc = decode_all(&l, z, tiles, imgs, tile_labels);
     free(tile_labels);
     if (rc != 0) goto done;
     if (Z > 2) {
@@ -807,7 +809,7 @@ int cmd_interpolate(int argc, char **argv) {
     if ((rc = label_rows(&cmd, &l.m, model, label, steps, &labels)) != 0) goto done;
     for (int k = 0; labels && label < 0 && k < steps; k++)
         labels[k] = l.test.labels.labels[ends[2 * k < steps - 1 ? 0 : 1]];
-    if ((rc = decode_all(&l.m, z, steps, imgs + (size_t)originals * D, labels)) != 0) goto done;
+    if ((rc = decode_all(&l, z, steps, imgs + (size_t)originals * D, labels)) != 0) goto done;
     if (originals) {
         idx_gather(&l.test.images, ends, 0, 1, imgs);
         idx_gather(&l.test.images, ends + 1, 0, 1, imgs + (size_t)(tiles - 1) * D);

@@ -145,6 +145,7 @@ int cmd_sample(int argc, char **argv) {
     rng_seed(&r, seed);
     rng_normal(&r, z, (size_t)n * m.cfg.zdim);
     rc = latent_decode_labeled(&m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err);
+    const char *culprit = rc != VAE_OK ? model : NULL;   /* the image writer's messages name their path */
     if (rc == VAE_OK)
         rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols,
                                   per_label ? per_label : ncols ? ncols : image_grid_fill_cols(n, 1), 2, &err);
@@ -152,7 +153,7 @@ int cmd_sample(int argc, char **argv) {
     free(z);
     free(labels);
     vae_free(&m);
-    if (rc != VAE_OK) return runtime_error("%s", err.msg);
+    if (rc != VAE_OK) return culprit ? runtime_error("%s: %s", culprit, err.msg) : runtime_error("%s", err.msg);
     cli_wrote(out, 0);
     return 0;
 }
@@ -222,6 +223,12 @@ int cmd_reconstruct(int argc, char **argv) {
         if (rc == VAE_OK)
             rc = latent_decode_labeled(&m, mu, m.cfg.n_classes > 0 ? test.labels.labels : NULL, (size_t)n, DECODE_CHUNK,
                                        xhat, &err);
+        if (rc != VAE_OK) {
+            /* name the model whose codes or images overflow */
+            char msg[sizeof err.msg];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            vae_fail(&err, "%s: %s", model, msg);
+        }
         /* pairs of rows: about as wide as high, every row full */
         if (rc == VAE_OK)
             rc = image_write_pairs_png(out, x, xhat, n, m.cfg.rows, m.cfg.cols,

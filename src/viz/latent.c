@@ -91,7 +91,17 @@ int latent_encode_means(Vae *m, const IdxImages *im, const uint32_t *index, uint
         int B = n - done < (uint32_t)chunk ? (int)(n - done) : chunk;
         idx_gather(im, index ? index + done : NULL, first + done, (uint32_t)B, a.x);
         vae_set_labels(m, &a, im->labels, index ? index + done : NULL, first + done, B);
-        vae_encode_mean(m, &a, B, mu + (size_t)done * Z);
+        float *out = mu + (size_t)done * Z;
+        vae_encode_mean(m, &a, B, out);
+        /* finite weights whose products overflow float32 give inf/NaN codes:
+           refuse them rather than write or draw them */
+        for (size_t i = 0; i < (size_t)B * Z; i++)
+            if (!isfinite(out[i])) {
+                uint32_t img = index ? index[done + i / Z] : first + done + (uint32_t)(i / Z);
+                vae_acts_free(&a);
+                return vae_fail(err, "the latent mean of test image %u is not finite (%g): the model's parameters "
+                                "overflow float32", img, (double)out[i]);
+            }
     }
     vae_acts_free(&a);
     return VAE_OK;
@@ -113,6 +123,12 @@ int latent_decode_labeled(Vae *m, const float *z, const uint8_t *labels, size_t 
         int B = n - done < (size_t)chunk ? (int)(n - done) : chunk;
         vae_set_labels(m, &a, labels, NULL, (uint32_t)done, B);
         vae_decode(m, &a, z + done * Z, B);
+        for (size_t i = 0; i < (size_t)B * D; i++)
+            if (isnan(a.xhat[i])) {
+                vae_acts_free(&a);
+                return vae_fail(err, "decoded image %zu is not a number at pixel %zu: the model's parameters overflow "
+                                "float32", done + i / D, i % D);
+            }
         memcpy(imgs + done * D, a.xhat, (size_t)B * D * sizeof(float));
     }
     vae_acts_free(&a);

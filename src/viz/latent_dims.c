@@ -37,11 +37,18 @@ int latent_dim_kl(Vae *m, const IdxImages *im, uint32_t n, int chunk, double *kl
                 sum[j] += 0.5 * (u * u + exp(l) - 1.0 - l);
             }
     }
-    for (int j = 0; j < Z; j++) kl[j] = sum[j] / (double)n;
+    int bad = -1;
+    for (int j = 0; j < Z; j++) {
+        kl[j] = sum[j] / (double)n;
+        if (!isfinite(kl[j]) && bad < 0) bad = j;
+    }
     free(mu);
     free(lv);
     free(sum);
     vae_acts_free(&a);
+    if (bad >= 0)
+        return vae_fail(err, "the KL of latent dimension %d over %u test images is not finite: the model's parameters "
+                        "overflow float32", bad, n);
     return VAE_OK;
 }
 

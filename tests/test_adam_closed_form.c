@@ -75,8 +75,39 @@ static void test_random_gradients(void) {
     check_close("adam 10 random steps vs double", p, got, N, 1e-6, 1e-5);
 }
 
+/* A first moment that decays into the subnormal range (a pixel that is never
+ * on) is flushed to zero, in both entry points, and its weight is left alone
+ * as the exact update would leave it (it moves by < 2^-100); normal moments
+ * next to it still follow the closed form; the caller's MXCSR comes back. */
+static void test_subnormal_moments(void) {
+#if defined(__x86_64__) || defined(__SSE__)
+    AdamConfig c = {1e-3f, 0.9f, 0.999f, 1e-8f};
+    float p[4] = {0.5f, -0.25f, 1.0f, 2.0f}, g[4] = {0.0f, 0.0f, 0.5f, 0.0f};
+    float m[4] = {0x1p-130f, -0x1p-127f, 0.0f, 0x1p-120f}, v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float p0[4];
+    memcpy(p0, p, sizeof p);
+    CHECK(fpclassify(m[0]) == FP_SUBNORMAL && fpclassify(m[1]) == FP_SUBNORMAL);
+    adam_update(p, g, m, v, 4, &c, 100);
+    CHECK(m[0] == 0.0f && m[1] == 0.0f);            /* flushed, not 0.9 x subnormal */
+    float wm2 = 0.1f * 0.5f, wm3 = 0.9f * 0x1p-120f;  /* normal ones as ever */
+    check_close("adam normal moments beside subnormal ones", &m[2], &wm2, 1, 0, 1e-6);
+    check_close("adam a small normal moment decays", &m[3], &wm3, 1, 0, 1e-6);
+    check_close("adam weights of flushed moments unchanged", p, p0, 2, 0, 0);
+    /* the summing entry point (the trainer's) too */
+    float m2[2] = {0x1p-140f, 0x1p-128f}, v2[2] = {0, 0}, q[2] = {1.0f, -1.0f}, ga[2] = {0, 0}, gb[2] = {0, 0};
+    float *gs[2] = {ga, gb};
+    adam_update_sum(q, gs, 2, m2, v2, 2, &c, 100);
+    CHECK(m2[0] == 0.0f && m2[1] == 0.0f);
+    /* outside Adam subnormals are as the caller set them (MXCSR restored) */
+    volatile float tiny = 0x1p-126f;
+    volatile float half = tiny * 0.5f;
+    CHECK(fpclassify(half) == FP_SUBNORMAL);
+#endif
+}
+
 int main(void) {
     test_constant_gradient();
     test_random_gradients();
+    test_subnormal_moments();
     return check_done("test_adam_closed_form");
 }

@@ -8,8 +8,44 @@
 #include "vae/adam.h"
 
 #include <math.h>
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "vae/vecmath.h"
+
+/* Subnormal numbers, flushed to zero inside the update. A pixel that is
+ * almost never on (MNIST's border) gets a zero gradient step after step, so
+ * its first moment decays by beta1 per step into the subnormal range, where
+ * Intel cores take a microcode assist per operation: after 1,500 steps of
+ * the default model 74,257 of its 652,824 moments were subnormal and one
+ * Adam pass took 2.66 ms instead of 0.62 (step_probe, 2,500 steps, 1 thread:
+ * median step CPU time 8.1-9.2 -> 6.5-6.9 ms). Such a moment (< 2^-126) moves
+ * its weight by at most lr / (1 - b1) * 2^-126 / eps per step (2^-103 at lr
+ * 0.01), below the rounding of any weight above ~2^-79, so flushing it (and the subnormal
+ * products around it: FTZ, with DAZ for inputs, e.g. from a checkpoint)
+ * leaves the training unchanged while keeping every pass at full speed.
+ * The caller's MXCSR is restored on the way out. */
+typedef struct {
+    unsigned csr;
+} FlushGuard;
+
+static inline FlushGuard flush_begin(void) {
+    FlushGuard g = {0};
+#if defined(__SSE__) || defined(__x86_64__)
+    g.csr = _mm_getcsr();
+    _mm_setcsr(g.csr | 0x8040u);   /* FTZ (bit 15) | DAZ (bit 6) */
+#endif
+    return g;
+}
+
+static inline void flush_end(FlushGuard g) {
+#if defined(__SSE__) || defined(__x86_64__)
+    _mm_setcsr(g.csr);
+#else
+    (void)g;
+#endif
+}
 
 typedef struct {
     float b1, b2, one_b1, one_b2, eps, step_size, inv_bc2_sqrt;
@@ -44,13 +80,15 @@ static inline int adam_elem(float *p, float gi, float *m, float *v, const AdamCo
 VAE_HOT int adam_update(float *p, const float *g, float *m, float *v, size_t n, const AdamConfig *cfg, long t) {
     AdamConsts k = adam_consts(cfg, t);
     int nonfinite = 0;
+    FlushGuard fg = flush_begin();
     for (size_t i = 0; i < n; i++) nonfinite |= adam_elem(p + i, g[i], m + i, v + i, &k);
+    flush_end(fg);
     return !nonfinite;
 }
 
-VAE_HOT int adam_update_sum(float *p, float *const *g, int n_g, float *m, float *v, size_t n,
-                            const AdamConfig *cfg, long t) {
-    AdamConsts k = adam_consts(cfg, t);
+static VAE_HOT int update_sum(float *p, float *const *g, int n_g, float *m, float *v, size_t n,
+                              const AdamConsts *kp) {
+    AdamConsts k = *kp;
     int nonfinite = 0;
     float *restrict g0 = g[0];
     if (n_g == 2) {
@@ -75,4 +113,13 @@ VAE_HOT int adam_update_sum(float *p, float *const *g, int n_g, float *m, float 
         g0[i] = 0.0f;
     }
     return !nonfinite;
+}
+
+int adam_update_sum(float *p, float *const *g, int n_g, float *m, float *v, size_t n, const AdamConfig *cfg,
+                    long t) {
+    AdamConsts k = adam_consts(cfg, t);
+    FlushGuard fg = flush_begin();
+    int ok = update_sum(p, g, n_g, m, v, n, &k);
+    flush_end(fg);
+    return ok;
 }

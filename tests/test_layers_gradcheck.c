@@ -154,6 +154,26 @@ static void to_f(float *f, const double *d, size_t n) {
     for (size_t i = 0; i < n; i++) f[i] = (float)d[i];
 }
 
+/* din (the layer's input gradients) and g (its parameter gradients) against
+ * central differences; want, wf: scratch of MAXN. The notes go into the
+ * messages: how din was written, and what the parameters' check ran beside. */
+static void check_grads(Case *cs, const char *tag, float *const *din, float *const *g, double *want, float *wf,
+                        const char *din_note, const char *p_note) {
+    char what[200];
+    for (int k = 0; k < cs->L.n_in; k++) {
+        fd(cs, cs->in[k], cs->in_n[k], want);
+        to_f(wf, want, cs->in_n[k]);
+        snprintf(what, sizeof what, "%s: gradient of input %d (%s)", tag, k, din_note);
+        check_close(what, din[k], wf, cs->in_n[k], 2e-5, 1e-4);
+    }
+    for (int k = 0; k < cs->n_p; k++) {
+        fd(cs, cs->p[k], cs->p_n[k], want);
+        to_f(wf, want, cs->p_n[k]);
+        snprintf(what, sizeof what, "%s: gradient of %s%s", tag, k == 0 ? "weight" : "bias", p_note);
+        check_close(what, g[k], wf, cs->p_n[k], 2e-5, 1e-4);
+    }
+}
+
 /* fills the sizes from the layer and runs forward + backward + the checks */
 static void run(const char *tag, Case *cs) {
     const VaeLayer *L = &cs->L;
@@ -213,19 +233,9 @@ static void run(const char *tag, Case *cs) {
     ops->backward(&r);
     float *wf = malloc(MAXN * sizeof *wf);
     if (!CHECK(wf != NULL)) goto done;
-    for (int k = 0; k < L->n_in; k++) {
+    for (int k = 0; k < L->n_in; k++)
         for (size_t i = 0; i < cs->in_n[k]; i++) din[k][i] -= 0.5f;
-        fd(cs, cs->in[k], cs->in_n[k], want);
-        to_f(wf, want, cs->in_n[k]);
-        snprintf(what, sizeof what, "%s: gradient of input %d (accumulated)", tag, k);
-        check_close(what, din[k], wf, cs->in_n[k], 2e-5, 1e-4);
-    }
-    for (int k = 0; k < cs->n_p; k++) {
-        fd(cs, cs->p[k], cs->p_n[k], want);
-        to_f(wf, want, cs->p_n[k]);
-        snprintf(what, sizeof what, "%s: gradient of %s", tag, k == 0 ? "weight" : "bias");
-        check_close(what, g[k], wf, cs->p_n[k], 2e-5, 1e-4);
-    }
+    check_grads(cs, tag, din, g, want, wf, "accumulated", "");
     if (ops->fresh_din) {
         /* dout again (a fused activation's backward masks it in place) */
         to_f(dout, cs->G, cs->out_n);
@@ -235,18 +245,7 @@ static void run(const char *tag, Case *cs) {
         }
         for (int k = 0; k < cs->n_p; k++) memset(g[k], 0, cs->p_n[k] * sizeof(float));
         ops->backward(&r);
-        for (int k = 0; k < L->n_in; k++) {
-            fd(cs, cs->in[k], cs->in_n[k], want);
-            to_f(wf, want, cs->in_n[k]);
-            snprintf(what, sizeof what, "%s: gradient of input %d (stored into NaN)", tag, k);
-            check_close(what, din[k], wf, cs->in_n[k], 2e-5, 1e-4);
-        }
-        for (int k = 0; k < cs->n_p; k++) {
-            fd(cs, cs->p[k], cs->p_n[k], want);
-            to_f(wf, want, cs->p_n[k]);
-            snprintf(what, sizeof what, "%s: gradient of %s (input gradient stored)", tag, k == 0 ? "weight" : "bias");
-            check_close(what, g[k], wf, cs->p_n[k], 2e-5, 1e-4);
-        }
+        check_grads(cs, tag, din, g, want, wf, "stored into NaN", " (input gradient stored)");
         r.din_fresh[0] = r.din_fresh[1] = 0;
     }
     free(wf);

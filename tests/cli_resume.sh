@@ -28,16 +28,20 @@ check "boundary: final checkpoint is byte-identical to the uninterrupted run's" 
 check "boundary: metrics.csv rows match" test "$(metrics "$T/b/metrics.csv")" = "$(metrics "$T/ref/metrics.csv")"
 
 # 2. SIGINT / SIGTERM mid-epoch, then --resume (twice over for good measure)
-interrupt() {   # interrupt SIGNAL EXPECTED_RC DIR DELAY
-    local sig=$1 want=$2 dir=$3 delay=$4
+interrupt() {   # interrupt SIGNAL EXPECTED_RC DIR FRACTION
+    local sig=$1 want=$2 dir=$3 frac=$4
+    local t0
+    t0=$(date +%s%N)
     (cd "$WORK" && exec "$VAE" train "${ARGS[@]}" --out "$dir" --epochs 3) 2>"$T/int.err" &
     local pid=$!
-    # wait for the first epoch's checkpoint, then a little into the next epoch
+    # wait for the first epoch's checkpoint, then FRACTION of the time that
+    # took into the next epoch: a fixed delay outran both remaining epochs
+    # once they took 0.17 s each (optimised build, quiet machine)
     for _ in $(seq 1 300); do
         [ -s "$dir/metrics.csv" ] && break
-        sleep 0.05
+        sleep 0.02
     done
-    sleep "$delay"
+    sleep "$(awk -v ns=$(($(date +%s%N) - t0)) -v f="$frac" 'BEGIN { printf "%.3f", ns * 1e-9 * f }')"
     kill -s "$sig" "$pid"
     wait "$pid"
     local rc=$?

@@ -75,7 +75,7 @@ dir="$T/last-eval"
     2>"$T/err" &
 pid=$!
 for _ in $(seq 1 200); do [ -d "$dir" ] && break; sleep 0.05; done
-sleep 0.2   # any moment before the end exits 130: early is the safe side
+sleep 0.8   # one step takes ~0.3 s here, the evaluation until ~2.8 s; any moment before the end must exit 130
 kill -s INT "$pid"
 wait "$pid"
 rc=$?

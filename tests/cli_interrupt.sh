@@ -1,15 +1,17 @@
-# Interrupted training: SIGINT/SIGTERM in the first epoch still save a
-# resumable checkpoint and exit 130/143; kill -9 at any moment leaves the last
+# Interrupted training: SIGINT/SIGTERM/SIGHUP in the first epoch still save a
+# resumable checkpoint and exit 130/143/129 (an ignored SIGHUP, as under nohup,
+# stays ignored); kill -9 at any moment leaves the last
 # completed checkpoint intact and loadable (saves are temp file + rename).
 . "$(dirname "$0")/cli_lib.sh"
 
 make_data "$T/d" 3000 100 28 28
 
 # ---- a signal in the very first epoch ----
-for case in "INT 130" "TERM 143"; do
+for case in "INT 130" "TERM 143" "HUP 129"; do
     set -- $case
     dir="$T/first-$1"
-    (cd "$WORK" && exec "$VAE" train --data "$T/d" --out "$dir" --hidden 256 --zdim 2 --batch 2 --epochs 50 \
+    # SIGHUP at its default whatever this shell inherited (a CI job under nohup)
+    (cd "$WORK" && exec perl -e '$SIG{HUP} = "DEFAULT"; exec @ARGV or exit 127' "$VAE" train --data "$T/d" --out "$dir" --hidden 256 --zdim 2 --batch 2 --epochs 50 \
         --threads 1 --no-images) 2>"$T/err" &
     pid=$!
     # the run folder appears once training has started (handlers are installed
@@ -29,6 +31,21 @@ for case in "INT 130" "TERM 143"; do
     check "SIG$1 in epoch 1: --resume --epochs 1 finishes the epoch (exit $RC)" test "$RC" -eq 0
     check "SIG$1 in epoch 1: one metrics row after the resume" test "$(grep -c '^1,' "$dir/metrics.csv")" -eq 1
 done
+
+# ---- a hang-up the user chose to ignore (nohup) does not stop training ----
+dir="$T/nohup"
+(cd "$WORK" && exec perl -e '$SIG{HUP} = "IGNORE"; exec @ARGV or exit 127' "$VAE" train --data "$T/d" --out "$dir" \
+    --hidden 256 --zdim 2 --batch 2 --epochs 50 --threads 1 --no-images) 2>"$T/err" &
+pid=$!
+for _ in $(seq 1 200); do [ -d "$dir" ] && break; sleep 0.05; done
+sleep 0.2
+kill -s HUP "$pid"
+sleep 0.5
+check "ignored SIGHUP: still training 0.5 s later" kill -0 "$pid"
+kill -s INT "$pid"
+wait "$pid"
+rc=$?
+check "ignored SIGHUP, then SIGINT: exit 130 (got $rc: $(head -c 200 "$T/err"))" test "$rc" -eq 130
 
 # ---- signals never land on a computing thread ----
 # oneDNN 2.x's JIT sgemm kernels run with rsp pointing into the heap, so a

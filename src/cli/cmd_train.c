@@ -96,6 +96,14 @@ static void catch_stop_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a closed terminal (SIGHUP) saves the run too, unless the user asked for
+       the hang-up to be ignored (nohup, disown -h): that choice stands, and an
+       ignored signal must not be blocked either, or sigwait would take it */
+    struct sigaction old;
+    if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN) {
+        sigaction(SIGHUP, &sa, NULL);
+        sigaddset(&set, SIGHUP);
+    }
     pthread_t tid;
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return;
     if (pthread_create(&tid, NULL, signal_watcher, &set) != 0) {
@@ -335,7 +343,8 @@ static int train_command(int argc, char **argv, Launch *L) {
         "evaluated (loss with a sampled z, and with z = mu), a row goes to OUT/metrics.csv, its curves\n"
         "to OUT/curves.png, grids to OUT/sample-NN.png and OUT/recon-NN.png, and the checkpoint to\n"
         "OUT/model.safetensors.\n"
-        "Ctrl-C (SIGINT) or SIGTERM finishes the current step, saves the checkpoint and exits 130/143;\n"
+        "Ctrl-C (SIGINT), SIGTERM or a hang-up (SIGHUP, unless ignored as under nohup) finishes the\n"
+        "current step, saves the checkpoint and exits 130/143/129;\n"
         "continue with --resume OUT/model.safetensors. The settings in effect are written to\n"
         "OUT/config.ini, which --config reads back.\n"
         "A run folder belongs to one run: a second train into it exits 1 at once, and a folder that\n"

@@ -134,7 +134,7 @@ int cli_write_man(FILE *out, const CliDocCommand *cmds, size_t n, const char *ve
           "\\fBvae:\\fR \\fIpath\\fR\\fB:\\fR \\fIwhat is wrong\\fR.\n"
           ".TP\n2\na usage error (an unknown option, a missing or malformed value, a value out of range),\n"
           "printed as \\fBvae:\\fR \\fI\\-\\-option\\fR\\fB:\\fR \\fIwhat is wrong\\fR; nothing is written.\n"
-          ".TP\n130, 143\n\\fBvae train\\fR stopped by SIGINT or SIGTERM after saving its checkpoint;\n"
+          ".TP\n130, 143, 129\n\\fBvae train\\fR stopped by SIGINT, SIGTERM or SIGHUP after saving its checkpoint;\n"
           "continue with \\fB\\-\\-resume\\fR.\n"
           ".SH FILES\n"
           ".TP\n\\fIdata/mnist\\fR\nthe default data folder: train\\-images\\-idx3\\-ubyte, train\\-labels\\-idx1\\-ubyte,\n"

@@ -64,6 +64,13 @@ static int evaluate(Vae *m, const char *data, uint64_t seed, IdxSplit *test, Eva
     return 0;
 }
 
+/* A failure of decoding or of writing the image: culprit names the model
+   whose codes or images overflow float32 (the image writer's messages name
+   their own path, so culprit is NULL for those). */
+static int model_error(const char *culprit, const VaeError *err) {
+    return culprit ? runtime_error("%s: %s", culprit, err->msg) : runtime_error("%s", err->msg);
+}
+
 int cmd_sample(int argc, char **argv) {
     const char *model = DEFAULT_MODEL, *out = "sample.png";
     int n = 64, ncols = 0, threads = default_threads();
@@ -145,7 +152,7 @@ int cmd_sample(int argc, char **argv) {
     rng_seed(&r, seed);
     rng_normal(&r, z, (size_t)n * m.cfg.zdim);
     rc = latent_decode_labeled(&m, z, labels, (size_t)n, DECODE_CHUNK, imgs, &err);
-    const char *culprit = rc != VAE_OK ? model : NULL;   /* the image writer's messages name their path */
+    const char *culprit = rc != VAE_OK ? model : NULL;
     if (rc == VAE_OK)
         rc = image_write_grid_png(out, imgs, n, m.cfg.rows, m.cfg.cols,
                                   per_label ? per_label : ncols ? ncols : image_grid_fill_cols(n, 1), 2, &err);
@@ -153,7 +160,7 @@ int cmd_sample(int argc, char **argv) {
     free(z);
     free(labels);
     vae_free(&m);
-    if (rc != VAE_OK) return culprit ? runtime_error("%s: %s", culprit, err.msg) : runtime_error("%s", err.msg);
+    if (rc != VAE_OK) return model_error(culprit, &err);
     cli_wrote(out, 0);
     return 0;
 }
@@ -223,17 +230,12 @@ int cmd_reconstruct(int argc, char **argv) {
         if (rc == VAE_OK)
             rc = latent_decode_labeled(&m, mu, m.cfg.n_classes > 0 ? test.labels.labels : NULL, (size_t)n, DECODE_CHUNK,
                                        xhat, &err);
-        if (rc != VAE_OK) {
-            /* name the model whose codes or images overflow */
-            char msg[sizeof err.msg];
-            snprintf(msg, sizeof msg, "%s", err.msg);
-            vae_fail(&err, "%s: %s", model, msg);
-        }
+        const char *culprit = rc != VAE_OK ? model : NULL;
         /* pairs of rows: about as wide as high, every row full */
         if (rc == VAE_OK)
             rc = image_write_pairs_png(out, x, xhat, n, m.cfg.rows, m.cfg.cols,
                                        ncols ? ncols : image_grid_fill_cols(n, 2), 2, &err);
-        if (rc != VAE_OK) rc = runtime_error("%s", err.msg);
+        if (rc != VAE_OK) rc = model_error(culprit, &err);
     }
     free(x);
     free(xhat);

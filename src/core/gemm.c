@@ -471,6 +471,14 @@ typedef struct {
 static pthread_key_t g_key;
 static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
+/* the memory objects of a bound primitive (those not created are NULL) */
+static void bound_free(Bound *e) {
+    if (e->a) dnnl_memory_destroy(e->a);
+    if (e->b) dnnl_memory_destroy(e->b);
+    if (e->c) dnnl_memory_destroy(e->c);
+    if (e->s) dnnl_memory_destroy(e->s);
+}
+
 static void thread_state_free(void *v) {
     ThreadState *t = v;
     if (!t) return;
@@ -480,13 +488,7 @@ static void thread_state_free(void *v) {
     free(t->scratch);
     for (int i = 0; i < MEMO_SLOTS; i++) free(t->memo[i].buf);
     free(t->held.buf);
-    for (int i = 0; i < t->n_bound; i++) {
-        Bound *e = &t->bound[i];
-        dnnl_memory_destroy(e->a);
-        dnnl_memory_destroy(e->b);
-        dnnl_memory_destroy(e->c);
-        if (e->s) dnnl_memory_destroy(e->s);
-    }
+    for (int i = 0; i < t->n_bound; i++) bound_free(&t->bound[i]);
     free(t);
 }
 
@@ -585,18 +587,12 @@ static Bound *bound_prim(ThreadState *t, int ta, int tb, int M, int N, int K, in
     if (st == dnnl_success) st = dnnl_memory_create(&e.c, &e.p.c_md, g_engine, DNNL_MEMORY_NONE);
     if (st == dnnl_success && e.p.scratch_bytes) st = dnnl_memory_create(&e.s, &e.p.s_md, g_engine, DNNL_MEMORY_NONE);
     if (st != dnnl_success) {
-        if (e.a) dnnl_memory_destroy(e.a);
-        if (e.b) dnnl_memory_destroy(e.b);
-        if (e.c) dnnl_memory_destroy(e.c);
+        bound_free(&e);
         note_failure("oneDNN could not create the memory objects of a %dx%dx%d GEMM (status %d)", M, N, K, (int)st);
         return NULL;
     }
     if (t->n_bound == BOUND_SLOTS) {
-        Bound *old = &t->bound[0];
-        dnnl_memory_destroy(old->a);
-        dnnl_memory_destroy(old->b);
-        dnnl_memory_destroy(old->c);
-        if (old->s) dnnl_memory_destroy(old->s);
+        bound_free(&t->bound[0]);
         memmove(&t->bound[0], &t->bound[1], (BOUND_SLOTS - 1) * sizeof *t->bound);
         t->n_bound--;
     }

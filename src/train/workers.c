@@ -206,11 +206,17 @@ static void worker_wgrad(VaeWorkers *w, int k, int B, int adam, const AdamConfig
         const VaeTensor *W = &m->lay.tensors[L->param[0]], *b = &m->lay.tensors[L->param[1]];
         size_t off[2] = {W->offset + (size_t)o0 * L->ic, b->offset + (size_t)o0};
         size_t len[2] = {(size_t)(o1 - o0) * L->ic, (size_t)(o1 - o0)};
+        /* in bf16, chunk by chunk as in worker_adam: a layer's share of
+           parameters, moments and gradient (2.5 MB for 400 x 784 / 2)
+           outgrows L2, and the shadow pass would read them back from L3 */
         for (int q = 0; q < 2; q++) {
-            float *g = m->grads + off[q];
-            finite &= adam_update_sum(m->params + off[q], &g, 1, m->adam_m + off[q], m->adam_v + off[q], len[q],
-                                      cfg, t);
-            if (w->shadow) vae_f32_to_bf16(w->shadow + off[q], m->params + off[q], len[q]);
+            size_t chunk = w->shadow ? 8192 : len[q];
+            for (size_t c = off[q]; c < off[q] + len[q]; c += chunk) {
+                size_t e = off[q] + len[q] - c < chunk ? off[q] + len[q] : c + chunk;
+                float *g = m->grads + c;
+                finite &= adam_update_sum(m->params + c, &g, 1, m->adam_m + c, m->adam_v + c, e - c, cfg, t);
+                if (w->shadow) vae_f32_to_bf16(w->shadow + c, m->params + c, e - c);
+            }
         }
     }
     w->finite[k] = finite;

@@ -217,7 +217,7 @@ static void bf16_worker_vs_plain(VaeArch arch) {
     vae_free(&m2);
     /* the worker's step; the hook sees the gradient before Adam */
     AdamConfig ac = {1e-3f, 0.9f, 0.999f, 1e-8f};
-    VaeStepConfig sc = {ac, grab, NULL};
+    VaeStepConfig sc = {ac, grab, NULL, NULL, 0};
     const char *bad;
     vae_workers_step(&w, &im, NULL, index, eps, B, B, &sc, &l, &bad, &err);
     CHECK_MSG(memcmp(plain, g_seen, m.n_params * sizeof(float)) == 0,

@@ -129,6 +129,34 @@ static void test_uniform_and_normal(void) {
     free(z);
 }
 
+/* rng_normal split into in-order draws and a transform by ranges (the
+ * trainer's workers each transform their own rows): any cut, odd ones
+ * through a pair included, gives rng_normal's values bit for bit, leaves
+ * the stream where rng_normal leaves it, and each value is Box-Muller of
+ * its pair's uniforms (formula written out here) */
+static void test_normal_split(void) {
+    enum { N = 601 };   /* odd, and more than one of rng_normal's chunks */
+    Rng a, b;
+    rng_seed(&a, 5);
+    rng_seed(&b, 5);
+    float whole[N], parts[N];
+    double u[N + 1];
+    rng_normal(&a, whole, N);
+    rng_normal_uniforms(&b, u, N);
+    size_t cuts[] = {0, 1, 4, 259, 600, N};
+    for (int c = 0; c + 1 < (int)(sizeof cuts / sizeof cuts[0]); c++)
+        rng_normal_range(parts + cuts[c], u, cuts[c], cuts[c + 1]);
+    CHECK_MSG(memcmp(whole, parts, sizeof whole) == 0, "ranges cut anywhere give rng_normal's values");
+    CHECK_MSG(rng_next(&a) == rng_next(&b), "both leave the stream at the same place");
+    float want[N];
+    for (int i = 0; i < N; i++) {
+        int p = i & ~1;
+        double rad = sqrt(-2.0 * log(u[p])), th = 6.283185307179586 * u[p + 1];
+        want[i] = (float)(rad * (i & 1 ? sin(th) : cos(th)));
+    }
+    check_close("Box-Muller of each pair", whole, want, N, 1e-6f, 1e-6f);
+}
+
 static void test_shuffle(void) {
     Rng r;
     rng_seed(&r, 3);
@@ -167,6 +195,7 @@ int main(void) {
     test_determinism();
     test_below();
     test_uniform_and_normal();
+    test_normal_split();
     test_shuffle();
     return check_done("test_rng_statistics");
 }

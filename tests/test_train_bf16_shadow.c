@@ -84,7 +84,7 @@ int main(void) {
     Rng rng;
     rng_seed(&rng, 5);
     vae_init_params(&base, &rng);
-    VaeStepConfig sc = {{1e-2f, 0.9f, 0.999f, 1e-8f}, NULL, NULL};
+    VaeStepConfig sc = {{1e-2f, 0.9f, 0.999f, 1e-8f}, NULL, NULL, NULL, 0};
     uint32_t index[STEPS + 1][B];
     float eps[STEPS + 1][B * 3];
     for (int s = 0; s <= STEPS; s++) {

@@ -165,11 +165,17 @@ int main(void) {
     rng_seed(&rng, 11);
     vae_init_params(&base, &rng);
     AdamConfig ac = {1e-3f, 0.9f, 0.999f, 1e-8f};
-    VaeStepConfig sc = {ac, NULL, NULL};
+    VaeStepConfig sc = {ac, NULL, NULL, NULL, 0};
     uint32_t index[N_IMAGES];
     for (uint32_t i = 0; i < N_IMAGES; i++) index[i] = (i * 7u + 3u) % N_IMAGES;
     float eps[N_IMAGES * 3];
+    double eps_u[N_IMAGES * 3 + 1];
+    Rng at = rng;   /* the same draws again, as the uniforms the trainer hands over */
     rng_normal(&rng, eps, sizeof eps / sizeof eps[0]);
+    rng_normal_uniforms(&at, eps_u, sizeof eps / sizeof eps[0]);
+    /* the second run of each case takes its noise as uniforms (odd row
+       cuts with Z = 3: a Box-Muller pair split between two workers) */
+    VaeStepConfig su = {ac, NULL, NULL, eps_u, 0};
 
     static const int BATCH[] = {8, 7, 1, 32};
     static const int WORKERS[] = {1, 2, 3};
@@ -198,7 +204,7 @@ int main(void) {
                 VaeLoss l, l2;
                 const char *bad, *bad2;
                 VaeStepStatus st = vae_workers_step(&w, &im, NULL, index, eps, B, B, &sc, &l, &bad, &err);
-                VaeStepStatus st2 = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &sc, &l2, &bad2, &err);
+                VaeStepStatus st2 = vae_workers_step(&w2, &im, NULL, index, NULL, B, B, &su, &l2, &bad2, &err);
                 CHECK_MSG(st == VAE_STEP_OK && st2 == VAE_STEP_OK && bad == NULL && bad2 == NULL,
                           "%s: the step reports finite terms", what);
                 CHECK_MSG(got.adam_t == 1, "%s: Adam step counted (%ld)", what, got.adam_t);
@@ -216,7 +222,8 @@ int main(void) {
                 size_t bytes = got.n_params * sizeof(float);
                 CHECK_MSG(memcmp(got.params, again.params, bytes) == 0 && memcmp(got.adam_v, again.adam_v, bytes) == 0 &&
                               l.loss == l2.loss,
-                          "%s: the same worker count twice gives identical bits", what);
+                          "%s: the same worker count twice (noise as normals, then as uniforms) gives identical bits",
+                          what);
                 int cleared = all_zero(got.grads, got.n_params);
                 for (int k = 1; k < w.n; k++) cleared &= all_zero(w.grad[k], got.n_params);
                 CHECK_MSG(cleared, "%s: every gradient buffer is zero after the step", what);
@@ -224,7 +231,7 @@ int main(void) {
 
                 /* the same step through a reduction hook */
                 Hook h = {0, 0, ghook};
-                VaeStepConfig hc = {ac, hook, &h};
+                VaeStepConfig hc = {ac, hook, &h, NULL, 0};
                 copy_state(&again, &base);
                 if (vae_workers_init(&w2, &again, n, B, &err) == VAE_OK) {
                     st = vae_workers_step(&w2, &im, NULL, index, eps, B, B, &hc, &l2, &bad, &err);

@@ -19,6 +19,14 @@ uint32_t rng_below(Rng *r, uint32_t n);
 double rng_uniform(Rng *r);
 /* n standard normals (Box-Muller, both values of each pair used) */
 void rng_normal(Rng *r, float *out, size_t n);
+/* rng_normal in two parts, so the draws stay in stream order while the
+ * transform (log, sqrt, sin, cos: ~95 % of the time) runs on several
+ * threads: rng_normal_uniforms draws into u the 2 * ceil(n / 2) uniforms
+ * rng_normal(r, ., n) would draw, and rng_normal_range writes normals
+ * [i0, i1) of those n to out[0 .. i1 - i0). Together they give rng_normal's
+ * values bit for bit, whatever the ranges. */
+void rng_normal_uniforms(Rng *r, double *u, size_t n);
+void rng_normal_range(float *out, const double *u, size_t i0, size_t i1);
 /* Fisher-Yates shuffle of idx[0..n) */
 void rng_shuffle(Rng *r, uint32_t *idx, uint32_t n);
 

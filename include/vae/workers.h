@@ -44,6 +44,12 @@ typedef struct {
     AdamConfig adam;
     VaeGradHook reduce;             /* NULL: nothing to reduce */
     void *reduce_ctx;
+    /* Instead of eps: the step's noise as rng_normal_uniforms drew it
+       (vae/rng.h), this share's normals starting at normal noise_first;
+       each worker transforms its own rows (the transform is ~95 % of
+       rng_normal's time, serial otherwise). NULL: eps is the noise. */
+    const double *noise_u;
+    size_t noise_first;
 } VaeStepConfig;
 
 typedef enum { VAE_STEP_OK = 0, VAE_STEP_NONFINITE = 1, VAE_STEP_HOOK_FAILED = 2 } VaeStepStatus;
@@ -100,7 +106,7 @@ int vae_workers_can_split(const Vae *m);
 
 /* One optimizer step over the workers: the rows index[0..B) of im (labels:
  * the data set's labels, read by conditional models; NULL otherwise) with
- * the noise eps (B, Z), as this process's share of a step of B_global
+ * the noise eps (B, Z) (or sc->noise_u), as this process's share of a step of B_global
  * images (B_global == B without MPI); the objective is the mean over
  * B_global. Each worker gathers its rows itself. With a hook in sc the
  * workers' gradients are first summed into model->grads, the hook runs once

@@ -48,15 +48,32 @@ uint32_t rng_below(Rng *r, uint32_t n) {
 
 double rng_uniform(Rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
 
-void rng_normal(Rng *r, float *out, size_t n) {
-    const double two_pi = 6.283185307179586476925286766559;
+void rng_normal_uniforms(Rng *r, double *u, size_t n) {
     for (size_t i = 0; i < n; i += 2) {
         /* 1 - u lies in (0, 1], so the log is finite */
-        double u1 = 1.0 - rng_uniform(r);
-        double u2 = rng_uniform(r);
-        double rad = sqrt(-2.0 * log(u1));
-        out[i] = (float)(rad * cos(two_pi * u2));
-        if (i + 1 < n) out[i + 1] = (float)(rad * sin(two_pi * u2));
+        u[i] = 1.0 - rng_uniform(r);
+        u[i + 1] = rng_uniform(r);
+    }
+}
+
+/* pair p's normals: radius times cos (output p) and sin (output p + 1) */
+void rng_normal_range(float *out, const double *u, size_t i0, size_t i1) {
+    const double two_pi = 6.283185307179586476925286766559;
+    for (size_t p = i0 & ~(size_t)1; p < i1; p += 2) {
+        double rad = sqrt(-2.0 * log(u[p]));
+        float c = (float)(rad * cos(two_pi * u[p + 1]));
+        float s = (float)(rad * sin(two_pi * u[p + 1]));
+        if (p >= i0) out[p - i0] = c;
+        if (p + 1 < i1) out[p + 1 - i0] = s;
+    }
+}
+
+void rng_normal(Rng *r, float *out, size_t n) {
+    double u[256];   /* an even chunk: pairs never straddle two */
+    for (size_t c = 0; c < n; c += 256) {
+        size_t m = n - c < 256 ? n - c : 256;
+        rng_normal_uniforms(r, u, m);
+        rng_normal_range(out + c, u, 0, m);
     }
 }
 

@@ -362,6 +362,7 @@ typedef struct {
     float *kl_scale;                /* (Z) KL gradient weights of this step */
     double *kl_dims;                /* (Z) batch-mean KL per dimension */
     uint8_t *bin_pixels, *bin_labels;   /* --binarize dynamic: this step's samples */
+    double *noise_u;                /* (batch * zdim, rounded up to even) the step's noise, drawn */
     uint32_t *bin_index;
     int threads, lock_fd, kl_sched;
     AdamConfig adam;
@@ -411,6 +412,7 @@ static void run_free(TrainRun *R) {
     free(R->bin_pixels);
     free(R->bin_index);
     free(R->bin_labels);
+    free(R->noise_u);
     vae_acts_free(&R->grid);
     vae_acts_free(&R->a);
     vae_free(&R->m);
@@ -540,8 +542,9 @@ static int setup_buffers(TrainRun *R, VaeError *err) {
     R->bin_pixels = malloc((size_t)bmax * R->train.images.rows * R->train.images.cols);
     R->bin_index = malloc((size_t)bmax * sizeof *R->bin_index);
     R->bin_labels = malloc((size_t)bmax);
+    R->noise_u = malloc(((size_t)bmax * m->cfg.zdim + 1) * sizeof *R->noise_u);
     if (!R->order || !R->batch_idx || !R->kl_scale || !R->kl_dims || !R->bin_pixels || !R->bin_index ||
-        !R->bin_labels)
+        !R->bin_labels || !R->noise_u)
         return vae_fail(err, "out of memory for the data order");
     if (R->st.epoch_step > 0) memcpy(R->order, R->st.order, (size_t)NT * sizeof *R->order);
     R->adam = (AdamConfig){cfg->lr, cfg->adam_beta1 > 0 ? cfg->adam_beta1 : 0.9f,
@@ -693,8 +696,10 @@ static int run_step(TrainRun *R, int ep, uint32_t first, int B, VaeLoss *l, cons
     /* order indexes the pool of training images (the identity without --val) */
     for (int b = 0; b < B; b++) R->batch_idx[b] = R->pool[R->order[first + (uint32_t)b]];
     /* the whole step's noise in one draw, whatever the rank and worker
-       count; this rank takes rows [r0, r0 + n) of it */
-    rng_normal(&R->rng, a->eps, (size_t)B * Z);
+       count; this rank takes rows [r0, r0 + n) of it (the workers turn
+       their rows' uniforms into normals themselves: the same values) */
+    if (R->kl_sched) rng_normal(&R->rng, a->eps, (size_t)B * Z);
+    else rng_normal_uniforms(&R->rng, R->noise_u, (size_t)B * Z);
     int r0 = (int)((long)B * R->rank / R->ranks), n = (int)((long)B * (R->rank + 1) / R->ranks) - r0;
     const uint32_t *idx = R->batch_idx + r0;
     const int dist = R->ranks > 1;
@@ -731,8 +736,9 @@ static int run_step(TrainRun *R, int ep, uint32_t first, int B, VaeLoss *l, cons
         idx = R->bin_index;
         lab = lab ? R->bin_labels : NULL;
     }
-    VaeStepConfig wsc = {R->adam, dist ? run_reduce : cfg->reduce, dist ? (void *)R : cfg->reduce_ctx};
-    if (vae_workers_step(&R->workers, src, lab, idx, a->eps + (size_t)r0 * Z, n, B, &wsc, l, bad, err) ==
+    VaeStepConfig wsc = {R->adam, dist ? run_reduce : cfg->reduce, dist ? (void *)R : cfg->reduce_ctx, R->noise_u,
+                         (size_t)r0 * Z};
+    if (vae_workers_step(&R->workers, src, lab, idx, NULL, n, B, &wsc, l, bad, err) ==
         VAE_STEP_HOOK_FAILED)
         return VAE_ERR;   /* the hook's message is in err */
     return VAE_OK;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vae/rng.h"
+
 
 int vae_workers_can_split(const Vae *m) {
     for (int l = 0; l < m->lay.n_layers; l++)
@@ -132,7 +134,7 @@ void vae_workers_params_changed(VaeWorkers *w) { w->shadow_t = -1; }
 
 /* Worker k's share of the step: gather, forward, backward on its rows. */
 static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t *labels, const uint32_t *index,
-                        const float *eps, int B, int B_global) {
+                        const float *eps, const VaeStepConfig *sc, int B, int B_global) {
     int n = w->n, Z = w->model->cfg.zdim;
     int r0 = (int)((long)B * k / n), r1 = (int)((long)B * (k + 1) / n), rows = r1 - r0;
     memset(&w->loss[k], 0, sizeof w->loss[k]);
@@ -140,7 +142,10 @@ static void worker_pass(VaeWorkers *w, int k, const IdxImages *im, const uint8_t
     VaeActs *a = &w->acts[k];
     idx_gather(im, index + r0, 0, (uint32_t)rows, a->x);
     if (labels) vae_set_labels(&w->views[k], a, labels, index + r0, 0, rows);
-    memcpy(a->eps, eps + (size_t)r0 * Z, (size_t)rows * Z * sizeof(float));
+    if (sc->noise_u)
+        rng_normal_range(a->eps, sc->noise_u, sc->noise_first + (size_t)r0 * Z, sc->noise_first + (size_t)r1 * Z);
+    else
+        memcpy(a->eps, eps + (size_t)r0 * Z, (size_t)rows * Z * sizeof(float));
     vae_forward_scaled(&w->views[k], a, rows, B_global, 1, 1, &w->loss[k]);
     vae_backward(&w->views[k], a, rows);
 }
@@ -276,7 +281,7 @@ static void step_job(void *ctx, int k) {
         if (lo < hi) vae_f32_to_bf16(w->shadow + lo, w->model->params + lo, hi - lo);
         vae_pool_barrier(w->pool);
     }
-    worker_pass(w, k, j->im, j->labels, j->index, j->eps, j->B, j->B_global);
+    worker_pass(w, k, j->im, j->labels, j->index, j->eps, j->sc, j->B, j->B_global);
     vae_pool_barrier(w->pool);
     int n_g = w->n;
     VaeLoss s;

@@ -127,7 +127,10 @@ int main(int argc, char **argv) {
     rng_shuffle(&rng, order, N);
     openblas_set_num_threads(workers_mode ? 1 : threads);
     AdamConfig ac = {1e-3f, 0.9f, 0.999f, 1e-8f};
-    VaeStepConfig sc = {ac, NULL, NULL};
+    double *noise_u = malloc(((size_t)B * mc.zdim + 1) * sizeof *noise_u);
+    if (!noise_u) return 1;
+    /* the noise as the trainer hands it over: drawn here, transformed by the workers */
+    VaeStepConfig sc = {ac, NULL, NULL, noise_u, 0};
     int Z = mc.zdim;
     int warm = steps / 10 + 5;
     uint32_t pos = 0;
@@ -136,9 +139,9 @@ int main(int argc, char **argv) {
         double c0 = cpu_s(), t0 = now_s(), t1 = t0, t2 = t0, t3 = t0;
         VaeLoss l;
         if (workers_mode) {
-            rng_normal(&rng, a.eps, (size_t)B * Z);
+            rng_normal_uniforms(&rng, noise_u, (size_t)B * Z);
             const char *bad;
-            vae_workers_step(&w, &train.images, NULL, order + pos, a.eps, B, B, &sc, &l, &bad, &err);
+            vae_workers_step(&w, &train.images, NULL, order + pos, NULL, B, B, &sc, &l, &bad, &err);
         } else {
             idx_gather(&train.images, order + pos, 0, (uint32_t)B, a.x);
             rng_normal(&rng, a.eps, (size_t)B * Z);
@@ -189,6 +192,7 @@ int main(int argc, char **argv) {
     vae_free(&m);
     idx_split_free(&train);
     free(order);
+    free(noise_u);
     free(t_step);
     free(t_cpu);
     for (int k = 0; k < 4; k++) free(t_ph[k]);

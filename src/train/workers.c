@@ -200,7 +200,11 @@ static void worker_wgrad(VaeWorkers *w, int k, int B, int adam, const AdamConfig
         acts[j] = &w->acts[j];
     }
     int finite = 1;
-    for (int l = 0; l < m->lay.n_layers; l++) {
+    for (int i = 0; i < m->lay.n_layers; i++) {
+        /* odd workers take the layers last to first: while one core runs a
+           layer's Adam (memory-bound) the other is more often in a GEMM
+           (compute-bound) than in the same kind of pass */
+        int l = k % 2 ? m->lay.n_layers - 1 - i : i;
         const VaeLayer *L = &m->lay.layers[l];
         if (L->kind != LAYER_LINEAR) continue;
         int o0 = (int)((long)L->c * k / n), o1 = (int)((long)L->c * (k + 1) / n);

@@ -106,8 +106,8 @@ int vae_workers_can_split(const Vae *m);
 
 /* One optimizer step over the workers: the rows index[0..B) of im (labels:
  * the data set's labels, read by conditional models; NULL otherwise) with
- * the noise eps (B, Z) (or sc->noise_u), as this process's share of a step of B_global
- * images (B_global == B without MPI); the objective is the mean over
+ * the noise eps (B, Z) (or sc->noise_u), as this process's share of a step
+ * of B_global images (B_global == B without MPI); the objective is the mean over
  * B_global. Each worker gathers its rows itself. With a hook in sc the
  * workers' gradients are first summed into model->grads, the hook runs once
  * (every step, even with a non-finite loss), then Adam; without one the sum

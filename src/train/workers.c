@@ -10,7 +10,6 @@
 
 #include "vae/rng.h"
 
-
 int vae_workers_can_split(const Vae *m) {
     for (int l = 0; l < m->lay.n_layers; l++)
         if (m->lay.layers[l].kind == LAYER_LATENT_BN) return 0;

@@ -161,17 +161,15 @@ static void worker_range(const VaeWorkers *w, int k, size_t *lo, size_t *hi) {
     if (*hi > n) *hi = n;
 }
 
-/* Adam on worker k's range, over the sum of the first n_g gradient buffers */
-static void worker_adam(VaeWorkers *w, int k, int n_g, const AdamConfig *cfg, long t) {
+/* Adam on parameters [lo, hi) over the sum of the first n_g gradient
+ * buffers; returns 0 when a gradient was not finite. In bf16 the
+ * parameters' shadow is refreshed chunk by chunk, right after Adam wrote
+ * them (still in cache: a whole layer's share of parameters, moments and
+ * gradient, 2.5 MB for 784 x 400 / 2, outgrows L2), instead of in a pass of
+ * its own at the next step. */
+static int adam_range(VaeWorkers *w, size_t lo, size_t hi, int n_g, const AdamConfig *cfg, long t) {
     Vae *m = w->model;
-    size_t lo, hi;
-    worker_range(w, k, &lo, &hi);
-    w->finite[k] = 1;
-    if (lo >= hi) return;
     float *g[VAE_MAX_WORKERS];
-    /* in bf16 the parameters' shadow is refreshed chunk by chunk, right
-       after Adam wrote them (still in cache), instead of in a pass of its
-       own at the next step */
     size_t chunk = w->shadow ? 8192 : hi - lo;
     int finite = 1;
     for (size_t c = lo; c < hi; c += chunk) {
@@ -180,7 +178,14 @@ static void worker_adam(VaeWorkers *w, int k, int n_g, const AdamConfig *cfg, lo
         finite &= adam_update_sum(m->params + c, g, n_g, m->adam_m + c, m->adam_v + c, e - c, cfg, t);
         if (w->shadow) vae_f32_to_bf16(w->shadow + c, m->params + c, e - c);
     }
-    w->finite[k] = finite;
+    return finite;
+}
+
+/* Adam on worker k's range, over the sum of the first n_g gradient buffers */
+static void worker_adam(VaeWorkers *w, int k, int n_g, const AdamConfig *cfg, long t) {
+    size_t lo, hi;
+    worker_range(w, k, &lo, &hi);
+    w->finite[k] = lo < hi ? adam_range(w, lo, hi, n_g, cfg, t) : 1;
 }
 
 /* Deferred weight gradients (w->defer): worker k forms the gradient of its
@@ -212,20 +217,10 @@ static void worker_wgrad(VaeWorkers *w, int k, int B, int adam, const AdamConfig
         vae_backward_wgrad(&w->views[0], acts, rows, n, l, o0, o1);
         if (!adam) continue;
         const VaeTensor *W = &m->lay.tensors[L->param[0]], *b = &m->lay.tensors[L->param[1]];
-        size_t off[2] = {W->offset + (size_t)o0 * L->ic, b->offset + (size_t)o0};
-        size_t len[2] = {(size_t)(o1 - o0) * L->ic, (size_t)(o1 - o0)};
-        /* in bf16, chunk by chunk as in worker_adam: a layer's share of
-           parameters, moments and gradient (2.5 MB for 400 x 784 / 2)
-           outgrows L2, and the shadow pass would read them back from L3 */
-        for (int q = 0; q < 2; q++) {
-            size_t chunk = w->shadow ? 8192 : len[q];
-            for (size_t c = off[q]; c < off[q] + len[q]; c += chunk) {
-                size_t e = off[q] + len[q] - c < chunk ? off[q] + len[q] : c + chunk;
-                float *g = m->grads + c;
-                finite &= adam_update_sum(m->params + c, &g, 1, m->adam_m + c, m->adam_v + c, e - c, cfg, t);
-                if (w->shadow) vae_f32_to_bf16(w->shadow + c, m->params + c, e - c);
-            }
-        }
+        size_t wa = W->offset + (size_t)o0 * L->ic, ba = b->offset + (size_t)o0;
+        /* one gradient: grad[0], which is model->grads */
+        finite &= adam_range(w, wa, wa + (size_t)(o1 - o0) * L->ic, 1, cfg, t);
+        finite &= adam_range(w, ba, ba + (size_t)(o1 - o0), 1, cfg, t);
     }
     w->finite[k] = finite;
 }
